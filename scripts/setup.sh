@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what duplex needs on a fresh Debian 12 machine: Debian packages
+# (only those missing) and the pinned npm packages. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libasio-dev libsimdjson-dev libssl-dev zlib1g-dev
+  googletest libgtest-dev
+  emscripten
+  chromium
+  openssl
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm: @nozbe/simdjson (amalgamation for the WASM build), playwright-core, ws.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+fi
