@@ -1,0 +1,86 @@
+// duplex::server: HTTP/1.1 on one port, WebSocket endpoints by path plus
+// static files, over plain TCP or TLS.
+//
+//   duplex::server srv{io, {.port = 9000}};
+//   srv.websocket("/echo", [](duplex::websocket ws) -> asio::awaitable<void> {
+//     while (auto msg = co_await ws.read()) co_await ws.send(*msg);
+//   });
+//   co_await srv.run();
+//
+// A connection is one coroutine: handshake (bounded by handshake_timeout),
+// then the endpoint's handler. When the handler returns, the connection is
+// closed with 1000 if it is still open. The server runs on the thread of its
+// io_context; run several servers (one per thread) to use more cores.
+#pragma once
+
+#include <duplex/net/websocket.hpp>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace duplex {
+
+struct server_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: any free port (see server::port())
+  // Directory served for plain GET/HEAD requests; empty serves nothing.
+  std::filesystem::path root;
+  // A client that has not completed its request head (or TLS handshake) by
+  // then is dropped. Also the keep-alive idle limit between HTTP requests.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
+  std::size_t max_request_head = 8 * 1024;  // bigger heads get 431
+  // Origins (e.g. "https://chat.example") allowed to open WebSockets. Empty:
+  // same origin only (Origin must match Host). "*": any. Requests without an
+  // Origin header (non-browser clients) are always allowed.
+  std::vector<std::string> allowed_origins;
+  websocket_options websocket;  // default for every endpoint
+  // PEM files; when both are set the server speaks only https:// and wss://.
+  std::filesystem::path tls_cert_file;
+  std::filesystem::path tls_key_file;
+  // One line per connection event (accept, upgrade, refusal, close).
+  std::function<void(std::string_view)> log;
+};
+
+struct endpoint_options {
+  // Subprotocols this endpoint speaks, in order of preference; the first one
+  // the client offers is chosen (websocket::subprotocol()).
+  std::vector<std::string> subprotocols;
+  std::optional<websocket_options> websocket;  // overrides server_options::websocket
+};
+
+class server {
+ public:
+  using handler = std::function<asio::awaitable<void>(duplex::websocket)>;
+
+  // Binds and listens at once (throws std::system_error if it can't).
+  server(asio::io_context& io, server_options opts);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Routes WebSocket upgrades for `path` (exact match, query ignored).
+  void websocket(std::string path, handler h, endpoint_options opts = {});
+
+  // Accepts connections until stop().
+  asio::awaitable<void> run();
+  void stop();
+
+  std::uint16_t port() const noexcept;
+  const server_options& options() const noexcept;
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace duplex

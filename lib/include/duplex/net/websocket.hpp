@@ -1,0 +1,99 @@
+// A WebSocket connection over Asio, for C++20 coroutines. Both the server's
+// handlers and duplex::connect() hand out this type.
+//
+// One coroutine reads (the handler, through read()); any coroutine on the
+// same io_context may send at any time: send() appends the frame to the
+// connection's outgoing buffer and a per-connection writer flushes
+// everything queued with one write. The outgoing buffer is bounded
+// (send_queue_limit) and the overflow policy says what happens to a peer that
+// reads too slowly. A websocket is a cheap handle (shared ownership): copy it
+// into a room to broadcast. Use it only from its io_context's thread.
+#pragma once
+
+#include <duplex/error.hpp>
+#include <duplex/protocol/connection.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace duplex {
+
+struct message {
+  std::string data;
+  bool binary = false;
+  std::string_view text() const noexcept { return data; }
+};
+
+// What send() does when the peer's queue is full.
+enum class overflow_policy {
+  wait,   // suspend the sender until the writer drains (one slow peer slows the sender)
+  drop,   // refuse this message with errc::slow_consumer; the connection stays
+  close,  // close the connection with 1008 and errc::slow_consumer (the default:
+          // a broadcast never waits for, nor buffers without bound for, one slow reader)
+};
+
+struct websocket_options {
+  // Largest message accepted from the peer; bigger ones close with 1009.
+  std::size_t max_message_size = 1024 * 1024;
+  // Bytes that may wait in the outgoing buffer before overflow applies.
+  std::size_t send_queue_limit = 1024 * 1024;
+  overflow_policy on_overflow = overflow_policy::close;
+  // No traffic for half of this sends a ping; no answer in the other half
+  // drops the connection. Zero disables keepalive.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  // How long to wait for the peer's Close after sending ours.
+  std::chrono::milliseconds close_timeout = std::chrono::seconds(5);
+};
+
+namespace detail {
+struct session;
+}
+
+class websocket {
+ public:
+  explicit websocket(std::shared_ptr<detail::session> s) noexcept : s_(std::move(s)) {}
+
+  // The next message, or nullopt once the connection is closed; then
+  // close_code() and error() say how it ended.
+  asio::awaitable<std::optional<message>> read();
+
+  // Queues a message (text unless binary). Returns errc::closed when the
+  // connection is not open, errc::slow_consumer per the overflow policy.
+  asio::awaitable<std::error_code> send(std::string_view data, bool binary = false);
+  asio::awaitable<std::error_code> send(const message& m) { return send(m.data, m.binary); }
+  // Non-suspending send for broadcast loops: same rules, but the wait policy
+  // behaves as drop.
+  std::error_code post(std::string_view data, bool binary = false);
+
+  asio::awaitable<std::error_code> ping(std::string_view payload = {});
+
+  // Starts the close handshake, waits (bounded by close_timeout) for the
+  // peer's Close, and closes the TCP connection.
+  asio::awaitable<void> close(std::uint16_t code = protocol::close_code::normal, std::string_view reason = {});
+
+  bool is_open() const noexcept;
+  // The peer's close code (1005 if it sent none, 1006 if the TCP connection
+  // dropped), or the code we failed the connection with.
+  std::uint16_t close_code() const noexcept;
+  const std::string& close_reason() const noexcept;
+  std::error_code error() const noexcept;
+  const std::string& subprotocol() const noexcept;
+  const std::string& path() const noexcept;        // request target (server side)
+  const std::string& remote_address() const noexcept;
+  std::size_t queued_bytes() const noexcept;
+  std::uintptr_t id() const noexcept { return reinterpret_cast<std::uintptr_t>(s_.get()); }
+
+  friend bool operator==(const websocket& a, const websocket& b) noexcept { return a.s_ == b.s_; }
+
+ private:
+  std::shared_ptr<detail::session> s_;
+};
+
+}  // namespace duplex

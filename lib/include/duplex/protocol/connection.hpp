@@ -1,0 +1,131 @@
+// The sans-I/O WebSocket connection (RFC 6455 after the handshake), in the
+// manner of wsproto: bytes in, events out, bytes to send accumulate in an
+// output buffer. No sockets, no clocks: the transport (lib/src/net) and the
+// tests drive it the same way, and fuzzers can feed it anything.
+//
+// Input is parsed in place: the transport reads into prepare()/commit(), and a
+// complete unfragmented frame is unmasked where it lies and handed out as a
+// view, so the common case copies nothing. Every RFC 6455 MUST about
+// received frames is enforced here; a violation fails the connection: the
+// matching Close frame is queued, the state becomes closed and a `failed`
+// event says why.
+#pragma once
+
+#include <duplex/error.hpp>
+#include <duplex/protocol/frame.hpp>
+#include <duplex/protocol/utf8.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace duplex::protocol {
+
+// RFC 6455 §4 and §7 states once the opening handshake is done (CONNECTING
+// belongs to the handshake code).
+enum class state : std::uint8_t {
+  open,     // OPEN: data flows both ways
+  closing,  // CLOSING: we sent a Close and wait for the peer's
+  closed,   // CLOSED: both Close frames exchanged, or the connection failed
+};
+
+struct event {
+  enum class kind : std::uint8_t { text, binary, ping, pong, close, failed };
+  kind type{};
+  // Message payload, ping/pong payload, or close reason. Valid until the next
+  // call to prepare(), receive_data() or next_event().
+  std::string_view data;
+  // close: the peer's status code (1005 when it sent none).
+  // failed: the code we sent (1002, 1007, 1009).
+  std::uint16_t code = 0;
+  std::error_code error;  // failed: duplex::errc::{protocol_error,invalid_utf8,message_too_big}
+};
+
+inline constexpr std::size_t default_max_message_size = 16 * 1024 * 1024;
+
+class connection {
+ public:
+  explicit connection(role r, std::size_t max_message_size = default_max_message_size);
+  connection(connection&&) noexcept;
+  connection& operator=(connection&&) noexcept;
+  ~connection();
+
+  role get_role() const noexcept { return role_; }
+  state get_state() const noexcept { return state_; }
+  std::size_t max_message_size() const noexcept { return max_message_size_; }
+
+  // ---- input ----
+  // Writable space of at least `min` bytes after the unparsed input.
+  std::span<char> prepare(std::size_t min = 4096);
+  // `n` bytes were written into the span from prepare().
+  void commit(std::size_t n) noexcept { in_end_ += n; }
+  // Copying convenience for tests and fuzzers.
+  void receive_data(std::string_view bytes);
+  // The next event from buffered input, or nullopt when more bytes are needed
+  // (or the connection is closed: input after CLOSED is ignored).
+  std::optional<event> next_event();
+  std::size_t buffered_input() const noexcept { return in_end_ - in_begin_; }
+
+  // ---- output ----
+  // A complete text or binary message. False when not OPEN or op is not data.
+  bool send(opcode op, std::string_view payload);
+  // One frame of a fragmented message: the first has op text/binary, the
+  // rest op continuation; the last has fin. False on a wrong sequence.
+  bool send_frame(opcode op, std::string_view payload, bool fin);
+  bool ping(std::string_view payload = {});  // payload <= 125 bytes
+  bool pong(std::string_view payload = {});
+  // Starts the close handshake. The reason is cut to fit 123 bytes.
+  bool close(std::uint16_t code = close_code::normal, std::string_view reason = {});
+
+  // Bytes waiting to be written. The transport swaps them out with
+  // swap_output() so that sends during a write append to a fresh buffer.
+  const std::string& output() const noexcept { return out_; }
+  bool has_output() const noexcept { return !out_.empty(); }
+  void swap_output(std::string& other) noexcept { out_.swap(other); }
+
+  // The transport lost the TCP connection: the state becomes closed.
+  void mark_closed() noexcept { state_ = state::closed; }
+
+ private:
+  event fail(std::uint16_t code, errc why, std::string_view reason);
+  std::optional<event> on_control();
+  void write_frame(opcode op, std::string_view payload, bool fin);
+
+  role role_;
+  state state_ = state::open;
+  std::size_t max_message_size_;
+
+  // Input buffer: [in_begin_, in_end_) is unparsed.
+  std::unique_ptr<char[]> in_;
+  std::size_t in_cap_ = 0, in_begin_ = 0, in_end_ = 0;
+
+  // Frame being received.
+  bool in_frame_ = false;
+  bool frame_fin_ = false;
+  bool frame_masked_ = false;
+  opcode frame_op_{};
+  mask_key frame_mask_{};
+  std::uint64_t frame_remaining_ = 0;
+  std::uint64_t frame_offset_ = 0;
+
+  // Message being received across frames.
+  bool in_message_ = false;
+  opcode message_op_{};
+  std::string message_;
+  std::string control_;
+  utf8_validator utf8_;
+
+  // Sending a fragmented message.
+  bool sending_fragmented_ = false;
+
+  std::string out_;
+  struct mask_source;
+  std::unique_ptr<mask_source> masks_;  // client role only
+};
+
+}  // namespace duplex::protocol

@@ -1,0 +1,61 @@
+// RFC 6455 §5 wire format: opcodes, close codes, frame headers and masking.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace duplex::protocol {
+
+enum class role : std::uint8_t { client, server };
+
+enum class opcode : std::uint8_t {
+  continuation = 0x0,
+  text = 0x1,
+  binary = 0x2,
+  close = 0x8,
+  ping = 0x9,
+  pong = 0xA,
+};
+
+constexpr bool is_control(opcode op) noexcept { return (static_cast<unsigned>(op) & 0x8) != 0; }
+constexpr bool is_known(unsigned op) noexcept { return op <= 2 || (op >= 8 && op <= 10); }
+
+// RFC 6455 §7.4.1 status codes.
+namespace close_code {
+inline constexpr std::uint16_t normal = 1000;
+inline constexpr std::uint16_t going_away = 1001;
+inline constexpr std::uint16_t protocol_error = 1002;
+inline constexpr std::uint16_t unsupported_data = 1003;
+inline constexpr std::uint16_t no_status = 1005;    // never on the wire
+inline constexpr std::uint16_t abnormal = 1006;     // never on the wire
+inline constexpr std::uint16_t invalid_payload = 1007;
+inline constexpr std::uint16_t policy_violation = 1008;
+inline constexpr std::uint16_t message_too_big = 1009;
+inline constexpr std::uint16_t mandatory_extension = 1010;
+inline constexpr std::uint16_t internal_error = 1011;
+inline constexpr std::uint16_t try_again_later = 1013;
+}  // namespace close_code
+
+// Whether a code may appear in a received Close frame (§7.4.1, §7.4.2 and
+// the IANA registry): 1000-1003, 1007-1014 and 3000-4999.
+constexpr bool is_valid_close_code(std::uint16_t c) noexcept {
+  return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
+}
+
+inline constexpr std::size_t max_control_payload = 125;
+inline constexpr std::size_t max_frame_header = 14;
+
+using mask_key = std::array<unsigned char, 4>;
+
+// Appends a frame header to `out`. `mask` is written when `masked`.
+void write_frame_header(std::string& out, opcode op, bool fin, bool rsv1, std::uint64_t length,
+                        bool masked, const mask_key& mask);
+
+// XORs `n` bytes in place with the key, starting at key position `offset % 4`,
+// eight bytes at a time. Masking and unmasking are the same operation.
+void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::size_t offset) noexcept;
+
+}  // namespace duplex::protocol

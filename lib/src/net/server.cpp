@@ -1,0 +1,246 @@
+#include <duplex/net/server.hpp>
+#include <duplex/net/static_files.hpp>
+#include <duplex/protocol/handshake.hpp>
+#include <duplex/protocol/http.hpp>
+
+#include "session.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace duplex {
+
+using asio::ip::tcp;
+using asio::redirect_error;
+using asio::use_awaitable;
+using namespace asio::experimental::awaitable_operators;
+namespace proto = protocol;
+
+struct server::impl : std::enable_shared_from_this<impl> {
+  struct endpoint {
+    handler fn;
+    endpoint_options opts;
+  };
+
+  impl(asio::io_context& io, server_options o) : io(io), opts(std::move(o)), acceptor(io) {
+    tcp::endpoint ep(asio::ip::make_address(opts.host), opts.port);
+    acceptor.open(ep.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    acceptor.bind(ep);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+    if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
+      tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+      tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1);
+      tls->use_certificate_chain_file(opts.tls_cert_file.string());
+      tls->use_private_key_file(opts.tls_key_file.string(), asio::ssl::context::pem);
+    }
+  }
+
+  void log(std::string_view line) const {
+    if (opts.log) opts.log(line);
+  }
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      std::error_code ec;
+      tcp::socket sock = co_await acceptor.async_accept(redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (!acceptor.is_open()) co_return;
+        // EMFILE and the like: keep serving the connections we have.
+        continue;
+      }
+      sock.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(io, serve(std::move(sock)), asio::detached);
+    }
+  }
+
+  // Writes a whole response; errors end the connection anyway, so they are ignored.
+  static asio::awaitable<void> respond(detail::stream& io, const std::string& bytes) {
+    std::error_code ec;
+    co_await io.write(asio::buffer(bytes), ec);
+  }
+
+  asio::awaitable<void> serve(tcp::socket sock) {
+    auto self = shared_from_this();
+    std::string peer;
+    {
+      std::error_code ec;
+      auto ep = sock.remote_endpoint(ec);
+      if (!ec) peer = ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+    detail::stream io(std::move(sock));
+    asio::steady_timer timer(io.tcp.get_executor());
+    timer.expires_after(opts.handshake_timeout);
+
+    if (tls) {
+      io.tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(io.tcp, *tls);
+      std::error_code ec;
+      auto r = co_await (io.tls->async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec)) ||
+                         timer.async_wait(use_awaitable));
+      if (r.index() == 1 || ec) {
+        log("tls-failed " + peer + (r.index() == 1 ? " (timeout)" : " (" + ec.message() + ")"));
+        io.close();
+        co_return;
+      }
+    }
+
+    std::string buf;
+    for (;;) {  // one HTTP request per turn (keep-alive for static files)
+      proto::http_request req;
+      proto::parse_result pr;
+      for (;;) {
+        pr = proto::parse_request(buf, req, opts.max_request_head);
+        if (pr.status != proto::parse_status::incomplete) break;
+        const std::size_t old = buf.size();
+        buf.resize(old + 2048);
+        std::error_code ec;
+        auto r = co_await (io.read_some(asio::buffer(buf.data() + old, 2048), ec) || timer.async_wait(use_awaitable));
+        if (r.index() == 1) {
+          if (old > 0) log("timeout " + peer + " (request head incomplete)");
+          io.close();
+          co_return;
+        }
+        if (ec) co_return;
+        buf.resize(old + std::get<0>(r));
+      }
+      if (pr.status == proto::parse_status::error) {
+        log("bad-request " + peer + " " + std::to_string(pr.http_status) + " " + pr.error);
+        co_await respond(io, error_response(pr.http_status, pr.error));
+        io.close();
+        co_return;
+      }
+      const std::string_view leftover = std::string_view(buf).substr(pr.consumed);
+
+      if (proto::is_websocket_upgrade(req)) {
+        timer.cancel();
+        co_await upgrade(std::move(io), req, leftover, peer);
+        co_return;
+      }
+
+      const bool keep_alive = req.version_minor >= 1 && !req.headers.has_token("Connection", "close");
+      co_await respond(io, static_response(req, keep_alive));
+      if (!keep_alive || req.headers.get("Content-Length") || req.headers.get("Transfer-Encoding")) {
+        // We never read request bodies, so a request with one ends the connection.
+        io.close();
+        co_return;
+      }
+      buf.erase(0, pr.consumed);
+      timer.expires_after(opts.handshake_timeout);
+    }
+  }
+
+  // Kept out of the coroutines: GCC 12 miscompiles initializer lists of
+  // pairs inside a coroutine body ("array used as initializer").
+  static std::string error_response(int status, const std::string& why) {
+    return proto::format_response(status, {{"Content-Type", "text/plain"}, {"Connection", "close"}}, why + "\n");
+  }
+
+  std::string static_response(const proto::http_request& req, bool keep_alive) const {
+    const std::string_view conn = keep_alive ? "keep-alive" : "close";
+    const bool head = req.method == "HEAD";
+    if (req.method != "GET" && !head)
+      return proto::format_response(405, {{"Allow", "GET, HEAD"}, {"Content-Type", "text/plain"}, {"Connection", conn}},
+                                    "method not allowed\n");
+    std::optional<std::filesystem::path> file;
+    if (!opts.root.empty()) file = resolve_static(opts.root, req.target);
+    if (!file) {
+      if (!decode_target_path(req.target))
+        return proto::format_response(400, {{"Content-Type", "text/plain"}, {"Connection", conn}}, "bad request target\n");
+      return proto::format_response(404, {{"Content-Type", "text/plain"}, {"Connection", conn}}, "not found\n", head);
+    }
+    std::ifstream in(*file, std::ios::binary);
+    std::ostringstream body;
+    body << in.rdbuf();
+    return proto::format_response(200,
+                                  {{"Content-Type", mime_type(*file)},
+                                   {"Cache-Control", "no-cache"},
+                                   {"X-Content-Type-Options", "nosniff"},
+                                   {"Connection", conn}},
+                                  body.str(), head);
+  }
+
+  asio::awaitable<void> upgrade(detail::stream io, const proto::http_request& req, std::string_view leftover,
+                                const std::string& peer) {
+    auto path = decode_target_path(req.target);
+    auto it = path ? endpoints.find(*path) : endpoints.end();
+    proto::upgrade_check check = proto::check_upgrade_request(req);
+    if (check && it == endpoints.end())
+      check = {404, make_error_code(errc::bad_handshake), "no WebSocket endpoint at this path"};
+    if (check && !proto::origin_allowed(req, opts.allowed_origins))
+      check = {403, make_error_code(errc::origin_refused), "origin not allowed"};
+    if (!check) {
+      log("refused " + peer + " " + req.target + " " + std::to_string(check.status) + " " + check.message);
+      co_await respond(io, proto::format_refusal(check));
+      io.close();
+      co_return;
+    }
+    const endpoint& ep = it->second;
+    const std::string subprotocol = proto::select_subprotocol(req, ep.opts.subprotocols);
+    std::error_code ec;
+    co_await io.write(asio::buffer(proto::format_upgrade_response(*req.headers.get("Sec-WebSocket-Key"), subprotocol)), ec);
+    if (ec) co_return;
+
+    auto session = std::make_shared<detail::session>(std::move(io), proto::role::server,
+                                                     ep.opts.websocket.value_or(opts.websocket));
+    session->path = req.target;
+    session->subprotocol = subprotocol;
+    session->remote = peer;
+    session->start(leftover);
+    log("open " + peer + " " + req.target);
+    duplex::websocket ws(session);
+    bool crashed = false;
+    try {
+      co_await ep.fn(ws);
+    } catch (const std::exception& e) {
+      log("handler-error " + peer + " " + e.what());
+      crashed = true;
+    }
+    if (crashed)
+      co_await ws.close(proto::close_code::internal_error, "internal error");
+    else
+      co_await ws.close();
+    log("close " + peer + " " + std::to_string(ws.close_code()) + " " + ws.error().message());
+  }
+
+  asio::io_context& io;
+  server_options opts;
+  tcp::acceptor acceptor;
+  std::unique_ptr<asio::ssl::context> tls;
+  std::map<std::string, endpoint, std::less<>> endpoints;
+};
+
+server::server(asio::io_context& io, server_options opts) : impl_(std::make_shared<impl>(io, std::move(opts))) {}
+server::~server() { stop(); }
+
+void server::websocket(std::string path, handler h, endpoint_options opts) {
+  impl_->endpoints[std::move(path)] = {std::move(h), std::move(opts)};
+}
+
+asio::awaitable<void> server::run() { return impl_->accept_loop(); }
+
+void server::stop() {
+  std::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+std::uint16_t server::port() const noexcept {
+  std::error_code ec;
+  return impl_->acceptor.local_endpoint(ec).port();
+}
+
+const server_options& server::options() const noexcept { return impl_->opts; }
+
+}  // namespace duplex

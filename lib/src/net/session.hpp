@@ -1,0 +1,77 @@
+// Internal: the state behind a duplex::websocket handle and the coroutines
+// that drive it (writer, watchdog). Shared by the server and the client.
+#pragma once
+
+#include <duplex/net/websocket.hpp>
+#include <duplex/protocol/connection.hpp>
+
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace duplex::detail {
+
+// A TCP socket, optionally wrapped in TLS. Branching here keeps one
+// non-template session for ws:// and wss://.
+struct stream {
+  explicit stream(asio::ip::tcp::socket s) : tcp(std::move(s)) {}
+  asio::ip::tcp::socket tcp;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls;
+
+  asio::awaitable<std::size_t> read_some(asio::mutable_buffer b, std::error_code& ec);
+  asio::awaitable<void> write(asio::const_buffer b, std::error_code& ec);
+  // Best-effort orderly shutdown, then close; never throws.
+  asio::awaitable<void> shutdown();
+  void close() noexcept;
+};
+
+struct session : std::enable_shared_from_this<session> {
+  session(stream s, protocol::role r, const websocket_options& o);
+
+  // Starts the writer and watchdog coroutines. `leftover` is input read past
+  // the handshake (the peer may send frames right behind it).
+  void start(std::string_view leftover);
+
+  void wake_writer() noexcept;
+  // Waits until everything queued has been written (or the transport died).
+  asio::awaitable<void> flush();
+  // Ends the TCP connection (server: after the close handshake; or on error).
+  void drop(std::error_code why) noexcept;
+  // After our side is CLOSED: flush, then close TCP (server) or wait for the
+  // server to close it (client), bounded by close_timeout.
+  asio::awaitable<void> finish();
+  // Starts the close deadline (close_timeout) once our side leaves OPEN.
+  void arm_close_deadline() noexcept;
+
+  asio::awaitable<void> writer();
+  asio::awaitable<void> watchdog();
+
+  std::size_t queued() const noexcept { return conn.output().size() + inflight.size(); }
+
+  stream io;
+  protocol::connection conn;
+  websocket_options opts;
+  asio::steady_timer write_signal;  // the writer sleeps on it; cancel() wakes it
+  asio::steady_timer drain_signal;  // flush()/wait-policy senders sleep on it
+  asio::steady_timer deadline;      // watchdog
+  std::string inflight;             // bytes being written now
+  bool writing = false;
+  bool writer_idle = false;
+  bool transport_done = false;
+  bool ping_outstanding = false;
+  bool closing = false;
+  std::chrono::steady_clock::time_point last_activity;
+  std::chrono::steady_clock::time_point closing_since;
+  std::uint16_t close_code = 0;
+  std::string close_reason;
+  std::error_code error;
+  std::string subprotocol;
+  std::string path;
+  std::string remote;
+};
+
+}  // namespace duplex::detail

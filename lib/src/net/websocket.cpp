@@ -1,0 +1,287 @@
+#include "session.hpp"
+
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+
+namespace duplex {
+namespace detail {
+
+using asio::redirect_error;
+using asio::use_awaitable;
+using clock = std::chrono::steady_clock;
+
+// Reads land in the connection's buffer; 16 KiB keeps syscalls few for
+// pipelined small messages without holding much per connection.
+constexpr std::size_t read_chunk = 16 * 1024;
+
+asio::awaitable<std::size_t> stream::read_some(asio::mutable_buffer b, std::error_code& ec) {
+  if (tls) co_return co_await tls->async_read_some(b, redirect_error(use_awaitable, ec));
+  co_return co_await tcp.async_read_some(b, redirect_error(use_awaitable, ec));
+}
+
+asio::awaitable<void> stream::write(asio::const_buffer b, std::error_code& ec) {
+  if (tls)
+    co_await asio::async_write(*tls, b, redirect_error(use_awaitable, ec));
+  else
+    co_await asio::async_write(tcp, b, redirect_error(use_awaitable, ec));
+}
+
+asio::awaitable<void> stream::shutdown() {
+  std::error_code ec;
+  if (tls) co_await tls->async_shutdown(redirect_error(use_awaitable, ec));
+  close();
+}
+
+void stream::close() noexcept {
+  std::error_code ec;
+  tcp.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  tcp.close(ec);
+}
+
+session::session(stream s, protocol::role r, const websocket_options& o)
+    : io(std::move(s)),
+      conn(r, o.max_message_size),
+      opts(o),
+      write_signal(io.tcp.get_executor()),
+      drain_signal(io.tcp.get_executor()),
+      deadline(io.tcp.get_executor()),
+      last_activity(clock::now()) {
+  std::error_code ec;
+  auto ep = io.tcp.remote_endpoint(ec);
+  if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+void session::start(std::string_view leftover) {
+  if (!leftover.empty()) conn.receive_data(leftover);
+  auto ex = io.tcp.get_executor();
+  asio::co_spawn(ex, [self = shared_from_this()] { return self->writer(); }, asio::detached);
+  asio::co_spawn(ex, [self = shared_from_this()] { return self->watchdog(); }, asio::detached);
+}
+
+void session::wake_writer() noexcept {
+  if (writer_idle) write_signal.cancel();
+}
+
+void session::drop(std::error_code why) noexcept {
+  if (transport_done) return;
+  transport_done = true;
+  if (!error) error = why ? why : make_error_code(errc::closed);
+  if (conn.get_state() != protocol::state::closed) {
+    if (!close_code) close_code = protocol::close_code::abnormal;
+    conn.mark_closed();
+  }
+  io.close();
+  write_signal.cancel();
+  drain_signal.cancel();
+  deadline.cancel();
+}
+
+void session::arm_close_deadline() noexcept {
+  if (closing) return;
+  closing = true;
+  closing_since = clock::now();
+  deadline.cancel();  // the watchdog re-evaluates with the new deadline
+}
+
+asio::awaitable<void> session::writer() {
+  auto self = shared_from_this();
+  std::error_code ec;
+  while (!transport_done) {
+    if (!conn.has_output()) {
+      writer_idle = true;
+      write_signal.expires_at(clock::time_point::max());
+      co_await write_signal.async_wait(redirect_error(use_awaitable, ec));
+      writer_idle = false;
+      continue;
+    }
+    // Everything queued since the last write goes out in one write.
+    conn.swap_output(inflight);
+    writing = true;
+    co_await io.write(asio::buffer(inflight), ec);
+    writing = false;
+    inflight.clear();
+    drain_signal.cancel();
+    if (ec) drop(ec);
+  }
+}
+
+asio::awaitable<void> session::watchdog() {
+  auto self = shared_from_this();
+  std::error_code ec;
+  clock::time_point ping_sent{};
+  while (!transport_done) {
+    const auto now = clock::now();
+    auto next = clock::time_point::max();
+    if (closing) {
+      next = closing_since + opts.close_timeout;
+      if (now >= next) {
+        drop(errc::close_timeout);
+        break;
+      }
+    } else if (opts.idle_timeout.count() > 0) {
+      const auto half = opts.idle_timeout / 2;
+      if (ping_outstanding && last_activity > ping_sent) ping_outstanding = false;
+      if (ping_outstanding) {
+        next = ping_sent + half;
+        if (now >= next) {
+          drop(errc::idle_timeout);
+          break;
+        }
+      } else if (now >= last_activity + half) {
+        if (conn.ping()) wake_writer();
+        ping_outstanding = true;
+        ping_sent = now;
+        next = now + half;
+      } else {
+        next = last_activity + half;
+      }
+    }
+    deadline.expires_at(next);
+    co_await deadline.async_wait(redirect_error(use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> session::flush() {
+  std::error_code ec;
+  while (!transport_done && (conn.has_output() || writing)) {
+    wake_writer();
+    drain_signal.expires_at(clock::time_point::max());
+    co_await drain_signal.async_wait(redirect_error(use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> session::finish() {
+  auto self = shared_from_this();
+  arm_close_deadline();
+  co_await flush();
+  if (transport_done) co_return;
+  if (conn.get_role() == protocol::role::client) {
+    // RFC 6455 §7.1.1: the server closes TCP first; wait for it (the
+    // watchdog's close deadline bounds the wait).
+    std::error_code ec;
+    while (!transport_done) {
+      auto buf = conn.prepare(512);
+      co_await io.read_some(asio::buffer(buf.data(), buf.size()), ec);
+      if (ec) break;
+    }
+  } else if (io.tls) {
+    co_await io.shutdown();
+  }
+  drop({});
+}
+
+}  // namespace detail
+
+asio::awaitable<std::optional<message>> websocket::read() {
+  auto self = s_;  // keep the session alive across suspension
+  auto& s = *s_;
+  using kind = protocol::event::kind;
+  for (;;) {
+    while (auto ev = s.conn.next_event()) {
+      switch (ev->type) {
+        case kind::text:
+          co_return message{std::string(ev->data), false};
+        case kind::binary:
+          co_return message{std::string(ev->data), true};
+        case kind::ping:  // the pong is queued already
+          s.wake_writer();
+          break;
+        case kind::pong:
+          break;
+        case kind::close:
+          s.close_code = ev->code;
+          s.close_reason = ev->data;
+          co_await s.finish();
+          co_return std::nullopt;
+        case kind::failed:
+          s.close_code = ev->code;
+          s.close_reason = ev->data;
+          s.error = ev->error;
+          co_await s.finish();
+          co_return std::nullopt;
+      }
+    }
+    if (s.transport_done) co_return std::nullopt;
+    if (s.conn.get_state() == protocol::state::closed) {
+      co_await s.finish();
+      co_return std::nullopt;
+    }
+    std::error_code ec;
+    auto buf = s.conn.prepare(detail::read_chunk);
+    const std::size_t n = co_await s.io.read_some(asio::buffer(buf.data(), buf.size()), ec);
+    if (ec) {
+      s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
+      co_return std::nullopt;
+    }
+    s.conn.commit(n);
+    s.last_activity = std::chrono::steady_clock::now();
+  }
+}
+
+std::error_code websocket::post(std::string_view data, bool binary) {
+  auto& s = *s_;
+  if (s.transport_done || s.conn.get_state() != protocol::state::open) return errc::closed;
+  if (s.queued() > 0 && s.queued() + data.size() > s.opts.send_queue_limit) {
+    if (s.opts.on_overflow == overflow_policy::close) {
+      s.error = errc::slow_consumer;
+      s.close_code = protocol::close_code::policy_violation;
+      s.conn.close(protocol::close_code::policy_violation, "send queue full");
+      s.arm_close_deadline();
+      s.wake_writer();
+    }
+    return errc::slow_consumer;
+  }
+  s.conn.send(binary ? protocol::opcode::binary : protocol::opcode::text, data);
+  s.wake_writer();
+  return {};
+}
+
+asio::awaitable<std::error_code> websocket::send(std::string_view data, bool binary) {
+  auto self = s_;
+  auto& s = *s_;
+  if (s.opts.on_overflow == overflow_policy::wait) {
+    std::error_code ec;
+    while (!s.transport_done && s.conn.get_state() == protocol::state::open && s.queued() > 0 &&
+           s.queued() + data.size() > s.opts.send_queue_limit) {
+      s.drain_signal.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await s.drain_signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  co_return post(data, binary);
+}
+
+asio::awaitable<std::error_code> websocket::ping(std::string_view payload) {
+  auto& s = *s_;
+  if (s.transport_done || !s.conn.ping(payload)) co_return make_error_code(errc::closed);
+  s.wake_writer();
+  co_return std::error_code{};
+}
+
+asio::awaitable<void> websocket::close(std::uint16_t code, std::string_view reason) {
+  auto self = s_;
+  auto& s = *s_;
+  if (!s.transport_done && s.conn.close(code, reason)) {
+    s.arm_close_deadline();
+    s.wake_writer();
+  }
+  // Messages that cross our Close are discarded; read() returns nullopt once
+  // the peer's Close arrived (or the deadline dropped the connection).
+  while (co_await read()) {
+  }
+}
+
+bool websocket::is_open() const noexcept {
+  return !s_->transport_done && s_->conn.get_state() == protocol::state::open;
+}
+std::uint16_t websocket::close_code() const noexcept { return s_->close_code; }
+const std::string& websocket::close_reason() const noexcept { return s_->close_reason; }
+std::error_code websocket::error() const noexcept { return s_->error; }
+const std::string& websocket::subprotocol() const noexcept { return s_->subprotocol; }
+const std::string& websocket::path() const noexcept { return s_->path; }
+const std::string& websocket::remote_address() const noexcept { return s_->remote; }
+std::size_t websocket::queued_bytes() const noexcept { return s_->queued(); }
+
+}  // namespace duplex

@@ -1,0 +1,303 @@
+#include <duplex/protocol/connection.hpp>
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+namespace duplex::protocol {
+
+// Client frames need a fresh unpredictable key each (RFC 6455 §5.3).
+// xoshiro256** seeded once from OpenSSL's CSPRNG gives that at a few cycles
+// per key instead of a RAND_bytes call per frame.
+struct connection::mask_source {
+  std::uint64_t s[4];
+  mask_source() {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(s), sizeof s) != 1) {
+      std::random_device rd;  // OpenSSL unavailable: still a non-deterministic seed
+      for (auto& w : s) w = (std::uint64_t{rd()} << 32) ^ rd();
+    }
+    if (!(s[0] | s[1] | s[2] | s[3])) s[0] = 1;
+  }
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  mask_key next() {
+    const std::uint64_t r = rotl(s[1] * 5, 7) * 9;
+    const std::uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    mask_key k;
+    std::memcpy(k.data(), &r, 4);
+    return k;
+  }
+};
+
+connection::connection(role r, std::size_t max_message_size)
+    : role_(r), max_message_size_(max_message_size) {
+  if (r == role::client) masks_ = std::make_unique<mask_source>();
+}
+connection::connection(connection&&) noexcept = default;
+connection& connection::operator=(connection&&) noexcept = default;
+connection::~connection() = default;
+
+std::span<char> connection::prepare(std::size_t min) {
+  if (in_cap_ - in_end_ < min) {
+    const std::size_t used = in_end_ - in_begin_;
+    if (in_cap_ - used >= min && in_begin_ > 0) {
+      std::memmove(in_.get(), in_.get() + in_begin_, used);
+    } else {
+      const std::size_t cap = std::max(used + min, in_cap_ * 2);
+      auto fresh = std::make_unique_for_overwrite<char[]>(cap);
+      if (used) std::memcpy(fresh.get(), in_.get() + in_begin_, used);
+      in_ = std::move(fresh);
+      in_cap_ = cap;
+    }
+    in_begin_ = 0;
+    in_end_ = used;
+  } else if (in_begin_ == in_end_) {
+    in_begin_ = in_end_ = 0;  // everything parsed: reuse from the start
+  }
+  return {in_.get() + in_end_, in_cap_ - in_end_};
+}
+
+void connection::receive_data(std::string_view bytes) {
+  auto span = prepare(bytes.size());
+  std::memcpy(span.data(), bytes.data(), bytes.size());
+  commit(bytes.size());
+}
+
+event connection::fail(std::uint16_t code, errc why, std::string_view reason) {
+  if (state_ == state::open) {
+    std::string payload;
+    payload.push_back(static_cast<char>(code >> 8));
+    payload.push_back(static_cast<char>(code & 0xFF));
+    payload.append(reason.substr(0, max_control_payload - 2));
+    write_frame(opcode::close, payload, true);
+  }
+  state_ = state::closed;
+  in_frame_ = in_message_ = false;
+  event e{event::kind::failed, reason, code, make_error_code(why)};
+  return e;
+}
+
+std::optional<event> connection::next_event() {
+  if (state_ == state::closed) return std::nullopt;
+  auto* base = reinterpret_cast<unsigned char*>(in_.get());
+  for (;;) {
+    if (!in_frame_) {
+      // ---- frame header (RFC 6455 §5.2) ----
+      const std::size_t avail = in_end_ - in_begin_;
+      if (avail < 2) return std::nullopt;
+      const unsigned char* h = base + in_begin_;
+      const bool fin = h[0] & 0x80;
+      const unsigned rsv = h[0] & 0x70;
+      const unsigned op = h[0] & 0x0F;
+      const bool masked = h[1] & 0x80;
+      std::uint64_t len = h[1] & 0x7F;
+      std::size_t need = 2 + (len == 126 ? 2 : len == 127 ? 8 : 0) + (masked ? 4 : 0);
+      if (avail < need) return std::nullopt;
+
+      if (rsv) return fail(close_code::protocol_error, errc::protocol_error, "reserved bits set");
+      if (!is_known(op)) return fail(close_code::protocol_error, errc::protocol_error, "unknown opcode");
+      // Clients mask, servers don't (§5.1).
+      if (masked != (role_ == role::server))
+        return fail(close_code::protocol_error, errc::protocol_error,
+                    masked ? "masked frame from server" : "unmasked frame from client");
+      std::size_t p = 2;
+      if (len == 126) {
+        len = (std::uint64_t{h[2]} << 8) | h[3];
+        p = 4;
+        if (len < 126) return fail(close_code::protocol_error, errc::protocol_error, "non-minimal length");
+      } else if (len == 127) {
+        len = 0;
+        for (int i = 0; i < 8; ++i) len = (len << 8) | h[2 + i];
+        p = 10;
+        if (len >> 63) return fail(close_code::protocol_error, errc::protocol_error, "length top bit set");
+        if (len <= 0xFFFF) return fail(close_code::protocol_error, errc::protocol_error, "non-minimal length");
+      }
+      const auto o = static_cast<opcode>(op);
+      if (is_control(o)) {
+        if (!fin) return fail(close_code::protocol_error, errc::protocol_error, "fragmented control frame");
+        if (len > max_control_payload)
+          return fail(close_code::protocol_error, errc::protocol_error, "control frame over 125 bytes");
+      } else if (o == opcode::continuation) {
+        if (!in_message_) return fail(close_code::protocol_error, errc::protocol_error, "continuation without a message");
+      } else if (in_message_) {
+        return fail(close_code::protocol_error, errc::protocol_error, "new message inside a fragmented one");
+      }
+      if (!is_control(o)) {
+        const std::size_t so_far = o == opcode::continuation ? message_.size() : 0;
+        if (len > max_message_size_ - so_far)
+          return fail(close_code::message_too_big, errc::message_too_big, "message too big");
+      }
+      if (masked) std::memcpy(frame_mask_.data(), h + p, 4);
+      in_begin_ += need;
+
+      frame_fin_ = fin;
+      frame_masked_ = masked;
+      frame_op_ = o;
+      frame_remaining_ = len;
+      frame_offset_ = 0;
+      in_frame_ = true;
+      if (is_control(o)) {
+        control_.clear();
+      } else if (o != opcode::continuation) {
+        message_op_ = o;
+        message_.clear();
+        utf8_.reset();
+        // Fast path: a whole unfragmented message is in the buffer. Unmask it
+        // in place and hand out a view; nothing is copied.
+        if (fin && len <= in_end_ - in_begin_) {
+          unsigned char* payload = base + in_begin_;
+          if (masked) apply_mask(payload, len, frame_mask_, 0);
+          in_begin_ += len;
+          in_frame_ = false;
+          std::string_view view(reinterpret_cast<char*>(payload), len);
+          if (o == opcode::text && !(utf8_.feed(payload, len) && utf8_.complete()))
+            return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
+          return event{o == opcode::text ? event::kind::text : event::kind::binary, view};
+        }
+        in_message_ = true;
+      }
+    }
+
+    // ---- payload, possibly partial ----
+    const std::size_t n = static_cast<std::size_t>(
+        std::min<std::uint64_t>(frame_remaining_, in_end_ - in_begin_));
+    if (n == 0 && frame_remaining_ > 0) return std::nullopt;
+    unsigned char* payload = base + in_begin_;
+    if (frame_masked_) apply_mask(payload, n, frame_mask_, frame_offset_);
+    if (is_control(frame_op_)) {
+      control_.append(reinterpret_cast<char*>(payload), n);
+    } else {
+      // Validate as bytes arrive so a bad text message fails at its first
+      // invalid byte, not after the whole message was buffered.
+      if (message_op_ == opcode::text && !utf8_.feed(payload, n))
+        return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
+      message_.append(reinterpret_cast<char*>(payload), n);
+    }
+    in_begin_ += n;
+    frame_remaining_ -= n;
+    frame_offset_ += n;
+    if (frame_remaining_ > 0) return std::nullopt;
+    in_frame_ = false;
+
+    if (is_control(frame_op_)) {
+      if (auto e = on_control()) return e;
+      if (state_ == state::closed) return std::nullopt;
+      continue;
+    }
+    if (frame_fin_) {
+      in_message_ = false;
+      if (message_op_ == opcode::text && !utf8_.complete())
+        return fail(close_code::invalid_payload, errc::invalid_utf8, "truncated UTF-8 in text message");
+      return event{message_op_ == opcode::text ? event::kind::text : event::kind::binary, message_};
+    }
+  }
+}
+
+std::optional<event> connection::on_control() {
+  switch (frame_op_) {
+    case opcode::ping:
+      // Answer at once, even between the fragments of a message (§5.5.2).
+      if (state_ == state::open) write_frame(opcode::pong, control_, true);
+      return event{event::kind::ping, control_};
+    case opcode::pong:
+      return event{event::kind::pong, control_};
+    case opcode::close: {
+      std::uint16_t code = close_code::no_status;
+      std::string_view reason;
+      if (control_.size() == 1)
+        return fail(close_code::protocol_error, errc::protocol_error, "one-byte close payload");
+      if (control_.size() >= 2) {
+        code = static_cast<std::uint16_t>((static_cast<unsigned char>(control_[0]) << 8) |
+                                          static_cast<unsigned char>(control_[1]));
+        if (!is_valid_close_code(code))
+          return fail(close_code::protocol_error, errc::protocol_error, "invalid close code");
+        reason = std::string_view(control_).substr(2);
+        if (!is_valid_utf8(reason))
+          return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in close reason");
+      }
+      if (state_ == state::open) {
+        // Echo the peer's code (§5.5.1); an empty Close is answered empty.
+        std::string_view echo = std::string_view(control_).substr(0, control_.size() >= 2 ? 2 : 0);
+        write_frame(opcode::close, echo, true);
+      }
+      state_ = state::closed;
+      return event{event::kind::close, reason, code};
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+void connection::write_frame(opcode op, std::string_view payload, bool fin) {
+  if (role_ == role::client) {
+    const mask_key key = masks_->next();
+    write_frame_header(out_, op, fin, false, payload.size(), true, key);
+    const std::size_t at = out_.size();
+    out_.append(payload);
+    apply_mask(reinterpret_cast<unsigned char*>(out_.data() + at), payload.size(), key, 0);
+  } else {
+    write_frame_header(out_, op, fin, false, payload.size(), false, {});
+    out_.append(payload);
+  }
+}
+
+bool connection::send(opcode op, std::string_view payload) {
+  if (state_ != state::open || sending_fragmented_) return false;
+  if (op != opcode::text && op != opcode::binary) return false;
+  write_frame(op, payload, true);
+  return true;
+}
+
+bool connection::send_frame(opcode op, std::string_view payload, bool fin) {
+  if (state_ != state::open) return false;
+  if (op == opcode::continuation) {
+    if (!sending_fragmented_) return false;
+  } else if (op == opcode::text || op == opcode::binary) {
+    if (sending_fragmented_) return false;
+  } else {
+    return false;
+  }
+  write_frame(op, payload, fin);
+  sending_fragmented_ = !fin;
+  return true;
+}
+
+bool connection::ping(std::string_view payload) {
+  if (state_ != state::open || payload.size() > max_control_payload) return false;
+  write_frame(opcode::ping, payload, true);
+  return true;
+}
+
+bool connection::pong(std::string_view payload) {
+  if (state_ != state::open || payload.size() > max_control_payload) return false;
+  write_frame(opcode::pong, payload, true);
+  return true;
+}
+
+bool connection::close(std::uint16_t code, std::string_view reason) {
+  if (state_ != state::open) return false;
+  std::string payload;
+  if (code != close_code::no_status) {
+    payload.push_back(static_cast<char>(code >> 8));
+    payload.push_back(static_cast<char>(code & 0xFF));
+    // Cut the reason to fit, without splitting a UTF-8 sequence.
+    if (reason.size() > max_control_payload - 2) {
+      std::size_t cut = max_control_payload - 2;
+      while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80) --cut;
+      reason = reason.substr(0, cut);
+    }
+    payload.append(reason);
+  }
+  write_frame(opcode::close, payload, true);
+  state_ = state::closing;
+  return true;
+}
+
+}  // namespace duplex::protocol

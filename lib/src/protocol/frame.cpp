@@ -1,0 +1,45 @@
+#include <duplex/protocol/frame.hpp>
+
+#include <cstring>
+
+namespace duplex::protocol {
+
+void write_frame_header(std::string& out, opcode op, bool fin, bool rsv1, std::uint64_t length,
+                        bool masked, const mask_key& mask) {
+  unsigned char h[max_frame_header];
+  std::size_t n = 0;
+  h[n++] = static_cast<unsigned char>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | static_cast<unsigned>(op));
+  const unsigned char m = masked ? 0x80 : 0;
+  if (length < 126) {
+    h[n++] = m | static_cast<unsigned char>(length);
+  } else if (length <= 0xFFFF) {
+    h[n++] = m | 126;
+    h[n++] = static_cast<unsigned char>(length >> 8);
+    h[n++] = static_cast<unsigned char>(length);
+  } else {
+    h[n++] = m | 127;
+    for (int shift = 56; shift >= 0; shift -= 8) h[n++] = static_cast<unsigned char>(length >> shift);
+  }
+  if (masked) {
+    std::memcpy(h + n, mask.data(), 4);
+    n += 4;
+  }
+  out.append(reinterpret_cast<const char*>(h), n);
+}
+
+void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::size_t offset) noexcept {
+  unsigned char k[8];
+  for (int i = 0; i < 8; ++i) k[i] = key[(offset + i) & 3];
+  std::uint64_t k64;
+  std::memcpy(&k64, k, 8);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    w ^= k64;
+    std::memcpy(data + i, &w, 8);
+  }
+  for (; i < n; ++i) data[i] ^= k[i & 7];
+}
+
+}  // namespace duplex::protocol

@@ -1,0 +1,76 @@
+#include "chat_room.hpp"
+
+#include <duplex/schema/codec.hpp>
+
+#include <chrono>
+
+namespace duplex::chat {
+
+asio::awaitable<void> room::serve(websocket ws) {
+  std::string name;  // empty until a successful join
+  while (auto msg = co_await ws.read()) {
+    if (msg->binary) {
+      reply(ws, schema::error{"bad_message", "binary messages are not part of the chat protocol"});
+      continue;
+    }
+    auto decoded = schema::decode_client(msg->text());
+    if (!decoded) {
+      reply(ws, schema::error{"bad_message", decoded.error().detail});
+      continue;
+    }
+    if (auto* j = std::get_if<schema::join>(&*decoded))
+      on_join(ws, name, std::move(*j));
+    else
+      on_chat(ws, name, std::move(std::get<schema::chat>(*decoded)));
+  }
+  if (!name.empty()) leave(name);
+}
+
+void room::on_join(websocket& ws, std::string& name, schema::join j) {
+  if (!name.empty()) {
+    reply(ws, schema::error{"already_joined", "you already joined as " + name});
+    return;
+  }
+  if (members_.contains(j.name)) {
+    reply(ws, schema::error{"name_taken", "the name " + j.name + " is in use"});
+    return;
+  }
+  name = std::move(j.name);
+  members_.emplace(name, ws);
+  if (log_) log_("join " + ws.remote_address() + " " + name);
+  broadcast(schema::joined{name});
+  broadcast(online());
+}
+
+void room::on_chat(websocket& ws, const std::string& name, schema::chat c) {
+  if (name.empty()) {
+    reply(ws, schema::error{"not_joined", "join with a name before chatting"});
+    return;
+  }
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  broadcast(schema::message{name, std::move(c.text), now.count()});
+}
+
+void room::leave(const std::string& name) {
+  members_.erase(name);
+  if (log_) log_("leave " + name);
+  broadcast(schema::left{name});
+  broadcast(online());
+}
+
+void room::broadcast(const schema::server_message& m) {
+  const std::string json = schema::encode(m);
+  for (auto& [_, member] : members_) member.post(json);
+}
+
+schema::presence room::online() const {
+  schema::presence p;
+  p.users.reserve(members_.size());
+  for (const auto& [n, _] : members_) p.users.push_back(n);
+  return p;
+}
+
+void room::reply(websocket& ws, const schema::server_message& m) { ws.post(schema::encode(m)); }
+
+}  // namespace duplex::chat

@@ -1,0 +1,41 @@
+// The chat room behind /ws/chat: names, the online list, and broadcast.
+// Speaks duplex::schema (the same types the WASM client uses).
+#pragma once
+
+#include <duplex/net/websocket.hpp>
+#include <duplex/schema/chat.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace duplex::chat {
+
+class room {
+ public:
+  explicit room(std::function<void(std::string_view)> log = {}) : log_(std::move(log)) {}
+
+  // The WebSocket handler: one call per connection, returns when it closes.
+  asio::awaitable<void> serve(websocket ws);
+
+  std::size_t size() const noexcept { return members_.size(); }
+
+ private:
+  void on_join(websocket& ws, std::string& name, schema::join j);
+  void on_chat(websocket& ws, const std::string& name, schema::chat c);
+  void leave(const std::string& name);
+  // Encodes once and queues the same bytes for every member. Never waits:
+  // a member whose queue is full is closed (overflow_policy::close) rather
+  // than slowing the room down.
+  void broadcast(const schema::server_message& m);
+  schema::presence online() const;
+  static void reply(websocket& ws, const schema::server_message& m);
+
+  std::map<std::string, websocket, std::less<>> members_;  // by name; ordered for the online list
+  std::function<void(std::string_view)> log_;
+};
+
+}  // namespace duplex::chat

@@ -1,0 +1,123 @@
+// duplex-chat: the chat server. Serves the web page (the WASM client) at /
+// and the chat room at /ws/chat.
+#include "chat_room.hpp"
+
+#include <duplex/net/server.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#ifndef DUPLEX_DEFAULT_ROOT
+#define DUPLEX_DEFAULT_ROOT "build/site"
+#endif
+
+namespace {
+
+constexpr std::string_view usage = R"(usage: duplex-chat [options]
+
+Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
+
+  --host ADDR          address to listen on (default 127.0.0.1; 0.0.0.0 for all)
+  --port N             port (default 3000; 0 picks a free one)
+  --root DIR           directory served at / (default )" DUPLEX_DEFAULT_ROOT R"()
+  --tls-cert FILE      PEM certificate chain: serve https:// and wss:// only
+  --tls-key FILE       PEM private key for --tls-cert
+  --allow-origin URL   allow WebSocket connections from a page at URL (e.g.
+                       http://example.com:8080); repeatable; "*" allows any.
+                       Default: only pages this server served (same origin).
+  --max-message BYTES  largest accepted WebSocket message (default 65536)
+  --help               this text
+)";
+
+void log_line(std::string_view line) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
+  std::cout << stamp << ' ' << line << std::endl;
+}
+
+[[noreturn]] void fail(std::string_view why) {
+  std::cerr << "duplex-chat: " << why << "\n(try --help)\n";
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  duplex::server_options opts;
+  opts.port = 3000;
+  opts.root = DUPLEX_DEFAULT_ROOT;
+  opts.log = log_line;
+  // Chat messages are small: 64 KiB bounds what one client can make the server buffer.
+  opts.websocket.max_message_size = 64 * 1024;
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) fail(std::string(arg) + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage;
+      return 0;
+    } else if (arg == "--host") {
+      opts.host = value();
+    } else if (arg == "--port") {
+      const std::string v = value();
+      char* end = nullptr;
+      const long port = std::strtol(v.c_str(), &end, 10);
+      if (*end || port < 0 || port > 65535) fail("bad --port " + v);
+      opts.port = static_cast<std::uint16_t>(port);
+    } else if (arg == "--root") {
+      opts.root = value();
+    } else if (arg == "--tls-cert") {
+      opts.tls_cert_file = value();
+    } else if (arg == "--tls-key") {
+      opts.tls_key_file = value();
+    } else if (arg == "--allow-origin") {
+      opts.allowed_origins.push_back(value());
+    } else if (arg == "--max-message") {
+      const std::string v = value();
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (*end || n < 64) fail("bad --max-message " + v);
+      opts.websocket.max_message_size = n;
+    } else {
+      fail("unknown option " + std::string(arg));
+    }
+  }
+  if (opts.tls_cert_file.empty() != opts.tls_key_file.empty()) fail("--tls-cert and --tls-key go together");
+  if (!std::filesystem::is_directory(opts.root)) fail("--root " + opts.root.string() + " is not a directory");
+
+  try {
+    asio::io_context io(1);
+    duplex::server srv(io, opts);
+    duplex::chat::room room(log_line);
+    srv.websocket("/ws/chat", [&room](duplex::websocket ws) { return room.serve(std::move(ws)); });
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](auto, int) {
+      log_line("stopping");
+      io.stop();
+    });
+    asio::co_spawn(io, srv.run(), asio::detached);
+    const char* scheme = opts.tls_cert_file.empty() ? "http" : "https";
+    const std::string host = opts.host == "0.0.0.0" || opts.host == "127.0.0.1" ? "localhost" : opts.host;
+    log_line(std::string("listening on ") + scheme + "://" + host + ":" + std::to_string(srv.port()) +
+             "/ (root " + opts.root.string() + ")");
+    io.run();
+  } catch (const std::exception& e) {
+    std::cerr << "duplex-chat: " << e.what() << "\n";
+    return 1;
+  }
+}
