@@ -176,6 +176,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
                                 const std::string& peer) {
     auto path = decode_target_path(req.target);
     auto it = path ? endpoints.find(*path) : endpoints.end();
+    if (it == endpoints.end()) it = endpoints.find("*");
     proto::upgrade_check check = proto::check_upgrade_request(req);
     if (check && it == endpoints.end())
       check = {404, make_error_code(errc::bad_handshake), "no WebSocket endpoint at this path"};

@@ -6,6 +6,7 @@
 #include <duplex/protocol/connection.hpp>
 
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -17,9 +18,15 @@ namespace duplex::detail {
 
 // A TCP socket, optionally wrapped in TLS. Branching here keeps one
 // non-template session for ws:// and wss://.
+// The socket lives on the heap so that the TLS stream's reference to it
+// survives moving the stream from the handshake code into the session.
 struct stream {
-  explicit stream(asio::ip::tcp::socket s) : tcp(std::move(s)) {}
-  asio::ip::tcp::socket tcp;
+  explicit stream(asio::ip::tcp::socket s)
+      : socket(std::make_unique<asio::ip::tcp::socket>(std::move(s))), tcp(*socket) {}
+  stream(stream&&) noexcept = default;
+  std::unique_ptr<asio::ip::tcp::socket> socket;
+  asio::ip::tcp::socket& tcp;
+  std::shared_ptr<asio::ssl::context> tls_context;  // client side: owned per connection
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls;
 
   asio::awaitable<std::size_t> read_some(asio::mutable_buffer b, std::error_code& ec);

@@ -68,7 +68,8 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  // Routes WebSocket upgrades for `path` (exact match, query ignored).
+  // Routes WebSocket upgrades for `path` (exact match, query ignored);
+  // "*" catches every path no other endpoint matches.
   void websocket(std::string path, handler h, endpoint_options opts = {});
 
   // Accepts connections until stop().

@@ -1,0 +1,140 @@
+// duplex-echo: the standard target of conformance suites and benchmarks.
+//   duplex-echo [--host H] [--port P]      server: echoes every message on any path
+//   duplex-echo --connect ws://host:port/p  client: echoes what the server sends
+//                                            until it closes
+#include <duplex/net/client.hpp>
+#include <duplex/net/server.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+namespace {
+
+constexpr std::string_view usage = R"(usage: duplex-echo [options]
+       duplex-echo --connect ws[s]://host:port/path [options]
+
+Server (default): echoes every text and binary message back unchanged, on any path.
+  --host ADDR          listen address (default 127.0.0.1)
+  --port N             port (default 9001; 0 picks one and prints it)
+  --tls-cert FILE      PEM certificate chain (serve wss:// only)
+  --tls-key FILE       PEM private key
+Client: connects, echoes every message it receives, exits when the server closes
+(exit status 0 after a clean close, 1 otherwise).
+  --connect URL        ws:// or wss:// URL
+  --ca FILE            extra trusted CA certificate for wss://
+  --insecure           do not verify the server certificate
+Both:
+  --max-message BYTES  largest accepted message (default 16777216)
+  --quiet              no log lines
+  --help
+)";
+
+[[noreturn]] void fail(std::string_view why) {
+  std::cerr << "duplex-echo: " << why << "\n(try --help)\n";
+  std::exit(2);
+}
+
+asio::awaitable<void> echo(duplex::websocket ws) {
+  while (auto msg = co_await ws.read()) co_await ws.send(*msg);
+}
+
+asio::awaitable<void> run_client(std::string url, duplex::connect_options opts, int& status) {
+  try {
+    auto ws = co_await duplex::connect(url, opts);
+    co_await echo(ws);
+    status = ws.close_code() == duplex::protocol::close_code::normal ? 0 : 1;
+    std::cerr << "duplex-echo: closed " << ws.close_code() << " " << ws.error().message() << "\n";
+  } catch (const std::system_error& e) {
+    std::cerr << "duplex-echo: " << e.what() << "\n";
+    status = 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  duplex::server_options sopts;
+  sopts.port = 9001;
+  sopts.allowed_origins = {"*"};
+  sopts.websocket.max_message_size = 16 * 1024 * 1024;
+  sopts.websocket.send_queue_limit = 64 * 1024 * 1024;
+  sopts.websocket.on_overflow = duplex::overflow_policy::wait;  // an echo waits for its one reader
+  sopts.log = [](std::string_view l) { std::cerr << l << "\n"; };
+  duplex::connect_options copts;
+  std::string connect_url;
+  bool quiet = false;
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) fail(std::string(arg) + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage;
+      return 0;
+    } else if (arg == "--host") {
+      sopts.host = value();
+    } else if (arg == "--port") {
+      const std::string v = value();
+      char* end = nullptr;
+      const long p = std::strtol(v.c_str(), &end, 10);
+      if (*end || p < 0 || p > 65535) fail("bad --port " + v);
+      sopts.port = static_cast<std::uint16_t>(p);
+    } else if (arg == "--tls-cert") {
+      sopts.tls_cert_file = value();
+    } else if (arg == "--tls-key") {
+      sopts.tls_key_file = value();
+    } else if (arg == "--connect") {
+      connect_url = value();
+    } else if (arg == "--ca") {
+      copts.ca_file = value();
+    } else if (arg == "--insecure") {
+      copts.verify_peer = false;
+    } else if (arg == "--max-message") {
+      const std::string v = value();
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (*end || n == 0) fail("bad --max-message " + v);
+      sopts.websocket.max_message_size = n;
+    } else if (arg == "--quiet") {
+      quiet = true;
+    } else {
+      fail("unknown option " + std::string(arg));
+    }
+  }
+  if (quiet) sopts.log = nullptr;
+
+  asio::io_context io(1);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](auto, int) { io.stop(); });
+
+  if (!connect_url.empty()) {
+    copts.websocket = sopts.websocket;
+    int status = 1;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      co_await run_client(connect_url, copts, status);
+      signals.cancel();
+    }, asio::detached);
+    io.run();
+    return status;
+  }
+
+  try {
+    duplex::server srv(io, sopts);
+    srv.websocket("*", echo);
+    asio::co_spawn(io, srv.run(), asio::detached);
+    std::cout << "duplex-echo listening on " << sopts.host << ":" << srv.port() << std::endl;
+    io.run();
+  } catch (const std::exception& e) {
+    std::cerr << "duplex-echo: " << e.what() << "\n";
+    return 1;
+  }
+}

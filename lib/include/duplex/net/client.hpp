@@ -1,0 +1,50 @@
+// duplex::connect: the client side. The websocket it returns has the same
+// read/send/close API as a server handler's.
+//
+//   auto ws = co_await duplex::connect("ws://127.0.0.1:9000/echo");
+//   co_await ws.send("hello");
+//   auto reply = co_await ws.read();
+#pragma once
+
+#include <duplex/net/websocket.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace duplex {
+
+struct connect_options {
+  // Offered in Sec-WebSocket-Protocol; the server's pick is websocket::subprotocol().
+  std::vector<std::string> subprotocols;
+  std::string origin;  // sent as Origin when not empty
+  websocket_options websocket;
+  // DNS, TCP connect, TLS and the upgrade together must finish in this time.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
+  // wss://: the server certificate is verified against the system's CAs,
+  // plus this PEM file when set (e.g. a test's self-signed certificate).
+  std::filesystem::path ca_file;
+  bool verify_peer = true;  // false accepts any certificate: tests only
+};
+
+struct url {
+  bool secure = false;
+  std::string host;  // without brackets for IPv6
+  std::uint16_t port = 0;
+  std::string target;  // path and query, at least "/"
+};
+// Parses ws://host[:port][/path][?query] and wss://...; nullopt if invalid.
+std::optional<url> parse_url(std::string_view text);
+
+// Opens a WebSocket. Throws std::system_error: duplex::errc::bad_url,
+// handshake_timeout, bad_accept (refused or wrong accept), bad_handshake,
+// or the network/TLS error.
+asio::awaitable<websocket> connect(std::string_view url, connect_options opts = {});
+
+}  // namespace duplex

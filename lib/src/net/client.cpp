@@ -1,0 +1,162 @@
+#include <duplex/net/client.hpp>
+#include <duplex/protocol/handshake.hpp>
+#include <duplex/protocol/http.hpp>
+
+#include "session.hpp"
+
+#include <asio/connect.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/host_name_verification.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <charconv>
+#include <system_error>
+
+namespace duplex {
+
+using asio::ip::tcp;
+using asio::redirect_error;
+using asio::use_awaitable;
+using namespace asio::experimental::awaitable_operators;
+
+std::optional<url> parse_url(std::string_view text) {
+  url u;
+  if (text.substr(0, 5) == "ws://") {
+    text.remove_prefix(5);
+  } else if (text.substr(0, 6) == "wss://") {
+    u.secure = true;
+    text.remove_prefix(6);
+  } else {
+    return std::nullopt;
+  }
+  const auto slash = text.find_first_of("/?");
+  std::string_view authority = text.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(text.substr(slash));
+  if (u.target.front() == '?') u.target.insert(0, "/");
+  if (u.target.find('#') != std::string::npos) return std::nullopt;  // fragments are not allowed (§3)
+  if (authority.find('@') != std::string_view::npos) return std::nullopt;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    u.host = authority.substr(1, close - 1);
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+    }
+  } else {
+    const auto colon = authority.rfind(':');
+    u.host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (u.host.empty()) return std::nullopt;
+  u.port = u.secure ? 443 : 80;
+  if (!port.empty()) {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+    if (ec != std::errc{} || p != port.data() + port.size() || v == 0 || v > 65535) return std::nullopt;
+    u.port = static_cast<std::uint16_t>(v);
+  }
+  return u;
+}
+
+namespace {
+
+std::string host_header(const url& u) {
+  std::string h = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+  if (u.port != (u.secure ? 443 : 80)) h += ":" + std::to_string(u.port);
+  return h;
+}
+
+std::shared_ptr<asio::ssl::context> client_tls_context(const connect_options& o, const url& u) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  if (o.verify_peer) {
+    ctx->set_default_verify_paths();
+    if (!o.ca_file.empty()) ctx->load_verify_file(o.ca_file.string());
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    ctx->set_verify_callback(asio::ssl::host_name_verification(u.host));
+  } else {
+    ctx->set_verify_mode(asio::ssl::verify_none);
+  }
+  return ctx;
+}
+
+// Everything up to the 101, in one coroutine so a single timer bounds it.
+asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_options opts) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::resolver resolver(ex);
+  auto endpoints = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_awaitable);
+  tcp::socket sock(ex);
+  co_await asio::async_connect(sock, endpoints, use_awaitable);
+  sock.set_option(tcp::no_delay(true));
+  detail::stream io(std::move(sock));
+  if (u.secure) {
+    io.tls_context = client_tls_context(opts, u);
+    io.tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(io.tcp, *io.tls_context);
+    // SNI, so virtual hosts present the right certificate.
+    if (!SSL_set_tlsext_host_name(io.tls->native_handle(), u.host.c_str()))
+      throw std::system_error(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+    co_await io.tls->async_handshake(asio::ssl::stream_base::client, use_awaitable);
+  }
+  const std::string key = protocol::make_client_key();
+  std::error_code ec;
+  const std::string request = protocol::format_upgrade_request(host_header(u), u.target, key, opts.subprotocols, opts.origin);
+  co_await io.write(asio::buffer(request), ec);
+  if (ec) throw std::system_error(ec);
+
+  std::string buf;
+  protocol::http_response res;
+  protocol::parse_result pr;
+  for (;;) {
+    pr = protocol::parse_response(buf, res);
+    if (pr.status == protocol::parse_status::complete) break;
+    if (pr.status == protocol::parse_status::error) throw std::system_error(make_error_code(errc::bad_http), pr.error);
+    const std::size_t old = buf.size();
+    buf.resize(old + 2048);
+    const std::size_t n = co_await io.read_some(asio::buffer(buf.data() + old, 2048), ec);
+    if (ec) throw std::system_error(ec, "reading the upgrade response");
+    buf.resize(old + n);
+  }
+  std::string chosen;
+  if (auto bad = protocol::check_upgrade_response(res, key, opts.subprotocols, chosen))
+    throw std::system_error(bad, "server answered " + std::to_string(res.status) + " " + res.reason);
+
+  auto s = std::make_shared<detail::session>(std::move(io), protocol::role::client, opts.websocket);
+  s->subprotocol = std::move(chosen);
+  s->path = u.target;
+  s->start(std::string_view(buf).substr(pr.consumed));
+  co_return s;
+}
+
+}  // namespace
+
+asio::awaitable<websocket> connect(std::string_view text, connect_options opts) {
+  auto u = parse_url(text);
+  if (!u) throw std::system_error(make_error_code(errc::bad_url), std::string(text));
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, opts.handshake_timeout);
+  // `||` waits for the first operation to *succeed*: a failing handshake must
+  // not throw inside it, or it would wait for the timer. Carry the error out.
+  auto guarded = [](url u, connect_options o) -> asio::awaitable<std::pair<std::shared_ptr<detail::session>, std::exception_ptr>> {
+    try {
+      co_return std::pair{co_await handshake(std::move(u), std::move(o)), std::exception_ptr{}};
+    } catch (...) {
+      co_return std::pair{std::shared_ptr<detail::session>{}, std::current_exception()};
+    }
+  };
+  auto r = co_await (guarded(*u, std::move(opts)) || timer.async_wait(use_awaitable));
+  if (r.index() == 1) throw std::system_error(make_error_code(errc::handshake_timeout), std::string(text));
+  auto [session, failure] = std::get<0>(std::move(r));
+  if (failure) std::rethrow_exception(failure);
+  co_return websocket(std::move(session));
+}
+
+}  // namespace duplex
