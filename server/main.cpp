@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
   opts.log = log_line;
   // Chat messages are small: 64 KiB bounds what one client can make the server buffer.
   opts.websocket.max_message_size = 64 * 1024;
+  // The room broadcasts with post(): a member that can't keep up with 256 KiB
+  // of backlog is closed (1008) instead of growing server memory.
+  opts.websocket.send_queue_limit = 256 * 1024;
+  opts.websocket.on_overflow = duplex::overflow_policy::close;
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];

@@ -136,27 +136,49 @@ asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_optio
   co_return s;
 }
 
+// `||` waits for the first operation to *succeed*: a failing handshake must
+// not throw inside it, or it would wait for the timer. Carry the error out.
+// (No co_await inside a temporary here: GCC 12 double-destroys those.)
+asio::awaitable<std::pair<std::shared_ptr<detail::session>, std::exception_ptr>> guarded_handshake(
+    url u, connect_options opts) {
+  std::shared_ptr<detail::session> s;
+  std::exception_ptr failure;
+  try {
+    s = co_await handshake(std::move(u), std::move(opts));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_return std::pair{std::move(s), failure};
+}
+
 }  // namespace
 
-asio::awaitable<websocket> connect(std::string_view text, connect_options opts) {
+namespace {
+
+asio::awaitable<websocket> connect_impl(std::string text, connect_options opts) {
   auto u = parse_url(text);
-  if (!u) throw std::system_error(make_error_code(errc::bad_url), std::string(text));
+  if (!u) throw std::system_error(make_error_code(errc::bad_url), text);
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex, opts.handshake_timeout);
-  // `||` waits for the first operation to *succeed*: a failing handshake must
-  // not throw inside it, or it would wait for the timer. Carry the error out.
-  auto guarded = [](url u, connect_options o) -> asio::awaitable<std::pair<std::shared_ptr<detail::session>, std::exception_ptr>> {
-    try {
-      co_return std::pair{co_await handshake(std::move(u), std::move(o)), std::exception_ptr{}};
-    } catch (...) {
-      co_return std::pair{std::shared_ptr<detail::session>{}, std::current_exception()};
-    }
-  };
-  auto r = co_await (guarded(*u, std::move(opts)) || timer.async_wait(use_awaitable));
-  if (r.index() == 1) throw std::system_error(make_error_code(errc::handshake_timeout), std::string(text));
+  // Built in statements of their own: GCC 12 mishandles argument temporaries
+  // that live across a co_await in the same full-expression.
+  auto attempt = guarded_handshake(*u, opts);
+  auto expiry = timer.async_wait(use_awaitable);
+  auto r = co_await (std::move(attempt) || std::move(expiry));
+  if (r.index() == 1) throw std::system_error(make_error_code(errc::handshake_timeout), text);
   auto [session, failure] = std::get<0>(std::move(r));
   if (failure) std::rethrow_exception(failure);
-  co_return websocket(std::move(session));
+  co_return detail::make_handle(std::move(session));
 }
+
+}  // namespace
+
+// Not coroutines themselves: the URL is copied before the caller's string
+// can go away.
+asio::awaitable<websocket> connect(std::string_view url, connect_options opts) {
+  return connect_impl(std::string(url), std::move(opts));
+}
+
+asio::awaitable<websocket> connect(std::string_view url) { return connect_impl(std::string(url), connect_options{}); }
 
 }  // namespace duplex

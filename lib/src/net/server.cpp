@@ -201,7 +201,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     session->remote = peer;
     session->start(leftover);
     log("open " + peer + " " + req.target);
-    duplex::websocket ws(session);
+    duplex::websocket ws = detail::make_handle(session);
     bool crashed = false;
     try {
       co_await ep.fn(ws);

@@ -54,6 +54,13 @@ struct session : std::enable_shared_from_this<session> {
   // Starts the close deadline (close_timeout) once our side leaves OPEN.
   void arm_close_deadline() noexcept;
 
+  // The next message, or nullopt once closed (websocket::read()).
+  asio::awaitable<std::optional<message>> read();
+  // Starts the close handshake and reads until it completes (websocket::close()).
+  asio::awaitable<void> close_and_drain(std::uint16_t code, std::string_view reason);
+  // The last user handle is gone: close the connection in the background.
+  void abandoned() noexcept;
+
   asio::awaitable<void> writer();
   asio::awaitable<void> watchdog();
 
@@ -80,5 +87,8 @@ struct session : std::enable_shared_from_this<session> {
   std::string path;
   std::string remote;
 };
+
+// The user-facing handle; see make_handle() in websocket.cpp.
+websocket make_handle(std::shared_ptr<session> s);
 
 }  // namespace duplex::detail

@@ -5,6 +5,7 @@
 #include <asio/write.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/io_context.hpp>
 
 namespace duplex {
 namespace detail {
@@ -173,11 +174,9 @@ asio::awaitable<void> session::finish() {
   drop({});
 }
 
-}  // namespace detail
-
-asio::awaitable<std::optional<message>> websocket::read() {
-  auto self = s_;  // keep the session alive across suspension
-  auto& s = *s_;
+asio::awaitable<std::optional<message>> session::read() {
+  auto self = shared_from_this();  // keep the session alive across suspension
+  auto& s = *this;
   using kind = protocol::event::kind;
   for (;;) {
     while (auto ev = s.conn.next_event()) {
@@ -210,7 +209,7 @@ asio::awaitable<std::optional<message>> websocket::read() {
       co_return std::nullopt;
     }
     std::error_code ec;
-    auto buf = s.conn.prepare(detail::read_chunk);
+    auto buf = s.conn.prepare(read_chunk);
     const std::size_t n = co_await s.io.read_some(asio::buffer(buf.data(), buf.size()), ec);
     if (ec) {
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
@@ -220,6 +219,45 @@ asio::awaitable<std::optional<message>> websocket::read() {
     s.last_activity = std::chrono::steady_clock::now();
   }
 }
+
+asio::awaitable<void> session::close_and_drain(std::uint16_t code, std::string_view reason) {
+  auto self = shared_from_this();
+  if (!transport_done && conn.close(code, reason)) {
+    arm_close_deadline();
+    wake_writer();
+  }
+  // Messages that cross our Close are discarded; read() returns nullopt once
+  // the peer's Close arrived (or the deadline dropped the connection).
+  while (co_await read()) {
+  }
+}
+
+void session::abandoned() noexcept {
+  if (transport_done) return;
+  // Handles destroyed while their io_context stops or is torn down (pending
+  // coroutines are destroyed then) must not schedule new work on it.
+  auto ex = io.tcp.get_executor();
+  if (auto* ioex = ex.target<asio::io_context::executor_type>(); ioex && ioex->context().stopped()) return;
+  try {
+    asio::co_spawn(io.tcp.get_executor(),
+                   [self = shared_from_this()] { return self->close_and_drain(protocol::close_code::normal, {}); },
+                   asio::detached);
+  } catch (...) {
+    drop(make_error_code(errc::closed));
+  }
+}
+
+websocket make_handle(std::shared_ptr<session> s) {
+  // The handles users copy share their own count; when the last one goes,
+  // the deleter closes the connection properly instead of leaving it open
+  // with nobody reading. The deleter's copy keeps the session alive until then.
+  session* raw = s.get();
+  return websocket(std::shared_ptr<session>(raw, [keep = std::move(s)](session*) { keep->abandoned(); }));
+}
+
+}  // namespace detail
+
+asio::awaitable<std::optional<message>> websocket::read() { return s_->read(); }
 
 std::error_code websocket::post(std::string_view data, bool binary) {
   auto& s = *s_;
@@ -261,16 +299,7 @@ asio::awaitable<std::error_code> websocket::ping(std::string_view payload) {
 }
 
 asio::awaitable<void> websocket::close(std::uint16_t code, std::string_view reason) {
-  auto self = s_;
-  auto& s = *s_;
-  if (!s.transport_done && s.conn.close(code, reason)) {
-    s.arm_close_deadline();
-    s.wake_writer();
-  }
-  // Messages that cross our Close are discarded; read() returns nullopt once
-  // the peer's Close arrived (or the deadline dropped the connection).
-  while (co_await read()) {
-  }
+  return s_->close_and_drain(code, reason);
 }
 
 bool websocket::is_open() const noexcept {

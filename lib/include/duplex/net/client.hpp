@@ -45,6 +45,10 @@ std::optional<url> parse_url(std::string_view text);
 // Opens a WebSocket. Throws std::system_error: duplex::errc::bad_url,
 // handshake_timeout, bad_accept (refused or wrong accept), bad_handshake,
 // or the network/TLS error.
-asio::awaitable<websocket> connect(std::string_view url, connect_options opts = {});
+asio::awaitable<websocket> connect(std::string_view url, connect_options opts);
+// An overload, not a default argument: GCC 12 relocates a defaulted
+// class-type argument of a call inside a co_await expression with memcpy,
+// which breaks its strings.
+asio::awaitable<websocket> connect(std::string_view url);
 
 }  // namespace duplex

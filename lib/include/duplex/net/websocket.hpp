@@ -31,12 +31,15 @@ struct message {
   std::string_view text() const noexcept { return data; }
 };
 
-// What send() does when the peer's queue is full.
+// What happens when a message would push the outgoing buffer past
+// send_queue_limit (a peer that reads slower than we send).
 enum class overflow_policy {
-  wait,   // suspend the sender until the writer drains (one slow peer slows the sender)
-  drop,   // refuse this message with errc::slow_consumer; the connection stays
-  close,  // close the connection with 1008 and errc::slow_consumer (the default:
-          // a broadcast never waits for, nor buffers without bound for, one slow reader)
+  wait,   // send() suspends until the writer drains (the default: backpressure
+          // for a coroutine that talks to one peer); post() refuses as with drop
+  drop,   // the message is refused with errc::slow_consumer; the connection stays
+  close,  // the connection is closed with 1008 and errc::slow_consumer: what a
+          // broadcaster wants, so one slow reader neither stalls the others
+          // nor makes the server buffer without bound
 };
 
 struct websocket_options {
@@ -44,7 +47,7 @@ struct websocket_options {
   std::size_t max_message_size = 1024 * 1024;
   // Bytes that may wait in the outgoing buffer before overflow applies.
   std::size_t send_queue_limit = 1024 * 1024;
-  overflow_policy on_overflow = overflow_policy::close;
+  overflow_policy on_overflow = overflow_policy::wait;
   // No traffic for half of this sends a ping; no answer in the other half
   // drops the connection. Zero disables keepalive.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
@@ -69,7 +72,7 @@ class websocket {
   asio::awaitable<std::error_code> send(std::string_view data, bool binary = false);
   asio::awaitable<std::error_code> send(const message& m) { return send(m.data, m.binary); }
   // Non-suspending send for broadcast loops: same rules, but the wait policy
-  // behaves as drop.
+  // behaves as drop (a broadcaster should choose drop or close).
   std::error_code post(std::string_view data, bool binary = false);
 
   asio::awaitable<std::error_code> ping(std::string_view payload = {});

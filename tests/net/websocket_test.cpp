@@ -1,0 +1,208 @@
+// The coroutine API end to end: duplex::connect against a real duplex::server.
+#include <duplex/net/client.hpp>
+
+#include "test_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+using duplex::test::run_client;
+using duplex::test::test_server;
+using namespace std::chrono_literals;
+
+namespace {
+
+asio::awaitable<void> echo(duplex::websocket ws) {
+  while (auto m = co_await ws.read()) co_await ws.send(*m);
+}
+
+test_server echo_server(duplex::server_options o = {}) {
+  return test_server(std::move(o), [](duplex::server& s) { s.websocket("/echo", echo); });
+}
+
+}  // namespace
+
+TEST(WebSocket, EchoesTextBinaryAndLargeMessages) {
+  duplex::server_options o;
+  o.websocket.max_message_size = 4 << 20;
+  auto srv = echo_server(o);
+  run_client([&]() -> asio::awaitable<void> {
+    duplex::connect_options co;
+    co.websocket.max_message_size = 4 << 20;
+    auto ws = co_await duplex::connect(srv.ws_url("/echo"), co);
+    std::string big(3 << 20, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31);
+    EXPECT_FALSE(co_await ws.send("hello"));
+    EXPECT_FALSE(co_await ws.send(big, true));
+    EXPECT_FALSE(co_await ws.send(""));
+    auto a = co_await ws.read();
+    auto b = co_await ws.read();
+    auto c = co_await ws.read();
+    EXPECT_TRUE(a && !a->binary && a->data == "hello");
+    EXPECT_TRUE(b && b->binary && b->data == big);
+    EXPECT_TRUE(c && !c->binary && c->data.empty());
+    co_await ws.close(duplex::protocol::close_code::normal, "done");
+    EXPECT_EQ(ws.close_code(), 1000);
+    EXPECT_FALSE(ws.is_open());
+    EXPECT_EQ(co_await ws.send("after close"), duplex::errc::closed);
+  });
+}
+
+TEST(WebSocket, NegotiatesASubprotocolInServerOrder) {
+  test_server srv({}, [](duplex::server& s) {
+    s.websocket("/p", [](duplex::websocket ws) -> asio::awaitable<void> {
+      co_await ws.send(ws.subprotocol());
+      while (co_await ws.read()) {
+      }
+    }, {.subprotocols = {"chat.v2", "chat"}});
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    duplex::connect_options co;
+    co.subprotocols = {"chat", "chat.v2"};
+    auto ws = co_await duplex::connect(srv.ws_url("/p"), co);
+    EXPECT_EQ(ws.subprotocol(), "chat.v2");
+    auto m = co_await ws.read();
+    EXPECT_TRUE(m && m->data == "chat.v2");
+    duplex::connect_options none;
+    none.subprotocols = {"other"};
+    auto ws2 = co_await duplex::connect(srv.ws_url("/p"), none);
+    EXPECT_EQ(ws2.subprotocol(), "");
+  });
+}
+
+TEST(WebSocket, ServerCloseCodeAndReasonReachTheClient) {
+  test_server srv({}, [](duplex::server& s) {
+    s.websocket("/bye", [](duplex::websocket ws) -> asio::awaitable<void> { co_await ws.close(4001, "bye now"); });
+    s.websocket("/throw", [](duplex::websocket) -> asio::awaitable<void> {
+      throw std::runtime_error("handler bug");
+      co_return;
+    });
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    auto ws = co_await duplex::connect(srv.ws_url("/bye"));
+    EXPECT_FALSE(co_await ws.read());
+    EXPECT_EQ(ws.close_code(), 4001);
+    EXPECT_EQ(ws.close_reason(), "bye now");
+    auto ws2 = co_await duplex::connect(srv.ws_url("/throw"));
+    EXPECT_FALSE(co_await ws2.read());
+    EXPECT_EQ(ws2.close_code(), 1011);
+  });
+}
+
+TEST(WebSocket, OversizeMessageClosesWith1009AndOthersAreStillServed) {
+  duplex::server_options o;
+  o.websocket.max_message_size = 1000;
+  auto srv = echo_server(o);
+  run_client([&]() -> asio::awaitable<void> {
+    auto good = co_await duplex::connect(srv.ws_url("/echo"));
+    auto bad = co_await duplex::connect(srv.ws_url("/echo"));
+    co_await bad.send(std::string(1001, 'x'));
+    EXPECT_FALSE(co_await bad.read());
+    EXPECT_EQ(bad.close_code(), 1009);
+    co_await good.send(std::string(1000, 'y'));
+    auto m = co_await good.read();
+    EXPECT_TRUE(m && m->data.size() == 1000);
+  });
+}
+
+TEST(WebSocket, ConnectReportsTypedErrors) {
+  auto srv = echo_server();
+  run_client([&]() -> asio::awaitable<void> {
+    auto expect_error = [](std::string url, duplex::errc want, duplex::connect_options co) -> asio::awaitable<void> {
+      try {
+        co_await duplex::connect(url, co);
+        ADD_FAILURE() << url << " connected";
+      } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), want) << url << ": " << e.what();
+      }
+    };
+    const duplex::connect_options plain;
+    co_await expect_error("http://127.0.0.1/", duplex::errc::bad_url, plain);
+    co_await expect_error("ws://127.0.0.1:99999/", duplex::errc::bad_url, plain);
+    co_await expect_error("ws:///nohost", duplex::errc::bad_url, plain);
+    co_await expect_error(srv.ws_url("/no-such-endpoint"), duplex::errc::bad_accept, plain);  // 404
+    duplex::connect_options evil;
+    evil.origin = "http://evil.example";
+    co_await expect_error(srv.ws_url("/echo"), duplex::errc::bad_accept, evil);  // 403
+  });
+}
+
+TEST(WebSocket, AnyCoroutineMaySendWhileTheOwnerReads) {
+  // A room: every message is posted to all members by the sender's coroutine.
+  std::vector<duplex::websocket> members;
+  test_server srv({}, [&](duplex::server& s) {
+    s.websocket("/room", [&](duplex::websocket ws) -> asio::awaitable<void> {
+      members.push_back(ws);
+      while (auto m = co_await ws.read())
+        for (auto& peer : members) peer.post(m->data);
+      std::erase(members, ws);
+    });
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    auto a = co_await duplex::connect(srv.ws_url("/room"));
+    auto b = co_await duplex::connect(srv.ws_url("/room"));
+    co_await a.send("ping-from-a");  // b may not be a member yet: wait for a's own copy first
+    auto own = co_await a.read();
+    EXPECT_TRUE(own && own->data == "ping-from-a");
+    for (int i = 0; i < 100; ++i) co_await a.send("m" + std::to_string(i));
+    for (int i = 0; i < 100; ++i) {
+      auto m = co_await b.read();
+      if (!m) break;
+      if (m->data == "ping-from-a") { --i; continue; }
+      EXPECT_EQ(m->data, "m" + std::to_string(i));
+    }
+  });
+}
+
+TEST(WebSocket, SlowReaderIsClosedAndServerMemoryStaysBounded) {
+  duplex::server_options o;
+  o.websocket.send_queue_limit = 64 * 1024;
+  o.websocket.on_overflow = duplex::overflow_policy::close;
+  o.websocket.close_timeout = 300ms;
+  std::size_t max_queued = 0;
+  std::error_code refused;
+  int sent = 0;
+  test_server srv(o, [&](duplex::server& s) {
+    s.websocket("/flood", [&](duplex::websocket ws) -> asio::awaitable<void> {
+      const std::string chunk(1024, 'f');
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      // Produce far more than the peer reads (it never reads).
+      for (int i = 0; i < 100000 && !refused; ++i) {
+        refused = co_await ws.send(chunk);
+        max_queued = std::max(max_queued, ws.queued_bytes());
+        ++sent;
+        if (i % 64 == 0) {  // let the writer run
+          t.expires_after(1ms);
+          co_await t.async_wait(asio::use_awaitable);
+        }
+      }
+    });
+    s.websocket("/echo", echo);
+  });
+  // A raw TCP client that upgrades and then never reads.
+  asio::io_context io;
+  asio::ip::tcp::socket raw(io);
+  raw.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  const int small = 4096;
+  ::setsockopt(raw.native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  asio::write(raw, asio::buffer(std::string("GET /flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")));
+  // Meanwhile another client is served normally.
+  run_client([&]() -> asio::awaitable<void> {
+    asio::steady_timer t(co_await asio::this_coro::executor, 1500ms);
+    co_await t.async_wait(asio::use_awaitable);
+    auto ws = co_await duplex::connect(srv.ws_url("/echo"));
+    co_await ws.send("still here");
+    auto m = co_await ws.read();
+    EXPECT_TRUE(m && m->data == "still here");
+  });
+  EXPECT_EQ(refused, duplex::errc::slow_consumer);
+  EXPECT_LT(sent, 100000);
+  EXPECT_LE(max_queued, 64u * 1024u + 1024u + 16u);
+}
