@@ -36,6 +36,9 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
                        http://example.com:8080); repeatable; "*" allows any.
                        Default: only pages this server served (same origin).
   --max-message BYTES  largest accepted WebSocket message (default 65536)
+  --allow-host NAME    answer requests for Host NAME (repeatable). Listening on
+                       loopback, only localhost, 127.0.0.1 and [::1] are
+                       answered (against DNS rebinding); otherwise any.
   --help               this text
 )";
 
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {
   opts.websocket.send_queue_limit = 256 * 1024;
   opts.websocket.on_overflow = duplex::overflow_policy::close;
 
+  std::vector<std::string> extra_hosts;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -88,6 +92,8 @@ int main(int argc, char** argv) {
       opts.tls_cert_file = value();
     } else if (arg == "--tls-key") {
       opts.tls_key_file = value();
+    } else if (arg == "--allow-host") {
+      extra_hosts.push_back(value());
     } else if (arg == "--allow-origin") {
       opts.allowed_origins.push_back(value());
     } else if (arg == "--max-message") {
@@ -101,6 +107,13 @@ int main(int argc, char** argv) {
     }
   }
   if (opts.tls_cert_file.empty() != opts.tls_key_file.empty()) fail("--tls-cert and --tls-key go together");
+  // A loopback-only server answers only to loopback names (DNS rebinding).
+  if (opts.host == "127.0.0.1" || opts.host == "::1" || opts.host == "localhost")
+    opts.allowed_hosts = {"localhost", "127.0.0.1", "[::1]"};
+  if (!extra_hosts.empty() && !opts.allowed_hosts.empty())
+    opts.allowed_hosts.insert(opts.allowed_hosts.end(), extra_hosts.begin(), extra_hosts.end());
+  else if (!extra_hosts.empty())
+    opts.allowed_hosts = extra_hosts;
   if (!std::filesystem::is_directory(opts.root)) fail("--root " + opts.root.string() + " is not a directory");
 
   try {

@@ -78,6 +78,23 @@ TEST(Handshake, OriginPolicy) {
   std::vector<std::string> any{"*"};
   EXPECT_TRUE(origin_allowed(evil, any));
   EXPECT_TRUE(origin_allowed(parse(replace(good, "Origin: http://server.example.com\r\n", "")), {}));
+  // Same origin includes the scheme.
+  EXPECT_FALSE(origin_allowed(req, {}, /*secure=*/true));
+  EXPECT_TRUE(origin_allowed(parse(replace(good, "http://server", "https://server")), {}, true));
+  EXPECT_FALSE(origin_allowed(parse(replace(good, "http://server", "https://server")), {}, false));
+  EXPECT_FALSE(origin_allowed(parse(replace(good, "http://server.example.com", "http://server.example.com.evil")), {}));
+}
+
+TEST(Handshake, HostPolicyAgainstDnsRebinding) {
+  std::vector<std::string> loopback{"localhost", "127.0.0.1", "[::1]"};
+  auto host = [&](std::string h) { return parse(replace(good, "Host: server.example.com", "Host: " + h)); };
+  EXPECT_TRUE(host_allowed(host("localhost:3000"), loopback));
+  EXPECT_TRUE(host_allowed(host("127.0.0.1"), loopback));
+  EXPECT_TRUE(host_allowed(host("[::1]:3000"), loopback));
+  EXPECT_TRUE(host_allowed(host("LOCALHOST:3000"), loopback));
+  EXPECT_FALSE(host_allowed(host("evil.example:3000"), loopback));
+  EXPECT_FALSE(host_allowed(host("localhost.evil.example"), loopback));
+  EXPECT_TRUE(host_allowed(host("evil.example"), {}));
 }
 
 TEST(Handshake, SubprotocolSelectionFollowsServerPreference) {

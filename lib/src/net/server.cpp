@@ -123,6 +123,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
         co_return;
       }
       const std::string_view leftover = std::string_view(buf).substr(pr.consumed);
+      if (!proto::host_allowed(req, opts.allowed_hosts)) {
+        log("refused " + peer + " 403 host not allowed: " + std::string(req.headers.get("Host").value_or("")));
+        co_await respond(io, error_response(403, "host not allowed"));
+        io.close();
+        co_return;
+      }
 
       if (proto::is_websocket_upgrade(req)) {
         timer.cancel();
@@ -180,7 +186,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     proto::upgrade_check check = proto::check_upgrade_request(req);
     if (check && it == endpoints.end())
       check = {404, make_error_code(errc::bad_handshake), "no WebSocket endpoint at this path"};
-    if (check && !proto::origin_allowed(req, opts.allowed_origins))
+    if (check && !proto::origin_allowed(req, opts.allowed_origins, tls != nullptr))
       check = {403, make_error_code(errc::origin_refused), "origin not allowed"};
     if (!check) {
       log("refused " + peer + " " + req.target + " " + std::to_string(check.status) + " " + check.message);

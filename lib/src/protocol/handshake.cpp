@@ -66,18 +66,30 @@ upgrade_check check_upgrade_request(const http_request& req) {
   return {};
 }
 
-bool origin_allowed(const http_request& req, std::span<const std::string> allowed) {
+bool origin_allowed(const http_request& req, std::span<const std::string> allowed, bool secure) {
   auto origin = req.headers.get("Origin");
   if (!origin) return true;
   for (const auto& a : allowed)
     if (a == "*" || iequals(a, *origin)) return true;
   if (!allowed.empty()) return false;
-  // Same origin: "scheme://host[:port]" whose host[:port] equals Host.
   auto host = req.headers.get("Host");
   if (!host) return false;
-  const auto sep = origin->find("://");
-  if (sep == std::string_view::npos) return false;
-  return iequals(origin->substr(sep + 3), *host);
+  const std::string_view scheme = secure ? "https://" : "http://";
+  return origin->size() == scheme.size() + host->size() && iequals(origin->substr(0, scheme.size()), scheme) &&
+         iequals(origin->substr(scheme.size()), *host);
+}
+
+bool host_allowed(const http_request& req, std::span<const std::string> allowed) {
+  if (allowed.empty()) return true;
+  auto host = req.headers.get("Host");
+  if (!host) return false;
+  std::string_view name = *host;
+  // Strip the port: "[::1]:3000" -> "[::1]", "localhost:3000" -> "localhost".
+  const auto colon = name.rfind(':');
+  if (colon != std::string_view::npos && name.find(']', colon) == std::string_view::npos) name = name.substr(0, colon);
+  for (const auto& a : allowed)
+    if (iequals(a, name)) return true;
+  return false;
 }
 
 std::string select_subprotocol(const http_request& req, std::span<const std::string> supported) {

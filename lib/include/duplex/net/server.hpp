@@ -43,6 +43,11 @@ struct server_options {
   // same origin only (Origin must match Host). "*": any. Requests without an
   // Origin header (non-browser clients) are always allowed.
   std::vector<std::string> allowed_origins;
+  // Host names (no port) this server answers to; others get 403 for every
+  // request. Guards a loopback server against DNS rebinding, where a page
+  // from evil.example resolves that name to 127.0.0.1 and becomes "same
+  // origin". Empty: any Host.
+  std::vector<std::string> allowed_hosts;
   websocket_options websocket;  // default for every endpoint
   // PEM files; when both are set the server speaks only https:// and wss://.
   std::filesystem::path tls_cert_file;

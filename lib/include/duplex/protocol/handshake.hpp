@@ -34,9 +34,14 @@ struct upgrade_check {
 upgrade_check check_upgrade_request(const http_request& req);
 
 // Origin policy. An empty allow-list means "same origin only": a browser's
-// Origin must name the host the request was sent to (the Host header).
-// Requests without Origin (non-browser clients) pass. "*" allows any.
-bool origin_allowed(const http_request& req, std::span<const std::string> allowed);
+// Origin must be the scheme (https when `secure`, else http) and the Host
+// the request was sent to. Requests without Origin (non-browser clients)
+// pass. "*" allows any.
+bool origin_allowed(const http_request& req, std::span<const std::string> allowed, bool secure = false);
+
+// Host policy against DNS rebinding: the Host header's name (port ignored,
+// case-insensitive) must be in `allowed`; an empty list allows any.
+bool host_allowed(const http_request& req, std::span<const std::string> allowed);
 
 // The server's pick from the client's Sec-WebSocket-Protocol list: the first
 // of `supported` that the client offered, or empty.
