@@ -57,10 +57,41 @@ class decode_result {
 // Maximum JSON text the decoders accept (bytes); larger -> too_long.
 inline constexpr std::size_t max_json_bytes = 64 * 1024;
 
+// Decoding rules (both directions; see lib/src/schema/decode.cpp):
+//  - The input must be one JSON object, nothing before (a BOM is
+//    invalid_json) or after it. Syntax is checked everywhere, including
+//    inside fields that are ignored. A repeated known field ("type", "name",
+//    ...) is invalid_json: neither copy wins.
+//  - Unknown fields, and known fields that don't belong to the message type,
+//    are ignored whatever their JSON type (forward compatibility).
+//  - Reported in this order: too_long (input over max_json_bytes);
+//    invalid_utf8 (anywhere); not_object (judged by the first byte, so "[1"
+//    is not_object) or invalid_json (anywhere; a repeated field last); then
+//    "type"; then the type's fields in declaration order. `field` names the field for schema errors and for a repeated
+//    field; other invalid_json / invalid_utf8 / not_object errors leave it
+//    empty, so native and WASM builds (different simdjson versions) give
+//    the same code and field for the same bytes. `detail` may differ.
+//  - Lengths are bytes of the decoded UTF-8 value, not characters or escapes.
+//  - Display names (join.name, joined.name, left.name, message.from,
+//    presence.users[i]): at most max_name_bytes; "" or only blanks (Unicode
+//    spaces, zero-width and filler characters) -> empty_value; a control
+//    character (C0, DEL, C1, U+2028/U+2029, bidi controls U+200E/F,
+//    U+202A-E, U+2066-9) -> wrong_type with field set to the name's field.
+//    Names are not trimmed: what was sent is what is returned.
+//  - chat.text / message.text: 1..max_text_bytes bytes, anything else goes
+//    (newlines, tabs, blanks-only).
+//  - message.time: a JSON integer in the int64 range; 1.0, 1e3 or 2^63 ->
+//    wrong_type. error.code must be non-empty; error.message may be empty.
+// Thread safety: each thread has its own parser; any thread may decode.
+// Throws nothing except std::bad_alloc when building the result.
 decode_result<client_message> decode_client(std::string_view json);
 decode_result<server_message> decode_server(std::string_view json);
 
 // Compact JSON, strings escaped per RFC 8259 (control chars as \u00XX).
+// "type" comes first, then the fields in declaration order. \b \f \n \r \t
+// use their short escapes. Values are not validated: non-ASCII bytes are
+// copied as they are, so strings must hold valid UTF-8 (all decoded ones do),
+// and decode(encode(m)) == m holds for every m that decoding accepts.
 std::string encode(const join&);
 std::string encode(const chat&);
 std::string encode(const message&);
