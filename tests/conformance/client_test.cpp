@@ -290,6 +290,11 @@ TEST_P(ClientBadResponse, ConnectThrows) {
   ASSERT_TRUE(c.accept());
   std::string r = GetParam().response;
   if (auto at = r.find("{accept}"); at != std::string::npos) r.replace(at, 8, expected_accept(c.key()));
+  if (auto at = r.find("{ACCEPT}"); at != std::string::npos) {
+    std::string upper = expected_accept(c.key());
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    r.replace(at, 8, upper);  // base64 is case-sensitive
+  }
   c.send(r);
   const auto o = c.wait(2000ms);
   ASSERT_TRUE(o) << "connect() did not fail in time";
@@ -312,6 +317,17 @@ INSTANTIATE_TEST_SUITE_P(
                           "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSec-WebSocket-Accept: {accept}\r\n\r\n",
                           duplex::errc::bad_accept},
         bad_response_case{"Status403", "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", duplex::errc::bad_accept},
+        bad_response_case{"AcceptInWrongCase",
+                          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Accept: {ACCEPT}\r\n\r\n",
+                          duplex::errc::bad_accept},
+        bad_response_case{"MissingConnection",
+                          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n",
+                          duplex::errc::bad_handshake},
+        bad_response_case{"UpgradeNotWebsocket",
+                          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Accept: {accept}\r\n\r\n",
+                          duplex::errc::bad_handshake},
         bad_response_case{"MissingUpgrade",
                           "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n",
                           duplex::errc::bad_handshake},
@@ -809,6 +825,14 @@ TEST(ClientLimits, ClientLimits_9_3_FragmentsOverTheLimitFail1009) {
   ASSERT_TRUE(c.open());
   c.send(s_frame(opc::binary, pattern(40000, false), false) + s_frame(opc::cont, pattern(40000, false)));
   expect_client_fails(c, 1009, duplex::errc::message_too_big);
+}
+
+// The client's automatic Pongs must respect its bounded outgoing buffer too
+// (send_queue_limit, 1 MiB by default): see Limits_9_10_1 in the server suite.
+TEST(ClientLimits, ClientLimits_9_10_PingFloodFromNonReadingServerIsBounded) {
+  client_case c;  // default websocket options
+  ASSERT_TRUE(c.open());
+  EXPECT_TRUE(ping_flood_is_bounded(c.peer, [](std::string_view p) { return s_frame(opc::ping, p); }, 48u << 20));
 }
 
 // --------------------------------------------------------------- misc ----

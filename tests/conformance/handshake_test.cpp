@@ -168,6 +168,31 @@ TEST(Handshake, ForeignOriginGets403) {
   EXPECT_TRUE(refused_with(upgrade_request(echo_port(), "/", sample_key, "Origin: http://evil.example\r\n"), 403));
   // Same host, different port: a different origin.
   EXPECT_TRUE(refused_with(upgrade_request(echo_port(), "/", sample_key, "Origin: http://127.0.0.1:1\r\n"), 403));
+  // Same host and port, other scheme: a different origin too.
+  EXPECT_TRUE(refused_with(
+      upgrade_request(echo_port(), "/", sample_key, "Origin: https://127.0.0.1:" + std::to_string(echo_port()) + "\r\n"),
+      403));
+}
+
+TEST(Handshake, AllowListedOriginsOnly) {
+  auto opts = echo_server_options();
+  opts.allowed_origins = {"https://chat.example"};
+  server_under_test srv(opts, install_endpoints);
+  {
+    ws_client listed("/", srv.port(), "Origin: https://chat.example\r\n");
+    EXPECT_TRUE(clean_close(listed));
+  }
+  {
+    ws_client none("/", srv.port());
+    EXPECT_TRUE(clean_close(none));
+  }
+  // With an allow-list, same-origin alone is not enough.
+  conn c = conn::connect_to(srv.port());
+  ASSERT_TRUE(c.send(upgrade_request(srv.port(), "/", sample_key,
+                                     "Origin: http://127.0.0.1:" + std::to_string(srv.port()) + "\r\n")));
+  http_head r;
+  ASSERT_EQ(c.read_response(r), io_status::ok);
+  EXPECT_EQ(r.status, 403) << r.start_line;
 }
 
 TEST(Handshake, SameOriginAndNoOriginAccepted) {

@@ -142,5 +142,16 @@ TEST(Limits, Limits_9_9_6_ExactlyAtLimitThenOver) {
   EXPECT_TRUE(next_is_close(ws, 1009));
 }
 
+// ---- extra 9.10.x: the outgoing buffer is bounded (websocket.hpp:
+// "The outgoing buffer is bounded (send_queue_limit)") also for the Pongs the
+// connection queues by itself. A client that sends Pings and never reads
+// must meet backpressure or be disconnected, not grow the server's memory.
+TEST(Limits, Limits_9_10_1_PingFloodFromNonReadingClientIsBounded) {
+  duplex::server_options opts;  // library defaults: send_queue_limit 1 MiB
+  server_under_test srv(opts, [](duplex::server& s) { s.websocket("*", echo); });
+  ws_client ws("/", srv.port());
+  EXPECT_TRUE(ping_flood_is_bounded(ws.raw(), [](std::string_view p) { return ping(p); }, 48u << 20));
+}
+
 }  // namespace
 }  // namespace conformance

@@ -435,6 +435,31 @@ class conn {
     return true;
   }
 
+  // Writes without ever blocking for long: returns ok once everything is
+  // written, timeout if the peer accepted nothing for `stall` (TCP
+  // backpressure), reset/error if the peer is gone. `accepted` counts the
+  // bytes the kernel took.
+  io_status send_bounded(std::string_view b, ms stall, std::size_t& accepted) {
+    while (!b.empty()) {
+      const ssize_t n = ::send(fd_, b.data(), b.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        accepted += static_cast<std::size_t>(n);
+        b.remove_prefix(static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        pollfd p{fd_, POLLOUT, 0};
+        const int r = ::poll(&p, 1, static_cast<int>(stall.count()));
+        if (r == 0) return io_status::timeout;
+        if (r < 0 && errno != EINTR) return io_status::error;
+        continue;
+      }
+      return errno == ECONNRESET || errno == EPIPE ? io_status::reset : io_status::error;
+    }
+    return io_status::ok;
+  }
+
   // Reads more bytes into the buffer (waits at most until `deadline`).
   io_status fill(clock::time_point deadline) {
     for (;;) {
@@ -554,6 +579,29 @@ class conn {
   int fd_ = -1;
   std::string in_;
 };
+
+// Floods `peer` with Pings (`ping_frame` builds one) without ever reading
+// its answers. An endpoint with a bounded outgoing buffer must resist: stop
+// reading (our writes stall) or fail the connection. Returns success if it
+// did before we got `budget` bytes through, failure with the count if not.
+template <class PingFrame>
+::testing::AssertionResult ping_flood_is_bounded(conn& peer, PingFrame ping_frame, std::size_t budget) {
+  int small = 4096;  // our receive window stays tiny: the Pongs pile up on the other side
+  ::setsockopt(peer.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::string burst;
+  for (int i = 0; i < 1000; ++i) burst += ping_frame(std::string(125, 'p'));
+  std::size_t accepted = 0;
+  const auto t0 = clock::now();
+  while (accepted < budget && clock::now() - t0 < 10s) {
+    const io_status s = peer.send_bounded(burst, 300ms, accepted);
+    if (s == io_status::timeout || s == io_status::reset || s == io_status::error)
+      return ::testing::AssertionSuccess() << "resisted after " << (accepted >> 20) << " MiB (" << to_string(s) << ")";
+  }
+  return ::testing::AssertionFailure()
+         << "the peer took " << (accepted >> 20) << " MiB of Pings (" << accepted / 131
+         << " Pongs owed) from a connection that never reads, without backpressure or closing: "
+            "its automatic Pongs queue without bound, past send_queue_limit";
+}
 
 // A listening socket on 127.0.0.1 (free port), for the client-side suite.
 class listener {
