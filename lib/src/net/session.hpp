@@ -31,8 +31,6 @@ struct stream {
 
   asio::awaitable<std::size_t> read_some(asio::mutable_buffer b, std::error_code& ec);
   asio::awaitable<void> write(asio::const_buffer b, std::error_code& ec);
-  // Best-effort orderly shutdown, then close; never throws.
-  asio::awaitable<void> shutdown();
   void close() noexcept;
 };
 
@@ -48,8 +46,8 @@ struct session : std::enable_shared_from_this<session> {
   asio::awaitable<void> flush();
   // Ends the TCP connection (server: after the close handshake; or on error).
   void drop(std::error_code why) noexcept;
-  // After our side is CLOSED: flush, then close TCP (server) or wait for the
-  // server to close it (client), bounded by close_timeout.
+  // After our side is CLOSED: flush, half-close TCP (server), drain until the
+  // peer closes, bounded by close_timeout; then close.
   asio::awaitable<void> finish();
   // Starts the close deadline (close_timeout) once our side leaves OPEN.
   void arm_close_deadline() noexcept;

@@ -30,12 +30,6 @@ asio::awaitable<void> stream::write(asio::const_buffer b, std::error_code& ec) {
     co_await asio::async_write(tcp, b, redirect_error(use_awaitable, ec));
 }
 
-asio::awaitable<void> stream::shutdown() {
-  std::error_code ec;
-  if (tls) co_await tls->async_shutdown(redirect_error(use_awaitable, ec));
-  close();
-}
-
 void stream::close() noexcept {
   std::error_code ec;
   tcp.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
@@ -159,17 +153,20 @@ asio::awaitable<void> session::finish() {
   arm_close_deadline();
   co_await flush();
   if (transport_done) co_return;
-  if (conn.get_role() == protocol::role::client) {
-    // RFC 6455 §7.1.1: the server closes TCP first; wait for it (the
-    // watchdog's close deadline bounds the wait).
-    std::error_code ec;
-    while (!transport_done) {
-      auto buf = conn.prepare(512);
-      co_await io.read_some(asio::buffer(buf.data(), buf.size()), ec);
-      if (ec) break;
-    }
-  } else if (io.tls) {
-    co_await io.shutdown();
+  std::error_code ec;
+  if (conn.get_role() == protocol::role::server && !io.tls) {
+    // RFC 6455 §7.1.1: the server ends TCP first. Only our sending side,
+    // though: closing a socket with unread input makes the kernel send RST,
+    // which can destroy our Close frame before the peer reads it (a peer
+    // still sending a too-big message would see 1006 instead of 1009).
+    io.tcp.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  }
+  // Discard input until the peer closes; the watchdog's close deadline bounds
+  // the wait. prepare() without commit() reuses the same bytes every time.
+  while (!transport_done) {
+    auto buf = conn.prepare(4096);
+    co_await io.read_some(asio::buffer(buf.data(), buf.size()), ec);
+    if (ec) break;
   }
   drop({});
 }
@@ -209,6 +206,15 @@ asio::awaitable<std::optional<message>> session::read() {
       co_return std::nullopt;
     }
     std::error_code ec;
+    // A peer that sends but doesn't read (a ping flood, say) makes us owe it
+    // pongs; stop reading until they drain, so TCP pushes back on the peer
+    // instead of our buffer growing.
+    while (!s.transport_done && s.queued() > s.opts.send_queue_limit) {
+      s.wake_writer();
+      s.drain_signal.expires_at(clock::time_point::max());
+      co_await s.drain_signal.async_wait(redirect_error(use_awaitable, ec));
+    }
+    if (s.transport_done) co_return std::nullopt;
     auto buf = s.conn.prepare(read_chunk);
     const std::size_t n = co_await s.io.read_some(asio::buffer(buf.data(), buf.size()), ec);
     if (ec) {

@@ -54,8 +54,11 @@ class decode_result {
   std::variant<T, decode_error> v_;
 };
 
-// Maximum JSON text the decoders accept (bytes); larger -> too_long.
-inline constexpr std::size_t max_json_bytes = 64 * 1024;
+// Maximum JSON text the decoders accept (bytes); larger -> too_long. Sized
+// for the largest legal message: a presence list of max_users names of
+// max_name_bytes, each escaped at worst to twice its size (~700 KB). The
+// server's WebSocket limit on what clients send is much smaller (64 KiB).
+inline constexpr std::size_t max_json_bytes = 1024 * 1024;
 
 // Decoding rules (both directions; see lib/src/schema/decode.cpp):
 //  - The input must be one JSON object, nothing before (a BOM is
