@@ -11,6 +11,7 @@ packages=(
   emscripten
   chromium
   openssl
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
