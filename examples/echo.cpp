@@ -42,7 +42,8 @@ Both:
 }
 
 asio::awaitable<void> echo(duplex::websocket ws) {
-  while (auto msg = co_await ws.read()) co_await ws.send(*msg);
+  duplex::message msg;  // reused: no allocation per message
+  while (co_await ws.read(msg)) co_await ws.send(msg);
 }
 
 asio::awaitable<void> run_client(std::string url, duplex::connect_options opts, int& status) {

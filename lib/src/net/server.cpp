@@ -204,22 +204,30 @@ struct server::impl : std::enable_shared_from_this<impl> {
                                                      ep.opts.websocket.value_or(opts.websocket));
     session->path = req.target;
     session->subprotocol = subprotocol;
-    session->remote = peer;
     session->start(leftover);
     log("open " + peer + " " + req.target);
-    duplex::websocket ws = detail::make_handle(session);
+    // The handler runs in a coroutine of its own, so this one's frame and
+    // serve()'s (request buffer, parsed headers, timer) are freed now rather
+    // than held for the life of the connection.
+    auto ex = session->io.tcp.get_executor();
+    asio::co_spawn(ex, run_endpoint(shared_from_this(), std::move(session), ep), asio::detached);
+  }
+
+  static asio::awaitable<void> run_endpoint(std::shared_ptr<impl> self, std::shared_ptr<detail::session> session,
+                                            const endpoint& ep) {
+    duplex::websocket ws = detail::make_handle(std::move(session));
     bool crashed = false;
     try {
       co_await ep.fn(ws);
     } catch (const std::exception& e) {
-      log("handler-error " + peer + " " + e.what());
+      self->log("handler-error " + ws.remote_address() + " " + e.what());
       crashed = true;
     }
     if (crashed)
       co_await ws.close(proto::close_code::internal_error, "internal error");
     else
       co_await ws.close();
-    log("close " + peer + " " + std::to_string(ws.close_code()) + " " + ws.error().message());
+    self->log("close " + ws.remote_address() + " " + std::to_string(ws.close_code()) + " " + ws.error().message());
   }
 
   asio::io_context& io;

@@ -1,5 +1,5 @@
-// Internal: the state behind a duplex::websocket handle and the coroutines
-// that drive it (writer, watchdog). Shared by the server and the client.
+// Internal: the state behind a duplex::websocket handle, its writer and its
+// watchdog. Shared by the server and the client.
 #pragma once
 
 #include <duplex/net/websocket.hpp>
@@ -37,8 +37,8 @@ struct stream {
 struct session : std::enable_shared_from_this<session> {
   session(stream s, protocol::role r, const websocket_options& o);
 
-  // Starts the writer and watchdog coroutines. `leftover` is input read past
-  // the handshake (the peer may send frames right behind it).
+  // Arms the watchdog. `leftover` is input read past the handshake (the peer
+  // may send frames right behind it).
   void start(std::string_view leftover);
 
   void wake_writer() noexcept;
@@ -52,27 +52,30 @@ struct session : std::enable_shared_from_this<session> {
   // Starts the close deadline (close_timeout) once our side leaves OPEN.
   void arm_close_deadline() noexcept;
 
-  // The next message, or nullopt once closed (websocket::read()).
+  // The next message, or nullopt/false once closed (websocket::read()).
   asio::awaitable<std::optional<message>> read();
+  asio::awaitable<bool> read(message& out);
   // Starts the close handshake and reads until it completes (websocket::close()).
   asio::awaitable<void> close_and_drain(std::uint16_t code, std::string_view reason);
   // The last user handle is gone: close the connection in the background.
   void abandoned() noexcept;
 
-  asio::awaitable<void> writer();
-  asio::awaitable<void> watchdog();
+  void start_write();
+  // Evaluates the timeouts (idle ping, pong wait, close) and re-arms.
+  void arm_watchdog();
 
   std::size_t queued() const noexcept { return conn.output().size() + inflight.size(); }
 
   stream io;
   protocol::connection conn;
   websocket_options opts;
-  asio::steady_timer write_signal;  // the writer sleeps on it; cancel() wakes it
   asio::steady_timer drain_signal;  // flush()/wait-policy senders sleep on it
   asio::steady_timer deadline;      // watchdog
   std::string inflight;             // bytes being written now
+  std::size_t read_size = 1024;  // adaptive, see read()
   bool writing = false;
-  bool writer_idle = false;
+  bool write_scheduled = false;
+  std::chrono::steady_clock::time_point ping_sent;
   bool transport_done = false;
   bool ping_outstanding = false;
   bool closing = false;

@@ -14,9 +14,9 @@ using asio::redirect_error;
 using asio::use_awaitable;
 using clock = std::chrono::steady_clock;
 
-// Reads land in the connection's buffer; 16 KiB keeps syscalls few for
-// pipelined small messages without holding much per connection.
-constexpr std::size_t read_chunk = 16 * 1024;
+// Reads land in the connection's buffer; the read size starts at
+// session::read_size and doubles up to this while reads fill it.
+constexpr std::size_t max_read_size = 64 * 1024;
 
 asio::awaitable<std::size_t> stream::read_some(asio::mutable_buffer b, std::error_code& ec) {
   if (tls) co_return co_await tls->async_read_some(b, redirect_error(use_awaitable, ec));
@@ -40,7 +40,6 @@ session::session(stream s, protocol::role r, const websocket_options& o)
     : io(std::move(s)),
       conn(r, o.max_message_size),
       opts(o),
-      write_signal(io.tcp.get_executor()),
       drain_signal(io.tcp.get_executor()),
       deadline(io.tcp.get_executor()),
       last_activity(clock::now()) {
@@ -51,13 +50,41 @@ session::session(stream s, protocol::role r, const websocket_options& o)
 
 void session::start(std::string_view leftover) {
   if (!leftover.empty()) conn.receive_data(leftover);
-  auto ex = io.tcp.get_executor();
-  asio::co_spawn(ex, [self = shared_from_this()] { return self->writer(); }, asio::detached);
-  asio::co_spawn(ex, [self = shared_from_this()] { return self->watchdog(); }, asio::detached);
+  arm_watchdog();
 }
 
+// The writer and the watchdog are callback chains, not coroutines: an idle
+// connection then holds no coroutine frame for either, only the timer's
+// pending wait.
 void session::wake_writer() noexcept {
-  if (writer_idle) write_signal.cancel();
+  if (write_scheduled || writing || transport_done || !conn.has_output()) return;
+  // Deferred, so that every frame queued before the current handler yields
+  // (all replies to a pipelined batch, a whole broadcast) leaves in one write.
+  write_scheduled = true;
+  asio::post(io.tcp.get_executor(), [self = shared_from_this()] {
+    self->write_scheduled = false;
+    self->start_write();
+  });
+}
+
+void session::start_write() {
+  if (writing || transport_done || !conn.has_output()) return;
+  conn.swap_output(inflight);
+  writing = true;
+  auto done = [self = shared_from_this()](std::error_code ec, std::size_t) {
+    self->writing = false;
+    self->inflight.clear();  // keeps its capacity for the next swap
+    self->drain_signal.cancel();
+    if (ec) {
+      self->drop(ec);
+      return;
+    }
+    self->start_write();  // frames queued during the write go out at once
+  };
+  if (io.tls)
+    asio::async_write(*io.tls, asio::buffer(inflight), std::move(done));
+  else
+    asio::async_write(io.tcp, asio::buffer(inflight), std::move(done));
 }
 
 void session::drop(std::error_code why) noexcept {
@@ -69,7 +96,6 @@ void session::drop(std::error_code why) noexcept {
     conn.mark_closed();
   }
   io.close();
-  write_signal.cancel();
   drain_signal.cancel();
   deadline.cancel();
 }
@@ -81,62 +107,32 @@ void session::arm_close_deadline() noexcept {
   deadline.cancel();  // the watchdog re-evaluates with the new deadline
 }
 
-asio::awaitable<void> session::writer() {
-  auto self = shared_from_this();
-  std::error_code ec;
-  while (!transport_done) {
-    if (!conn.has_output()) {
-      writer_idle = true;
-      write_signal.expires_at(clock::time_point::max());
-      co_await write_signal.async_wait(redirect_error(use_awaitable, ec));
-      writer_idle = false;
-      continue;
+void session::arm_watchdog() {
+  if (transport_done) return;
+  const auto now = clock::now();
+  auto next = clock::time_point::max();
+  if (closing) {
+    next = closing_since + opts.close_timeout;
+    if (now >= next) return drop(errc::close_timeout);
+  } else if (opts.idle_timeout.count() > 0) {
+    const auto half = opts.idle_timeout / 2;
+    if (ping_outstanding && last_activity > ping_sent) ping_outstanding = false;
+    if (ping_outstanding) {
+      next = ping_sent + half;
+      if (now >= next) return drop(errc::idle_timeout);
+    } else if (now >= last_activity + half) {
+      if (conn.ping()) wake_writer();
+      ping_outstanding = true;
+      ping_sent = now;
+      next = now + half;
+    } else {
+      next = last_activity + half;
     }
-    // Everything queued since the last write goes out in one write.
-    conn.swap_output(inflight);
-    writing = true;
-    co_await io.write(asio::buffer(inflight), ec);
-    writing = false;
-    inflight.clear();
-    drain_signal.cancel();
-    if (ec) drop(ec);
   }
-}
-
-asio::awaitable<void> session::watchdog() {
-  auto self = shared_from_this();
-  std::error_code ec;
-  clock::time_point ping_sent{};
-  while (!transport_done) {
-    const auto now = clock::now();
-    auto next = clock::time_point::max();
-    if (closing) {
-      next = closing_since + opts.close_timeout;
-      if (now >= next) {
-        drop(errc::close_timeout);
-        break;
-      }
-    } else if (opts.idle_timeout.count() > 0) {
-      const auto half = opts.idle_timeout / 2;
-      if (ping_outstanding && last_activity > ping_sent) ping_outstanding = false;
-      if (ping_outstanding) {
-        next = ping_sent + half;
-        if (now >= next) {
-          drop(errc::idle_timeout);
-          break;
-        }
-      } else if (now >= last_activity + half) {
-        if (conn.ping()) wake_writer();
-        ping_outstanding = true;
-        ping_sent = now;
-        next = now + half;
-      } else {
-        next = last_activity + half;
-      }
-    }
-    deadline.expires_at(next);
-    co_await deadline.async_wait(redirect_error(use_awaitable, ec));
-  }
+  deadline.expires_at(next);
+  // Woken by expiry, or by cancel() when the state changed (close started):
+  // either way, re-evaluate.
+  deadline.async_wait([self = shared_from_this()](std::error_code) { self->arm_watchdog(); });
 }
 
 asio::awaitable<void> session::flush() {
@@ -171,7 +167,7 @@ asio::awaitable<void> session::finish() {
   drop({});
 }
 
-asio::awaitable<std::optional<message>> session::read() {
+asio::awaitable<bool> session::read(message& out) {
   auto self = shared_from_this();  // keep the session alive across suspension
   auto& s = *this;
   using kind = protocol::event::kind;
@@ -179,9 +175,12 @@ asio::awaitable<std::optional<message>> session::read() {
     while (auto ev = s.conn.next_event()) {
       switch (ev->type) {
         case kind::text:
-          co_return message{std::string(ev->data), false};
         case kind::binary:
-          co_return message{std::string(ev->data), true};
+          // assign() reuses out's capacity: a caller that passes the same
+          // message each time allocates nothing per message.
+          out.data.assign(ev->data);
+          out.binary = ev->type == kind::binary;
+          co_return true;
         case kind::ping:  // the pong is queued already
           s.wake_writer();
           break;
@@ -191,19 +190,19 @@ asio::awaitable<std::optional<message>> session::read() {
           s.close_code = ev->code;
           s.close_reason = ev->data;
           co_await s.finish();
-          co_return std::nullopt;
+          co_return false;
         case kind::failed:
           s.close_code = ev->code;
           s.close_reason = ev->data;
           s.error = ev->error;
           co_await s.finish();
-          co_return std::nullopt;
+          co_return false;
       }
     }
-    if (s.transport_done) co_return std::nullopt;
+    if (s.transport_done) co_return false;
     if (s.conn.get_state() == protocol::state::closed) {
       co_await s.finish();
-      co_return std::nullopt;
+      co_return false;
     }
     std::error_code ec;
     // A peer that sends but doesn't read (a ping flood, say) makes us owe it
@@ -214,16 +213,29 @@ asio::awaitable<std::optional<message>> session::read() {
       s.drain_signal.expires_at(clock::time_point::max());
       co_await s.drain_signal.async_wait(redirect_error(use_awaitable, ec));
     }
-    if (s.transport_done) co_return std::nullopt;
-    auto buf = s.conn.prepare(read_chunk);
-    const std::size_t n = co_await s.io.read_some(asio::buffer(buf.data(), buf.size()), ec);
+    if (s.transport_done) co_return false;
+    auto buf = s.conn.prepare(s.read_size);
+    // Inline rather than stream::read_some(): an idle connection waits here,
+    // and a nested coroutine would hold one more frame per connection.
+    const std::size_t n =
+        s.io.tls ? co_await s.io.tls->async_read_some(asio::buffer(buf.data(), buf.size()), redirect_error(use_awaitable, ec))
+                 : co_await s.io.tcp.async_read_some(asio::buffer(buf.data(), buf.size()), redirect_error(use_awaitable, ec));
+    // Start small (idle connections hold little) and grow while reads fill
+    // the buffer (bulk or pipelined traffic needs few, large reads).
+    if (n == buf.size() && s.read_size < max_read_size) s.read_size *= 2;
     if (ec) {
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
-      co_return std::nullopt;
+      co_return false;
     }
     s.conn.commit(n);
     s.last_activity = std::chrono::steady_clock::now();
   }
+}
+
+asio::awaitable<std::optional<message>> session::read() {
+  message m;
+  if (co_await read(m)) co_return std::move(m);
+  co_return std::nullopt;
 }
 
 asio::awaitable<void> session::close_and_drain(std::uint16_t code, std::string_view reason) {
@@ -234,7 +246,8 @@ asio::awaitable<void> session::close_and_drain(std::uint16_t code, std::string_v
   }
   // Messages that cross our Close are discarded; read() returns nullopt once
   // the peer's Close arrived (or the deadline dropped the connection).
-  while (co_await read()) {
+  message discard;
+  while (co_await read(discard)) {
   }
 }
 
@@ -264,6 +277,7 @@ websocket make_handle(std::shared_ptr<session> s) {
 }  // namespace detail
 
 asio::awaitable<std::optional<message>> websocket::read() { return s_->read(); }
+asio::awaitable<bool> websocket::read(message& into) { return s_->read(into); }
 
 std::error_code websocket::post(std::string_view data, bool binary) {
   auto& s = *s_;

@@ -66,6 +66,11 @@ class websocket {
   // The next message, or nullopt once the connection is closed; then
   // close_code() and error() say how it ended.
   asio::awaitable<std::optional<message>> read();
+  // The same, into a message the caller keeps: its string's capacity is
+  // reused, so a read loop allocates nothing per message. False once closed.
+  //   duplex::message m;
+  //   while (co_await ws.read(m)) co_await ws.send(m);
+  asio::awaitable<bool> read(message& into);
 
   // Queues a message (text unless binary). Returns errc::closed when the
   // connection is not open, errc::slow_consumer per the overflow policy.
