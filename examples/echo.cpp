@@ -32,6 +32,9 @@ Client: connects, echoes every message it receives, exits when the server closes
   --insecure           do not verify the server certificate
 Both:
   --max-message BYTES  largest accepted message (default 16777216)
+  --deflate            negotiate permessage-deflate (no context takeover)
+  --deflate-takeover   with --deflate: keep compression context across messages
+                       in both directions (more ratio, ~180 KiB per connection)
   --quiet              no log lines
   --help
 )";
@@ -105,6 +108,11 @@ int main(int argc, char** argv) {
       const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
       if (*end || n == 0) fail("bad --max-message " + v);
       sopts.websocket.max_message_size = n;
+    } else if (arg == "--deflate") {
+      sopts.websocket.deflate.enabled = true;
+    } else if (arg == "--deflate-takeover") {
+      sopts.websocket.deflate.server_no_context_takeover = false;
+      sopts.websocket.deflate.client_no_context_takeover = false;
     } else if (arg == "--quiet") {
       quiet = true;
     } else {

@@ -60,7 +60,7 @@ void room::leave(const std::string& name) {
 }
 
 void room::broadcast(const schema::server_message& m) {
-  const std::string json = schema::encode(m);
+  const prepared_message json(schema::encode(m));  // compressed at most once per setting
   for (auto& [_, member] : members_) member.post(json);
 }
 

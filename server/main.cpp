@@ -36,6 +36,7 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
                        http://example.com:8080); repeatable; "*" allows any.
                        Default: only pages this server served (same origin).
   --max-message BYTES  largest accepted WebSocket message (default 65536)
+  --no-deflate         do not negotiate permessage-deflate
   --allow-host NAME    answer requests for Host NAME (repeatable). Listening on
                        loopback, only localhost, 127.0.0.1 and [::1] are
                        answered (against DNS rebinding); otherwise any.
@@ -67,6 +68,10 @@ int main(int argc, char** argv) {
   // of backlog is closed (1008) instead of growing server memory.
   opts.websocket.send_queue_limit = 256 * 1024;
   opts.websocket.on_overflow = duplex::overflow_policy::close;
+  // Browsers offer permessage-deflate on every connection. Without context
+  // takeover (the defaults) an idle member holds no zlib memory, and each
+  // broadcast is compressed once (prepared_message), not once per member.
+  opts.websocket.deflate.enabled = true;
 
   std::vector<std::string> extra_hosts;
   for (int i = 1; i < argc; ++i) {
@@ -92,6 +97,8 @@ int main(int argc, char** argv) {
       opts.tls_cert_file = value();
     } else if (arg == "--tls-key") {
       opts.tls_key_file = value();
+    } else if (arg == "--no-deflate") {
+      opts.websocket.deflate.enabled = false;
     } else if (arg == "--allow-host") {
       extra_hosts.push_back(value());
     } else if (arg == "--allow-origin") {

@@ -206,3 +206,52 @@ TEST(WebSocket, SlowReaderIsClosedAndServerMemoryStaysBounded) {
   EXPECT_LT(sent, 100000);
   EXPECT_LE(max_queued, 64u * 1024u + 1024u + 16u);
 }
+
+TEST(WebSocket, PermessageDeflateIsNegotiatedAndABroadcastIsCompressedOnce) {
+  duplex::server_options o;
+  o.websocket.deflate.enabled = true;
+  std::vector<duplex::websocket> members;
+  std::size_t compressions = 0;
+  const std::string big = [] {
+    std::string s = R"({"type":"presence","users":[)";
+    for (int i = 0; i < 200; ++i) s += (i ? ",\"user" : "\"user") + std::to_string(i) + "\"";
+    return s + "]}";
+  }();
+  test_server srv(o, [&](duplex::server& s) {
+    s.websocket("/room", [&](duplex::websocket ws) -> asio::awaitable<void> {
+      members.push_back(ws);
+      while (auto m = co_await ws.read()) {
+        if (m->data != "go") continue;
+        const duplex::prepared_message pm(big);
+        for (auto& peer : members) peer.post(pm);
+        compressions = pm.compressions();
+      }
+      std::erase(members, ws);
+    });
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    duplex::connect_options co;
+    co.websocket.deflate.enabled = true;
+    std::vector<duplex::websocket> clients;
+    for (int i = 0; i < 3; ++i) {
+      clients.push_back(co_await duplex::connect(srv.ws_url("/room"), co));
+      EXPECT_NE(clients.back().extensions().find("permessage-deflate"), std::string::npos) << clients.back().extensions();
+    }
+    auto plain = co_await duplex::connect(srv.ws_url("/room"));  // offers nothing: gets it uncompressed
+    EXPECT_EQ(plain.extensions(), "");
+    // Wait until all four are members of the room.
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (int i = 0; i < 100 && members.size() < 4; ++i) {
+      t.expires_after(5ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    co_await clients[0].send("go");
+    for (auto& c : clients) {
+      auto m = co_await c.read();
+      EXPECT_TRUE(m && m->data == big);
+    }
+    auto m = co_await plain.read();
+    EXPECT_TRUE(m && m->data == big);
+  });
+  EXPECT_EQ(compressions, 1u);  // three deflate recipients, one compression
+}

@@ -15,6 +15,8 @@ enum class errc {
   invalid_utf8,
   // A message exceeded the configured maximum size (we closed with 1009).
   message_too_big,
+  // A permessage-deflate message did not decompress (we closed with 1007).
+  bad_compressed_data,
   // A send was refused or the connection closed because the peer reads too slowly.
   slow_consumer,
   // HTTP request/response was malformed (we answered 400).

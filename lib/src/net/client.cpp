@@ -1,4 +1,5 @@
 #include <duplex/net/client.hpp>
+#include <duplex/protocol/deflate.hpp>
 #include <duplex/protocol/handshake.hpp>
 #include <duplex/protocol/http.hpp>
 
@@ -108,7 +109,9 @@ asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_optio
   }
   const std::string key = protocol::make_client_key();
   std::error_code ec;
-  const std::string request = protocol::format_upgrade_request(host_header(u), u.target, key, opts.subprotocols, opts.origin);
+  const std::string offer = protocol::make_offer(opts.websocket.deflate);  // "" when disabled
+  const std::string request =
+      protocol::format_upgrade_request(host_header(u), u.target, key, opts.subprotocols, opts.origin, offer);
   co_await io.write(asio::buffer(request), ec);
   if (ec) throw std::system_error(ec);
 
@@ -126,10 +129,21 @@ asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_optio
     buf.resize(old + n);
   }
   std::string chosen;
-  if (auto bad = protocol::check_upgrade_response(res, key, opts.subprotocols, chosen))
+  if (auto bad = protocol::check_upgrade_response(res, key, opts.subprotocols, chosen, !offer.empty()))
     throw std::system_error(bad, "server answered " + std::to_string(res.status) + " " + res.reason);
+  std::optional<protocol::deflate_params> deflate;
+  std::string extensions;
+  if (res.headers.count("Sec-WebSocket-Extensions") > 0) {
+    for (const auto& h : res.headers.list)
+      if (protocol::iequals(h.name, "Sec-WebSocket-Extensions")) extensions += (extensions.empty() ? "" : ", ") + h.value;
+    deflate = protocol::accept_client(extensions, opts.websocket.deflate);
+    if (!deflate)
+      throw std::system_error(make_error_code(errc::bad_handshake), "unacceptable Sec-WebSocket-Extensions: " + extensions);
+  }
 
   auto s = std::make_shared<detail::session>(std::move(io), protocol::role::client, opts.websocket);
+  if (deflate) s->conn.enable_deflate(*deflate, opts.websocket.deflate);
+  s->extensions = std::move(extensions);
   s->subprotocol = std::move(chosen);
   s->path = u.target;
   s->start(std::string_view(buf).substr(pr.consumed));

@@ -1,5 +1,6 @@
 #include <duplex/net/server.hpp>
 #include <duplex/net/static_files.hpp>
+#include <duplex/protocol/deflate.hpp>
 #include <duplex/protocol/handshake.hpp>
 #include <duplex/protocol/http.hpp>
 
@@ -195,15 +196,21 @@ struct server::impl : std::enable_shared_from_this<impl> {
       co_return;
     }
     const endpoint& ep = it->second;
+    const websocket_options& wopts = ep.opts.websocket ? *ep.opts.websocket : opts.websocket;
     const std::string subprotocol = proto::select_subprotocol(req, ep.opts.subprotocols);
+    std::optional<std::pair<proto::deflate_params, std::string>> deflate;
+    if (wopts.deflate.enabled) deflate = proto::negotiate_server(req.headers, wopts.deflate);
+    const std::string extensions = deflate ? deflate->second : std::string();
     std::error_code ec;
-    co_await io.write(asio::buffer(proto::format_upgrade_response(*req.headers.get("Sec-WebSocket-Key"), subprotocol)), ec);
+    co_await io.write(
+        asio::buffer(proto::format_upgrade_response(*req.headers.get("Sec-WebSocket-Key"), subprotocol, extensions)), ec);
     if (ec) co_return;
 
-    auto session = std::make_shared<detail::session>(std::move(io), proto::role::server,
-                                                     ep.opts.websocket.value_or(opts.websocket));
+    auto session = std::make_shared<detail::session>(std::move(io), proto::role::server, wopts);
+    if (deflate) session->conn.enable_deflate(deflate->first, wopts.deflate);
     session->path = req.target;
     session->subprotocol = subprotocol;
+    session->extensions = extensions;
     session->start(leftover);
     log("open " + peer + " " + req.target);
     // The handler runs in a coroutine of its own, so this one's frame and

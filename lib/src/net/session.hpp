@@ -65,6 +65,9 @@ struct session : std::enable_shared_from_this<session> {
   void arm_watchdog();
 
   std::size_t queued() const noexcept { return conn.output().size() + inflight.size(); }
+  // The send-queue limit and overflow policy before queueing `size` bytes:
+  // errc::slow_consumer (and, by policy, the connection closing) or ok.
+  std::error_code admit(std::size_t size) noexcept;
 
   stream io;
   protocol::connection conn;
@@ -85,6 +88,7 @@ struct session : std::enable_shared_from_this<session> {
   std::string close_reason;
   std::error_code error;
   std::string subprotocol;
+  std::string extensions;
   std::string path;
   std::string remote;
 };

@@ -1,5 +1,7 @@
 #include "session.hpp"
 
+#include <algorithm>
+
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -274,6 +276,21 @@ websocket make_handle(std::shared_ptr<session> s) {
   return websocket(std::shared_ptr<session>(raw, [keep = std::move(s)](session*) { keep->abandoned(); }));
 }
 
+std::error_code session::admit(std::size_t size) noexcept {
+  if (transport_done || conn.get_state() != protocol::state::open) return errc::closed;
+  if (queued() > 0 && queued() + size > opts.send_queue_limit) {
+    if (opts.on_overflow == overflow_policy::close) {
+      error = errc::slow_consumer;
+      close_code = protocol::close_code::policy_violation;
+      conn.close(protocol::close_code::policy_violation, "send queue full");
+      arm_close_deadline();
+      wake_writer();
+    }
+    return errc::slow_consumer;
+  }
+  return {};
+}
+
 }  // namespace detail
 
 asio::awaitable<std::optional<message>> websocket::read() { return s_->read(); }
@@ -281,18 +298,25 @@ asio::awaitable<bool> websocket::read(message& into) { return s_->read(into); }
 
 std::error_code websocket::post(std::string_view data, bool binary) {
   auto& s = *s_;
-  if (s.transport_done || s.conn.get_state() != protocol::state::open) return errc::closed;
-  if (s.queued() > 0 && s.queued() + data.size() > s.opts.send_queue_limit) {
-    if (s.opts.on_overflow == overflow_policy::close) {
-      s.error = errc::slow_consumer;
-      s.close_code = protocol::close_code::policy_violation;
-      s.conn.close(protocol::close_code::policy_violation, "send queue full");
-      s.arm_close_deadline();
-      s.wake_writer();
-    }
-    return errc::slow_consumer;
-  }
+  if (auto ec = s.admit(data.size())) return ec;
   s.conn.send(binary ? protocol::opcode::binary : protocol::opcode::text, data);
+  s.wake_writer();
+  return {};
+}
+
+std::error_code websocket::post(const prepared_message& m) {
+  auto& s = *s_;
+  const std::uint32_t key = s.conn.shared_compression_key();
+  if (key == 0 || !s.conn.would_compress(m.data_.size())) return post(m.data_, m.binary_);
+  auto it = std::find_if(m.compressed_.begin(), m.compressed_.end(), [&](const auto& c) { return c.key == key; });
+  if (it == m.compressed_.end()) {
+    std::string payload;
+    s.conn.compress(m.data_, payload);
+    it = m.compressed_.insert(m.compressed_.end(), {key, std::move(payload)});
+  }
+  if (it->payload.size() >= m.data_.size()) return post(m.data_, m.binary_);  // didn't shrink
+  if (auto ec = s.admit(it->payload.size())) return ec;
+  s.conn.send_compressed(m.binary_ ? protocol::opcode::binary : protocol::opcode::text, it->payload);
   s.wake_writer();
   return {};
 }
@@ -329,6 +353,7 @@ std::uint16_t websocket::close_code() const noexcept { return s_->close_code; }
 const std::string& websocket::close_reason() const noexcept { return s_->close_reason; }
 std::error_code websocket::error() const noexcept { return s_->error; }
 const std::string& websocket::subprotocol() const noexcept { return s_->subprotocol; }
+const std::string& websocket::extensions() const noexcept { return s_->extensions; }
 const std::string& websocket::path() const noexcept { return s_->path; }
 const std::string& websocket::remote_address() const noexcept { return s_->remote; }
 std::size_t websocket::queued_bytes() const noexcept { return s_->queued(); }

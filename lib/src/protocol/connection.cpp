@@ -101,8 +101,13 @@ std::optional<event> connection::next_event() {
       std::size_t need = 2 + (len == 126 ? 2 : len == 127 ? 8 : 0) + (masked ? 4 : 0);
       if (avail < need) return std::nullopt;
 
-      if (rsv) return fail(close_code::protocol_error, errc::protocol_error, "reserved bits set");
+      if (rsv & 0x30) return fail(close_code::protocol_error, errc::protocol_error, "reserved bits set");
       if (!is_known(op)) return fail(close_code::protocol_error, errc::protocol_error, "unknown opcode");
+      const bool rsv1 = rsv & 0x40;
+      // RSV1 marks a compressed message: only with permessage-deflate, and
+      // only on a message's first frame (RFC 7692 §6).
+      if (rsv1 && (!inflater_ || is_control(static_cast<opcode>(op)) || op == 0))
+        return fail(close_code::protocol_error, errc::protocol_error, "reserved bit 1 set");
       // Clients mask, servers don't (§5.1).
       if (masked != (role_ == role::server))
         return fail(close_code::protocol_error, errc::protocol_error,
@@ -130,7 +135,10 @@ std::optional<event> connection::next_event() {
         return fail(close_code::protocol_error, errc::protocol_error, "new message inside a fragmented one");
       }
       if (!is_control(o)) {
-        const std::size_t so_far = o == opcode::continuation ? message_.size() : 0;
+        // Compressed frames are bounded one by one here; the inflater bounds
+        // what they decompress to.
+        const bool compressed = o == opcode::continuation ? message_compressed_ : rsv1;
+        const std::size_t so_far = o == opcode::continuation && !compressed ? message_.size() : 0;
         if (len > max_message_size_ - so_far)
           return fail(close_code::message_too_big, errc::message_too_big, "message too big");
       }
@@ -147,17 +155,25 @@ std::optional<event> connection::next_event() {
         control_.clear();
       } else if (o != opcode::continuation) {
         message_op_ = o;
+        message_compressed_ = rsv1;
         message_.clear();
         utf8_.reset();
         // Fast path: a whole unfragmented message is in the buffer. Unmask it
-        // in place and hand out a view; nothing is copied.
+        // in place and hand out a view; nothing is copied (unless it must be
+        // inflated).
         if (fin && len <= in_end_ - in_begin_) {
           unsigned char* payload = base + in_begin_;
           if (masked) apply_mask(payload, len, frame_mask_, 0);
           in_begin_ += len;
           in_frame_ = false;
           std::string_view view(reinterpret_cast<char*>(payload), len);
-          if (o == opcode::text && !(utf8_.feed(payload, len) && utf8_.complete()))
+          if (message_compressed_) {
+            if (auto failed = inflate(view, true)) return failed;
+            view = message_;
+          } else if (o == opcode::text && !utf8_.feed(payload, len)) {
+            return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
+          }
+          if (o == opcode::text && !utf8_.complete())
             return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
           return event{o == opcode::text ? event::kind::text : event::kind::binary, view};
         }
@@ -173,6 +189,9 @@ std::optional<event> connection::next_event() {
     if (frame_masked_) apply_mask(payload, n, frame_mask_, frame_offset_);
     if (is_control(frame_op_)) {
       control_.append(reinterpret_cast<char*>(payload), n);
+    } else if (message_compressed_) {
+      const bool last = frame_fin_ && n == frame_remaining_;
+      if (auto failed = inflate({reinterpret_cast<char*>(payload), n}, last)) return failed;
     } else {
       // Validate as bytes arrive so a bad text message fails at its first
       // invalid byte, not after the whole message was buffered.
@@ -235,15 +254,44 @@ std::optional<event> connection::on_control() {
   }
 }
 
-void connection::write_frame(opcode op, std::string_view payload, bool fin) {
+std::optional<event> connection::inflate(std::string_view compressed, bool final_fragment) {
+  const std::size_t before = message_.size();
+  if (auto ec = inflater_->feed(compressed, final_fragment, message_, max_message_size_)) {
+    if (ec == errc::message_too_big) return fail(close_code::message_too_big, errc::message_too_big, "message too big");
+    return fail(close_code::invalid_payload, errc::bad_compressed_data, "invalid compressed data");
+  }
+  // Validate what this piece inflated to, so bad text still fails fast.
+  if (message_op_ == opcode::text &&
+      !utf8_.feed(reinterpret_cast<const unsigned char*>(message_.data()) + before, message_.size() - before))
+    return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
+  return std::nullopt;
+}
+
+void connection::enable_deflate(const deflate_params& params, const deflate_options& options) {
+  deflater_.emplace(params, role_, options);
+  inflater_.emplace(params, role_);
+}
+
+std::uint32_t connection::shared_compression_key() const noexcept {
+  return deflater_ ? deflater_->output_key() : 0;
+}
+
+bool connection::send_compressed(opcode op, std::string_view compressed_payload) {
+  if (state_ != state::open || sending_fragmented_ || !deflater_) return false;
+  if (op != opcode::text && op != opcode::binary) return false;
+  write_frame(op, compressed_payload, true, true);
+  return true;
+}
+
+void connection::write_frame(opcode op, std::string_view payload, bool fin, bool rsv1) {
   if (role_ == role::client) {
     const mask_key key = masks_->next();
-    write_frame_header(out_, op, fin, false, payload.size(), true, key);
+    write_frame_header(out_, op, fin, rsv1, payload.size(), true, key);
     const std::size_t at = out_.size();
     out_.append(payload);
     apply_mask(reinterpret_cast<unsigned char*>(out_.data() + at), payload.size(), key, 0);
   } else {
-    write_frame_header(out_, op, fin, false, payload.size(), false, {});
+    write_frame_header(out_, op, fin, rsv1, payload.size(), false, {});
     out_.append(payload);
   }
 }
@@ -251,6 +299,16 @@ void connection::write_frame(opcode op, std::string_view payload, bool fin) {
 bool connection::send(opcode op, std::string_view payload) {
   if (state_ != state::open || sending_fragmented_) return false;
   if (op != opcode::text && op != opcode::binary) return false;
+  if (deflater_ && deflater_->should_compress(payload.size())) {
+    compressed_.clear();
+    deflater_->compress(payload, compressed_);
+    // Without takeover the peer's state doesn't depend on what we sent, so
+    // data that doesn't shrink (already compressed, random) goes as it is.
+    const bool use = deflater_->context_takeover() || compressed_.size() < payload.size();
+    if (use) write_frame(op, compressed_, true, true);
+    if (compressed_.capacity() > 64 * 1024) std::string().swap(compressed_);  // don't keep a big buffer
+    if (use) return true;
+  }
   write_frame(op, payload, true);
   return true;
 }

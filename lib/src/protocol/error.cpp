@@ -14,6 +14,7 @@ class category final : public std::error_category {
       case errc::protocol_error: return "WebSocket protocol error";
       case errc::invalid_utf8: return "invalid UTF-8 in text message or close reason";
       case errc::message_too_big: return "message exceeds the maximum size";
+      case errc::bad_compressed_data: return "compressed message is not valid DEFLATE data";
       case errc::slow_consumer: return "peer reads too slowly (send queue full)";
       case errc::bad_http: return "malformed HTTP message";
       case errc::bad_handshake: return "invalid WebSocket upgrade handshake";

@@ -102,16 +102,16 @@ std::string select_subprotocol(const http_request& req, std::span<const std::str
   return {};
 }
 
-std::string format_upgrade_response(std::string_view client_key, std::string_view subprotocol) {
-  const std::string accept = accept_key(client_key);
-  if (subprotocol.empty())
-    return format_response(101, {{"Upgrade", "websocket"}, {"Connection", "Upgrade"}, {"Sec-WebSocket-Accept", accept}}, {});
-  return format_response(101,
-                         {{"Upgrade", "websocket"},
-                          {"Connection", "Upgrade"},
-                          {"Sec-WebSocket-Accept", accept},
-                          {"Sec-WebSocket-Protocol", subprotocol}},
-                         {});
+std::string format_upgrade_response(std::string_view client_key, std::string_view subprotocol,
+                                    std::string_view extensions) {
+  std::string out;
+  out.reserve(160 + subprotocol.size() + extensions.size());
+  out.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+  out.append("Sec-WebSocket-Accept: ").append(accept_key(client_key)).append("\r\n");
+  if (!subprotocol.empty()) out.append("Sec-WebSocket-Protocol: ").append(subprotocol).append("\r\n");
+  if (!extensions.empty()) out.append("Sec-WebSocket-Extensions: ").append(extensions).append("\r\n");
+  out.append("\r\n");
+  return out;
 }
 
 std::string format_refusal(const upgrade_check& refusal) {
@@ -133,7 +133,8 @@ std::string make_client_key() {
 }
 
 std::string format_upgrade_request(std::string_view host, std::string_view target, std::string_view key,
-                                   std::span<const std::string> subprotocols, std::string_view origin) {
+                                   std::span<const std::string> subprotocols, std::string_view origin,
+                                   std::string_view extensions) {
   std::string out;
   out.reserve(256);
   out.append("GET ").append(target).append(" HTTP/1.1\r\n");
@@ -150,19 +151,21 @@ std::string format_upgrade_request(std::string_view host, std::string_view targe
     out.append("\r\n");
   }
   if (!origin.empty()) out.append("Origin: ").append(origin).append("\r\n");
+  if (!extensions.empty()) out.append("Sec-WebSocket-Extensions: ").append(extensions).append("\r\n");
   out.append("\r\n");
   return out;
 }
 
 std::error_code check_upgrade_response(const http_response& res, std::string_view key,
-                                       std::span<const std::string> offered, std::string& chosen) {
+                                       std::span<const std::string> offered, std::string& chosen,
+                                       bool extensions_offered) {
   if (res.status != 101) return errc::bad_accept;
   if (!res.headers.has_token("Upgrade", "websocket") || !res.headers.has_token("Connection", "upgrade"))
     return errc::bad_handshake;
   auto accept = res.headers.get("Sec-WebSocket-Accept");
   if (!accept || *accept != accept_key(key)) return errc::bad_accept;
-  // We offer no extensions yet; a server that imposes one fails the handshake (§4.1).
-  if (res.headers.get("Sec-WebSocket-Extensions")) return errc::bad_handshake;
+  // An extension we did not offer fails the handshake (§4.1).
+  if (!extensions_offered && res.headers.get("Sec-WebSocket-Extensions")) return errc::bad_handshake;
   chosen.clear();
   if (auto p = res.headers.get("Sec-WebSocket-Protocol")) {
     if (std::find(offered.begin(), offered.end(), *p) == offered.end()) return errc::bad_handshake;

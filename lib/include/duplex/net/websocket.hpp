@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace duplex {
 
@@ -53,6 +54,32 @@ struct websocket_options {
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
   // How long to wait for the peer's Close after sending ours.
   std::chrono::milliseconds close_timeout = std::chrono::seconds(5);
+  // permessage-deflate (RFC 7692); off unless deflate.enabled. The defaults
+  // (no context takeover either way) hold no zlib memory between messages;
+  // see protocol/deflate.hpp for what each setting costs per connection.
+  protocol::deflate_options deflate;
+};
+
+// A message for many connections (a broadcast). Where recipients compress
+// without context takeover, it is compressed once per distinct compressor
+// setting rather than once per recipient; the results are cached here.
+class prepared_message {
+ public:
+  explicit prepared_message(std::string data, bool binary = false) : data_(std::move(data)), binary_(binary) {}
+  const std::string& data() const noexcept { return data_; }
+  bool binary() const noexcept { return binary_; }
+  // Distinct compressed forms made so far (one per compressor setting).
+  std::size_t compressions() const noexcept { return compressed_.size(); }
+
+ private:
+  friend class websocket;
+  struct compressed {
+    std::uint32_t key;
+    std::string payload;
+  };
+  std::string data_;
+  bool binary_;
+  mutable std::vector<compressed> compressed_;  // usually 0 or 1 entries
 };
 
 namespace detail {
@@ -80,6 +107,9 @@ class websocket {
   // behaves as drop (a broadcaster should choose drop or close).
   std::error_code post(std::string_view data, bool binary = false);
 
+  // post() for a broadcast: compressed once per setting across recipients.
+  std::error_code post(const prepared_message& m);
+
   asio::awaitable<std::error_code> ping(std::string_view payload = {});
 
   // Starts the close handshake, waits (bounded by close_timeout) for the
@@ -93,6 +123,8 @@ class websocket {
   const std::string& close_reason() const noexcept;
   std::error_code error() const noexcept;
   const std::string& subprotocol() const noexcept;
+  // The negotiated Sec-WebSocket-Extensions value ("" when none).
+  const std::string& extensions() const noexcept;
   const std::string& path() const noexcept;        // request target (server side)
   const std::string& remote_address() const noexcept;
   std::size_t queued_bytes() const noexcept;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <duplex/error.hpp>
+#include <duplex/protocol/deflate.hpp>
 #include <duplex/protocol/frame.hpp>
 #include <duplex/protocol/utf8.hpp>
 
@@ -43,7 +44,8 @@ struct event {
   // close: the peer's status code (1005 when it sent none).
   // failed: the code we sent (1002, 1007, 1009).
   std::uint16_t code = 0;
-  std::error_code error;  // failed: duplex::errc::{protocol_error,invalid_utf8,message_too_big}
+  // failed: duplex::errc::{protocol_error,invalid_utf8,message_too_big,bad_compressed_data}
+  std::error_code error;
 };
 
 inline constexpr std::size_t default_max_message_size = 16 * 1024 * 1024;
@@ -71,6 +73,26 @@ class connection {
   std::optional<event> next_event();
   std::size_t buffered_input() const noexcept { return in_end_ - in_begin_; }
 
+  // ---- permessage-deflate (RFC 7692) ----
+  // Called once the handshake agreed on the extension: RSV1 is then allowed
+  // on the first frame of a data message, which is inflated (bounded by
+  // max_message_size) before UTF-8 validation, and send() compresses
+  // messages of at least options.threshold bytes.
+  void enable_deflate(const deflate_params& params, const deflate_options& options);
+  bool deflate_enabled() const noexcept { return deflater_.has_value(); }
+  // Identifies our compressor's output when it has no context takeover: two
+  // connections with the same key compress a message to the same bytes, so a
+  // broadcast can compress once per key. 0 when not shareable.
+  std::uint32_t shared_compression_key() const noexcept;
+  // Whether send() would compress a message of this size.
+  bool would_compress(std::size_t size) const noexcept {
+    return deflater_ && deflater_->should_compress(size);
+  }
+  // Compresses without sending (no takeover only: the state is not touched).
+  void compress(std::string_view message, std::string& out) { deflater_->compress(message, out); }
+  // Sends a payload compressed elsewhere (see shared_compression_key) with RSV1.
+  bool send_compressed(opcode op, std::string_view compressed_payload);
+
   // ---- output ----
   // A complete text or binary message. False when not OPEN or op is not data.
   bool send(opcode op, std::string_view payload);
@@ -94,7 +116,8 @@ class connection {
  private:
   event fail(std::uint16_t code, errc why, std::string_view reason);
   std::optional<event> on_control();
-  void write_frame(opcode op, std::string_view payload, bool fin);
+  void write_frame(opcode op, std::string_view payload, bool fin, bool rsv1 = false);
+  std::optional<event> inflate(std::string_view compressed, bool final_fragment);
 
   role role_;
   state state_ = state::open;
@@ -120,8 +143,14 @@ class connection {
   std::string control_;
   utf8_validator utf8_;
 
+  bool message_compressed_ = false;  // RSV1 on the message's first frame
+
   // Sending a fragmented message.
   bool sending_fragmented_ = false;
+
+  std::optional<deflater> deflater_;
+  std::optional<inflater> inflater_;
+  std::string compressed_;  // send(): reused output buffer of the deflater
 
   std::string out_;
   struct mask_source;

@@ -29,6 +29,7 @@
 #include <duplex/protocol/http.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -236,6 +237,14 @@ class deflater {
 
   // Bytes zlib holds right now (0 when idle without takeover).
   std::size_t memory() const noexcept;
+  // Without takeover, compress() output depends only on the message and
+  // these settings: deflaters with equal non-zero keys produce equal bytes
+  // (a broadcast can compress once per key). 0 with takeover.
+  std::uint32_t output_key() const noexcept {
+    if (takeover_) return 0;
+    return (1u << 24) | (static_cast<std::uint32_t>(level_) << 16) | (static_cast<std::uint32_t>(mem_level_) << 8) |
+           static_cast<std::uint32_t>(window_bits_);
+  }
 
  private:
   void open(std::size_t size_hint);

@@ -47,18 +47,25 @@ bool host_allowed(const http_request& req, std::span<const std::string> allowed)
 // of `supported` that the client offered, or empty.
 std::string select_subprotocol(const http_request& req, std::span<const std::string> supported);
 
-std::string format_upgrade_response(std::string_view client_key, std::string_view subprotocol);
+// `extensions`: the Sec-WebSocket-Extensions answer (e.g. from
+// negotiate_server()), omitted when empty.
+std::string format_upgrade_response(std::string_view client_key, std::string_view subprotocol,
+                                    std::string_view extensions = {});
 // The refusal: status, message body, and for 426 the Sec-WebSocket-Version: 13 header.
 std::string format_refusal(const upgrade_check& refusal);
 
 // ---- client role ----
 std::string make_client_key();  // 16 random bytes, base64
 std::string format_upgrade_request(std::string_view host, std::string_view target, std::string_view key,
-                                   std::span<const std::string> subprotocols, std::string_view origin = {});
+                                   std::span<const std::string> subprotocols, std::string_view origin = {},
+                                   std::string_view extensions = {});
 // Verifies a server's answer to our request: 101, Upgrade/Connection, the
 // accept value for our key, and a subprotocol we offered (or none). On
-// success `chosen` holds the server's subprotocol.
+// success `chosen` holds the server's subprotocol. A Sec-WebSocket-Extensions
+// answer fails the handshake unless `extensions_offered` (RFC 6455 §4.1);
+// the caller then validates it (accept_client() for permessage-deflate).
 std::error_code check_upgrade_response(const http_response& res, std::string_view key,
-                                       std::span<const std::string> offered, std::string& chosen);
+                                       std::span<const std::string> offered, std::string& chosen,
+                                       bool extensions_offered = false);
 
 }  // namespace duplex::protocol
