@@ -29,7 +29,7 @@ if [ "${DUPLEX_QUICK:-0}" != 1 ]; then
   step "fuzzing (${DUPLEX_FUZZ_SECONDS:-30} s per target)"
   cmake --preset fuzz -DDUPLEX_FUZZ_SECONDS="${DUPLEX_FUZZ_SECONDS:-30}" >/dev/null
   cmake --build --preset fuzz -j "$jobs"
-  ctest --preset fuzz || status=1
+  ctest --preset fuzz -j 3 || status=1
 fi
 
 step "result"
