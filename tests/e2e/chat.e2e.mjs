@@ -516,6 +516,62 @@ async function main() {
       await waitMessage(A, ['rawcarol', 'left']);
     });
 
+    await step('raw browser WebSocket negotiates permessage-deflate; a 3000-char chat comes back intact', async () => {
+      // duplex-chat negotiates permessage-deflate by default and broadcasts
+      // compressed: the browser must inflate what duplex deflated (and the
+      // other way round for what it sends).
+      const text = Array.from({ length: 400 }, (_, i) => `word${i % 23} chat`).join(' ').padEnd(3000, '.').slice(0, 3000);
+      const r = await C.evaluate(async (text) => {
+        const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
+        const ws = new WebSocket(url);
+        window.__deflate = ws;
+        const inbox = [];
+        let wake = null;
+        ws.onmessage = (e) => { inbox.push(e.data); if (wake) wake(); };
+        let closed = null;
+        ws.onclose = (e) => { closed = { code: e.code, reason: e.reason }; if (wake) wake(); };
+        await new Promise((resolve, reject) => {
+          ws.onopen = resolve;
+          ws.onerror = () => reject(new Error('raw WebSocket failed to open'));
+        });
+        const out = { extensions: ws.extensions, seen: [] };
+        // The next message satisfying `pred` (others are kept in out.seen).
+        const until = async (pred, what, ms = 5000) => {
+          const deadline = Date.now() + ms;
+          for (;;) {
+            while (inbox.length) {
+              const m = JSON.parse(inbox.shift());
+              if (pred(m)) return m;
+              out.seen.push(m.type);
+            }
+            if (closed) throw new Error(`socket closed (${closed.code} ${closed.reason}) while waiting for ${what}`);
+            const left = deadline - Date.now();
+            if (left <= 0) throw new Error(`no ${what} within ${ms} ms`);
+            await new Promise((res) => { wake = res; setTimeout(res, left); });
+            wake = null;
+          }
+        };
+        ws.send(JSON.stringify({ type: 'join', name: 'deflater' }));
+        await until((m) => m.type === 'joined' && m.name === 'deflater', 'own joined message');
+        ws.send(JSON.stringify({ type: 'chat', text }));
+        out.echo = await until((m) => m.type === 'message' && m.from === 'deflater', 'broadcast of the long chat');
+        out.closed = closed;
+        return out;
+      }, text);
+      log(`  ws.extensions: ${JSON.stringify(r.extensions)}`);
+      check(typeof r.extensions === 'string' && r.extensions.includes('permessage-deflate'),
+        `browser WebSocket did not negotiate permessage-deflate: extensions ${JSON.stringify(r.extensions)}`);
+      check(r.echo.type === 'message' && r.echo.from === 'deflater', `unexpected broadcast ${JSON.stringify(r.echo).slice(0, 200)}`);
+      check(r.echo.text === text, `long chat came back altered: ${r.echo.text.length} chars, expected ${text.length}` +
+        ` (first difference at ${[...text].findIndex((ch, i) => r.echo.text[i] !== ch)})`);
+      check(!r.closed, `socket closed: ${JSON.stringify(r.closed)}`);
+      // The WASM pages get the same compressed broadcast.
+      await waitMessage(A, ['deflater', text.slice(0, 60), text.slice(-60)], 'the long chat on page A');
+      await waitMessage(B, ['deflater', text.slice(0, 60), text.slice(-60)], 'the long chat on page B');
+      await C.evaluate(() => window.__deflate.close(1000, 'done'));
+      await waitUsers(A, ['alice', 'bob']);
+    });
+
     await step('Origin policy: Origin http://evil.example is refused with 403 (node ws)', async () => {
       const url = `ws://127.0.0.1:${port}/ws/chat`;
       const evil = await tryHandshake(url, { Origin: 'http://evil.example' });
