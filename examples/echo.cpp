@@ -46,7 +46,12 @@ Both:
 
 asio::awaitable<void> echo(duplex::websocket ws) {
   duplex::message msg;  // reused: no allocation per message
-  while (co_await ws.read(msg)) co_await ws.send(msg);
+  while (co_await ws.read(msg)) {
+    // post() queues without suspending; only when the peer's queue is full
+    // (it doesn't read) does the echo wait, through send(). This saves a
+    // coroutine frame per message on the hot path.
+    if (ws.post(msg.data, msg.binary) == duplex::errc::slow_consumer) co_await ws.send(msg);
+  }
 }
 
 asio::awaitable<void> run_client(std::string url, duplex::connect_options opts, int& status) {

@@ -1,5 +1,6 @@
 #include <duplex/protocol/frame.hpp>
 
+#include <bit>
 #include <cstring>
 
 namespace duplex::protocol {
@@ -28,10 +29,19 @@ void write_frame_header(std::string& out, opcode op, bool fin, bool rsv1, std::u
 }
 
 void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::size_t offset) noexcept {
-  unsigned char k[8];
-  for (int i = 0; i < 8; ++i) k[i] = key[(offset + i) & 3];
-  std::uint64_t k64;
-  std::memcpy(&k64, k, 8);
+  // The key as one 64-bit word, rotated so its first byte lines up with
+  // data[0]; on little-endian machines byte i of the word is k[(offset+i)&3].
+  std::uint32_t k32;
+  std::memcpy(&k32, key.data(), 4);
+  if constexpr (std::endian::native == std::endian::little) {
+    const unsigned shift = 8 * (offset & 3);
+    if (shift) k32 = (k32 >> shift) | (k32 << (32 - shift));
+  } else {
+    unsigned char k[4];
+    for (int i = 0; i < 4; ++i) k[i] = key[(offset + i) & 3];
+    std::memcpy(&k32, k, 4);
+  }
+  const std::uint64_t k64 = (std::uint64_t{k32} << 32) | k32;
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     std::uint64_t w;
@@ -39,7 +49,9 @@ void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::si
     w ^= k64;
     std::memcpy(data + i, &w, 8);
   }
-  for (; i < n; ++i) data[i] ^= k[i & 7];
+  unsigned char tail[8];
+  std::memcpy(tail, &k64, 8);
+  for (std::size_t j = 0; i < n; ++i, ++j) data[i] ^= tail[j];
 }
 
 }  // namespace duplex::protocol
