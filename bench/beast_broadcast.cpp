@@ -5,24 +5,21 @@
 // client drains its queue one message at a time. A client whose queue holds
 // more than 1 MiB is disconnected (duplex_broadcast's policy).
 //   beast_broadcast [--host ADDR] [--port N]   (port 0: any free port, printed)
-#include <utility>  // boost/asio/awaitable.hpp (1.74) uses std::exchange without including it
+#define DUPLEX_BENCH_BOOST_ASIO
+#include "common.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include <deque>
-#include <iostream>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <unordered_set>
 
 namespace beast = boost::beast;
@@ -107,38 +104,8 @@ net::awaitable<void> run_session(tcp::socket sock) {
   s->signal.cancel();
 }
 
-net::awaitable<void> listen(tcp::acceptor& acceptor) {
-  for (;;) {
-    boost::system::error_code ec;
-    tcp::socket s = co_await acceptor.async_accept(net::redirect_error(net::use_awaitable, ec));
-    if (ec) {
-      if (!acceptor.is_open()) co_return;
-      continue;
-    }
-    net::co_spawn(acceptor.get_executor(), run_session(std::move(s)), net::detached);
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string host = "127.0.0.1";
-  unsigned short port = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string_view a = argv[i];
-    if (a == "--host") host = argv[i + 1];
-    else if (a == "--port") port = static_cast<unsigned short>(std::stoi(argv[i + 1]));
-  }
-  net::io_context io(1);
-  tcp::acceptor acceptor(io);
-  const tcp::endpoint ep(net::ip::make_address(host), port);
-  acceptor.open(ep.protocol());
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
-  acceptor.bind(ep);
-  acceptor.listen(net::socket_base::max_listen_connections);
-  net::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](auto, int) { io.stop(); });
-  net::co_spawn(io, listen(acceptor), net::detached);
-  std::cout << "beast_broadcast listening on " << host << ":" << acceptor.local_endpoint().port() << std::endl;
-  io.run();
+  bench::serve("beast_broadcast", bench::parse_args(argc, argv), run_session);
 }

@@ -3,6 +3,8 @@
 // Options as duplex-chat's defaults: 1 MiB send queue per client, a client
 // whose queue overflows is closed (1008).
 //   duplex_broadcast [--host ADDR] [--port N]   (port 0: any free port, printed)
+#include "common.hpp"
+
 #include <duplex/net/server.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -12,19 +14,14 @@
 
 #include <algorithm>
 #include <iostream>
-#include <string>
-#include <string_view>
 #include <vector>
 
 int main(int argc, char** argv) {
+  const auto args = bench::parse_args(argc, argv);
   duplex::server_options opts;
-  opts.port = 0;
+  opts.host = args.host;
+  opts.port = args.port;
   opts.allowed_origins = {"*"};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string_view a = argv[i];
-    if (a == "--host") opts.host = argv[i + 1];
-    else if (a == "--port") opts.port = static_cast<std::uint16_t>(std::stoi(argv[i + 1]));
-  }
   asio::io_context io(1);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](auto, int) { io.stop(); });

@@ -5,20 +5,14 @@
 // upgrade, no framing: the load generator runs with --raw and gets its own
 // masked frames back.
 //   raw_echo [--host ADDR] [--port N]   (port 0: any free port, printed)
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
+#include "common.hpp"
+
 #include <asio/ip/tcp.hpp>
 #include <asio/redirect_error.hpp>
-#include <asio/signal_set.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
-#include <cstdio>
-#include <iostream>
 #include <memory>
-#include <string>
-#include <string_view>
 
 using asio::ip::tcp;
 
@@ -37,38 +31,8 @@ asio::awaitable<void> echo(tcp::socket sock) {
   }
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
-  for (;;) {
-    std::error_code ec;
-    tcp::socket s = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (!acceptor.is_open()) co_return;
-      continue;
-    }
-    asio::co_spawn(acceptor.get_executor(), echo(std::move(s)), asio::detached);
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string host = "127.0.0.1";
-  unsigned short port = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string_view a = argv[i];
-    if (a == "--host") host = argv[i + 1];
-    else if (a == "--port") port = static_cast<unsigned short>(std::stoi(argv[i + 1]));
-  }
-  asio::io_context io(1);
-  tcp::acceptor acceptor(io);
-  const tcp::endpoint ep(asio::ip::make_address(host), port);
-  acceptor.open(ep.protocol());
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
-  acceptor.bind(ep);
-  acceptor.listen(asio::socket_base::max_listen_connections);
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](auto, int) { io.stop(); });
-  asio::co_spawn(io, accept_loop(acceptor), asio::detached);
-  std::cout << "raw_echo listening on " << host << ":" << acceptor.local_endpoint().port() << std::endl;
-  io.run();
+  bench::serve("raw_echo", bench::parse_args(argc, argv), echo);
 }

@@ -19,123 +19,25 @@
 // watchdog fires). Prints one line per case and a final "N passed, M failed";
 // exit status 0 only if every case passed.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
-import process from 'node:process';
 
-// ws's ESM entry exports WebSocketServer as a named export.
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
+
+import {
+  HOST, assertBufEq, closeWsServer, expectExit, openClient as openTrackedClient, randomBytes as makeRandomBytes,
+  readFrames, run, setup, sharedEchoServer, sleep, spawnEcho, startDuplexClient, startEchoServer,
+  startWsServer as startTrackedWsServer, stopChild, test, toBuf, withTimeout, xorshift,
+} from './harness.mjs';
 
 // ---- configuration ------------------------------------------------------------
 
-const GLOBAL_TIMEOUT_MS = Number(process.env.DUPLEX_INTEROP_TIMEOUT_MS) || 280_000;  // CTest: 300 s
-const CASE_TIMEOUT_MS = 60_000;
-const HOST = '127.0.0.1';
 const KiB = 1024;
 const MiB = 1024 * 1024;
 const DUPLEX_THRESHOLD = 64;  // deflate_options::threshold default: shorter messages go uncompressed
 
-function parseArgs(argv) {
-  const opts = { echo: process.env.DUPLEX_ECHO || null, only: null };
-  for (let i = 0; i < argv.length; ++i) {
-    const a = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--echo') opts.echo = value();
-    else if (a === '--only') opts.only = value();
-    else throw new Error(`unknown argument: ${a}`);
-  }
-  opts.echo ??= 'build/native/examples/duplex-echo';
-  opts.echo = path.resolve(opts.echo);
-  return opts;
-}
+setup({ name: 'deflate-interop', globalTimeoutMs: 280_000 /* CTest: 300 s */, caseTimeoutMs: 60_000, echoServerArgs: ['--quiet'] });
 
-const opts = parseArgs(process.argv.slice(2));
-
-// ---- child processes, watchdog --------------------------------------------------
-
-const children = new Set();
-
-function killAll() {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      try { c.kill('SIGKILL'); } catch { /* already gone */ }
-    }
-  }
-}
-
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    console.error(`deflate-interop: ${sig}, killing children`);
-    killAll();
-    process.exit(1);
-  });
-}
-process.on('uncaughtException', (e) => {
-  console.error('deflate-interop: uncaught exception:', e);
-  killAll();
-  process.exit(1);
-});
-process.on('unhandledRejection', (e) => {
-  console.error('deflate-interop: unhandled rejection:', e);
-  killAll();
-  process.exit(1);
-});
-
-let currentCase = '(setup)';
-const watchdog = setTimeout(() => {
-  console.error(`deflate-interop: global watchdog fired after ${GLOBAL_TIMEOUT_MS} ms (case: ${currentCase})`);
-  killAll();
-  process.exit(1);
-}, GLOBAL_TIMEOUT_MS);
-
-// Spawns duplex-echo; tracks it for killAll. `stderrText` collects its log.
-function spawnEcho(args) {
-  const child = spawn(opts.echo, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.stdoutText = '';
-  child.stderrText = '';
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (d) => { child.stdoutText += d; });
-  child.stderr.on('data', (d) => { if (child.stderrText.length < 64 * 1024) child.stderrText += d; });
-  child.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  child.spawnError = new Promise((resolve) => child.on('error', resolve));
-  return child;
-}
-
-// duplex-echo server on a free port: resolves { child, port, url }.
-async function startEchoServer(extraArgs = []) {
-  const child = spawnEcho(['--host', HOST, '--port', '0', '--quiet', ...extraArgs]);
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`duplex-echo did not report its port; stderr: ${child.stderrText}`)), 10_000);
-    const check = () => {
-      const m = /duplex-echo listening on ([^\s:]+):(\d+)/.exec(child.stdoutText);
-      if (m) { clearTimeout(timer); resolve(Number(m[2])); }
-    };
-    child.stdout.on('data', check);
-    child.exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`duplex-echo exited early (code ${code}, signal ${signal}); stderr: ${child.stderrText}`));
-    });
-    child.spawnError.then((e) => { clearTimeout(timer); reject(e); });
-    check();
-  });
-  return { child, port, url: `ws://${HOST}:${port}`, args: extraArgs };
-}
-
-async function stopChild(child) {
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  const r = await Promise.race([child.exited, sleep(3000).then(() => null)]);
-  if (!r) { child.kill('SIGKILL'); await child.exited; }
-  children.delete(child);
-}
+// ---- small helpers ----------------------------------------------------------------
 
 // Peak resident set of a process in KiB (Linux), or null.
 function vmHWM(pid) {
@@ -145,58 +47,12 @@ function vmHWM(pid) {
   } catch { return null; }
 }
 
-// ---- small helpers ----------------------------------------------------------------
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timeout (${ms} ms): ${what}`)), ms); }),
-  ]);
-}
-
-const toBuf = (data) => {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  return Buffer.from(data);
-};
-
-function assertBufEq(got, expected, what) {
-  got = toBuf(got);
-  expected = toBuf(expected);
-  if (got.equals(expected)) return;
-  let i = 0;
-  const n = Math.min(got.length, expected.length);
-  while (i < n && got[i] === expected[i]) ++i;
-  const show = (b) => b.subarray(Math.max(0, i - 4), i + 12).toString('hex');
-  assert.fail(`${what}: payload differs: expected ${expected.length} bytes, got ${got.length}; ` +
-              `first difference at byte ${i} (expected …${show(expected)}…, got …${show(got)}…)`);
-}
-
-function xorshift(seed) {
-  let x = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x;
-  };
-}
-
 // Memoised payloads (the same big buffers are used by many cases).
 const memo = new Map();
 const memoize = (key, make) => { if (!memo.has(key)) memo.set(key, make()); return memo.get(key); };
 
 // Incompressible, reproducible bytes.
-const randomBytes = (n, seed = 1) => memoize(`r${n}/${seed}`, () => {
-  const b = Buffer.allocUnsafe(n);
-  const r = xorshift(seed);
-  for (let i = 0; i < n; ++i) b[i] = r() & 0xff;
-  return b;
-});
+const randomBytes = (n, seed = 1) => memoize(`r${n}/${seed}`, () => makeRandomBytes(n, seed));
 
 // Compressible binary: 2 random bits per byte plus a slow ramp (~0.3 with zlib).
 const lowEntropyBytes = (n, seed = 1) => memoize(`l${n}/${seed}`, () => {
@@ -236,40 +92,13 @@ function chatJson(i) {
     time: 1_700_000_000_000 + i * 1337 });
 }
 
-// Queue of received messages with an awaitable next().
-class Inbox {
-  constructor(ws) {
-    this.items = [];
-    this.waiters = [];
-    this.closed = null;
-    ws.on('message', (data, isBinary) => this.push({ data: toBuf(data), isBinary }));
-    ws.on('close', (code, reason) => {
-      this.closed = { code, reason: reason.toString() };
-      for (const w of this.waiters.splice(0)) w.reject(new Error(`connection closed (${code} ${reason}) while waiting for a message`));
-    });
-  }
-  push(m) {
-    const w = this.waiters.shift();
-    if (w) w.resolve(m); else this.items.push(m);
-  }
-  next(ms = 20_000, what = 'message') {
-    if (this.items.length) return Promise.resolve(this.items.shift());
-    if (this.closed) return Promise.reject(new Error(`connection closed (${this.closed.code} ${this.closed.reason}) while waiting for ${what}`));
-    return withTimeout(new Promise((resolve, reject) => this.waiters.push({ resolve, reject })), ms, what);
-  }
-}
-
 // ---- wire sniffer: the frames duplex sends, grouped into messages ------------------
 //
-// Parses frame headers and skips payloads (no copies), so multi-MiB messages
-// cost nothing. For each data message: opcode, rsv1 of its first frame, frame
-// count and wire bytes (headers + payloads). Problems: RSV1 on a continuation
+// For each data message: opcode, rsv1 of its first frame, frame count and
+// wire bytes (headers + payloads). Problems: RSV1 on a continuation
 // or control frame, RSV2/RSV3 anywhere, masking contrary to `expectMasked`.
 function sniff(socket, expectMasked) {
   const s = { messages: [], controls: [], problems: [], frames: 0 };
-  let hdr = [];
-  let need = 2;
-  let skip = 0;
   let cur = null;
   const frameDone = (f) => {
     ++s.frames;
@@ -292,53 +121,17 @@ function sniff(socket, expectMasked) {
     }
     if (f.fin) { s.messages.push(cur); cur = null; }
   };
-  socket.on('data', (chunk) => {
-    let off = 0;
-    while (off < chunk.length) {
-      if (skip > 0) {
-        const n = Math.min(skip, chunk.length - off);
-        skip -= n;
-        off += n;
-        continue;
-      }
-      hdr.push(chunk[off++]);
-      if (hdr.length === 2) {
-        const l = hdr[1] & 0x7f;
-        need = 2 + (l === 126 ? 2 : l === 127 ? 8 : 0) + (hdr[1] & 0x80 ? 4 : 0);
-      }
-      if (hdr.length >= 2 && hdr.length === need) {
-        const b = Buffer.from(hdr);
-        let len = b[1] & 0x7f;
-        if (len === 126) len = b.readUInt16BE(2);
-        else if (len === 127) len = Number(b.readBigUInt64BE(2));
-        const f = { fin: (b[0] & 0x80) !== 0, rsv: (b[0] >> 4) & 7, opcode: b[0] & 0x0f,
-          masked: (b[1] & 0x80) !== 0, len, head: need };
-        hdr = [];
-        need = 2;
-        skip = len;
-        frameDone(f);
-      }
-    }
-  });
+  readFrames(socket, frameDone);
   return s;
 }
 
 // ---- ws client side (part A) ------------------------------------------------------
 
-// ws client with a message inbox, close promise, the 101's
-// Sec-WebSocket-Extensions value and a sniffer of the server's frames.
+// ws client with the 101's Sec-WebSocket-Extensions value and a sniffer of
+// the server's frames.
 async function openClient(url, perMessageDeflate) {
-  const ws = new WebSocket(url, { perMessageDeflate });
-  ws.errors = [];
-  ws.on('error', (e) => ws.errors.push(e));
-  ws.inbox = new Inbox(ws);
-  ws.closedP = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
-  ws.once('upgrade', (res) => { ws.responseExtensions = res.headers['sec-websocket-extensions']; });
-  await withTimeout(new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-    ws.once('close', (code) => reject(new Error(`closed (${code}) before open`)));
-  }), 10_000, `open ${url}`);
+  const ws = await openTrackedClient(url, undefined, { perMessageDeflate });
+  ws.responseExtensions = ws.upgradeHeaders['sec-websocket-extensions'];
   ws.wire = sniff(ws._socket, false);  // the server sends nothing before we do
   return ws;
 }
@@ -356,48 +149,17 @@ async function closeAndExpect(ws, code, expectCode, what) {
 // ---- ws server side (part B) ------------------------------------------------------
 
 async function startWsServer(perMessageDeflate) {
-  const wss = new WebSocketServer({ host: HOST, port: 0, perMessageDeflate, maxPayload: 64 * MiB });
-  await withTimeout(new Promise((resolve, reject) => { wss.once('listening', resolve); wss.once('error', reject); }), 5000, 'ws server listening');
-  wss.port = wss.address().port;
+  const wss = await startTrackedWsServer({ perMessageDeflate, maxPayload: 64 * MiB }, (socket, req) => {
+    socket.wire = sniff(req.socket, true);
+    socket.offer = req.headers['sec-websocket-extensions'];
+    socket.responseExtensions = req.responseExtensions;
+  });
   // The response headers ws is about to send (the only place that shows the
   // exact Sec-WebSocket-Extensions value it answered).
   wss.on('headers', (headers, req) => {
     req.responseExtensions = headers.find((h) => /^sec-websocket-extensions:/i.test(h))?.replace(/^[^:]*:\s*/, '');
   });
-  wss.nextConnection = () => withTimeout(new Promise((resolve) => wss.once('connection', (socket, req) => {
-    socket.wire = sniff(req.socket, true);
-    socket.req = req;
-    socket.offer = req.headers['sec-websocket-extensions'];
-    socket.responseExtensions = req.responseExtensions;
-    socket.errors = [];
-    socket.on('error', (e) => socket.errors.push(e));
-    socket.inbox = new Inbox(socket);
-    socket.closedP = new Promise((r) => socket.on('close', (code, reason) => r({ code, reason: reason.toString(), at: Date.now() })));
-    resolve(socket);
-  })), 10_000, 'duplex client connection');
   return wss;
-}
-
-function closeWsServer(wss) {
-  for (const c of wss.clients) c.terminate();
-  return new Promise((r) => wss.close(() => r()));
-}
-
-async function startDuplexClient(t, wss, extraArgs) {
-  const conn = wss.nextConnection();
-  const child = spawnEcho(['--connect', `ws://${HOST}:${wss.port}/deflate`, ...extraArgs]);
-  t.defer(() => stopChild(child));
-  const socket = await Promise.race([
-    conn,
-    child.exited.then(({ code }) => { throw new Error(`duplex-echo client exited (${code}) before connecting; stderr: ${child.stderrText}`); }),
-  ]);
-  return { child, socket };
-}
-
-async function expectExit(child, expectCode, ms, what) {
-  const r = await withTimeout(child.exited, ms, `${what}: duplex-echo client exit`);
-  assert.equal(r.signal, null, `${what}: duplex-echo killed by ${r.signal}; stderr: ${child.stderrText}`);
-  assert.equal(r.code, expectCode, `${what}: duplex-echo exit status; stderr: ${child.stderrText}`);
 }
 
 // ---- the message battery (both directions) -----------------------------------------
@@ -532,19 +294,6 @@ const fmtFigures = (f) => `chat x1000: ${f.chat.raw} B raw, ws->duplex ${f.chat.
 
 // ---- cases ----------------------------------------------------------------------
 
-const cases = [];
-const test = (name, fn) => cases.push({ name, fn });
-
-// Shared duplex-echo servers for part A, started lazily, stopped at the end.
-const servers = new Map();
-async function server(args) {
-  const key = args.join(' ');
-  const s = servers.get(key);
-  if (s && s.child.exitCode === null) return s;
-  const n = await startEchoServer(args);
-  servers.set(key, n);
-  return n;
-}
 const NT = ['--deflate'];
 const TO = ['--deflate', '--deflate-takeover'];
 
@@ -577,7 +326,7 @@ const A_MATRIX = [
 
 A_MATRIX.forEach(([srvArgs, pmd, responseExt], k) => {
   test(`A1.${k + 1} ws ${pmdLabel(pmd)} -> duplex-echo ${srvArgs.join(' ')}: negotiated, all sizes, random, chat, fragments`, async (t) => {
-    const { url } = await server(srvArgs);
+    const { url } = await sharedEchoServer(srvArgs);
     const ws = t.own(await openClient(`${url}/a1`, { ...pmd, threshold: 0 }));
     assert.equal(ws.extensions, 'permessage-deflate', 'ws.extensions');
     assert.equal(ws.responseExtensions, responseExt, 'Sec-WebSocket-Extensions answered by duplex');
@@ -599,7 +348,7 @@ test('A1x ws with clientNoContextTakeover:false explicitly refuses duplex-echo -
   // answer; ws reads an explicit `false` as "do not accept it" and fails the
   // connection (no fallback to uncompressed). Recorded here so a change on
   // either side is noticed; duplex-echo --deflate-takeover is fine (A1.6/7).
-  const { url } = await server(NT);
+  const { url } = await sharedEchoServer(NT);
   for (const snt of [true, false]) {
     const ws = new WebSocket(`${url}/a1x`, { perMessageDeflate: { clientNoContextTakeover: false, serverNoContextTakeover: snt, threshold: 0 } });
     let answered;
@@ -620,7 +369,7 @@ test('A1x ws with clientNoContextTakeover:false explicitly refuses duplex-echo -
 });
 
 test('A2 ws offering permessage-deflate to duplex-echo without --deflate: no extension, plain frames, works', async (t) => {
-  const { url } = await server([]);
+  const { url } = await sharedEchoServer([]);
   const ws = t.own(await openClient(`${url}/a2`, { threshold: 0, clientNoContextTakeover: false, serverNoContextTakeover: false }));
   assert.equal(ws.extensions, '', 'ws.extensions');
   assert.equal(ws.responseExtensions, undefined, 'Sec-WebSocket-Extensions in the 101');
@@ -702,7 +451,7 @@ test('A4 bytes on the wire for 1000 chat messages: plain, no takeover, takeover'
     ['no takeover', NT, { threshold: 0 }],
     ['takeover', TO, { threshold: 0, clientNoContextTakeover: false, serverNoContextTakeover: false }],
   ]) {
-    const { url } = await server(srvArgs);
+    const { url } = await sharedEchoServer(srvArgs);
     const ws = t.own(await openClient(`${url}/a4`, pmd));
     const w0 = ws._socket.bytesWritten;
     const r0 = ws._socket.bytesRead;
@@ -753,7 +502,7 @@ B_MATRIX.forEach(([args, pmd, answer], k) => {
   test(`B1.${k + 1} duplex-echo --connect ${args.join(' ')} -> ws server ${pmdLabel(pmd)}: negotiated, all sizes, random, chat, fragments, close 1000`, async (t) => {
     const wss = await startWsServer({ ...pmd, threshold: 0 });
     t.defer(() => closeWsServer(wss));
-    const { child, socket } = await startDuplexClient(t, wss, args);
+    const { child, socket } = await startDuplexClient(t, wss, args, '/deflate');
     assert.equal(socket.offer, args === NT ? OFFER_NT : OFFER_TO, 'Sec-WebSocket-Extensions offered by duplex');
     assert.equal(socket.responseExtensions, answer, 'Sec-WebSocket-Extensions answered by ws');
     assert.equal(socket.extensions, 'permessage-deflate', 'socket.extensions on the ws server');
@@ -792,7 +541,7 @@ test('B2 ws server with serverNoContextTakeover:false answers duplex --deflate\'
 test('B3 duplex --deflate client and a ws server without permessage-deflate: no extension, plain frames, works', async (t) => {
   const wss = await startWsServer(false);
   t.defer(() => closeWsServer(wss));
-  const { child, socket } = await startDuplexClient(t, wss, TO);
+  const { child, socket } = await startDuplexClient(t, wss, TO, '/deflate');
   assert.equal(socket.offer, OFFER_TO, 'offer');
   assert.equal(socket.responseExtensions, undefined, 'answer');
   assert.equal(socket.extensions, '', 'socket.extensions');
@@ -812,7 +561,7 @@ for (const [k, args] of [[1, NT], [2, TO]]) {
   test(`B4.${k} decompression bomb against duplex-echo --connect ${args.join(' ')} --max-message 1048576: 20 MiB of zeros -> 1009, exit 1`, async (t) => {
     const wss = await startWsServer({ threshold: 0 });
     t.defer(() => closeWsServer(wss));
-    const { child, socket } = await startDuplexClient(t, wss, [...args, '--max-message', String(MiB)]);
+    const { child, socket } = await startDuplexClient(t, wss, [...args, '--max-message', String(MiB)], '/deflate');
     const exact = Buffer.alloc(MiB);
     socket.send(exact);
     assertBufEq((await socket.inbox.next()).data, exact, '1 MiB of zeros (= limit)');
@@ -826,60 +575,4 @@ for (const [k, args] of [[1, NT], [2, TO]]) {
   });
 }
 
-// ---- runner -----------------------------------------------------------------------
-
-async function runCase(c) {
-  const cleanups = [];
-  const notes = [];
-  const t = {
-    defer: (fn) => cleanups.push(fn),
-    own: (ws) => { cleanups.push(() => { if (ws.readyState !== WebSocket.CLOSED) ws.terminate(); }); return ws; },
-    note: (s) => notes.push(s),
-  };
-  try {
-    await withTimeout(c.fn(t), CASE_TIMEOUT_MS, `case ${c.name}`);
-  } finally {
-    for (const fn of cleanups.reverse()) {
-      try { await withTimeout(Promise.resolve().then(fn), 5000, 'cleanup'); } catch (e) { console.error(`  cleanup: ${e.message}`); }
-    }
-  }
-  return notes;
-}
-
-async function main() {
-  if (!fs.existsSync(opts.echo)) {
-    console.error(`deflate-interop: duplex-echo not found at ${opts.echo} (pass --echo PATH or set DUPLEX_ECHO)`);
-    process.exit(1);
-  }
-  console.log(`deflate-interop: ws ${JSON.parse(fs.readFileSync(new URL('../../node_modules/ws/package.json', import.meta.url))).version}, ` +
-              `node ${process.version}, duplex-echo ${opts.echo}`);
-  let passed = 0;
-  let failed = 0;
-  for (const c of cases) {
-    if (opts.only && !c.name.includes(opts.only)) continue;
-    currentCase = c.name;
-    const start = Date.now();
-    try {
-      const notes = await runCase(c);
-      ++passed;
-      console.log(`ok   ${c.name} (${Date.now() - start} ms)`);
-      for (const n of notes) console.log(`     ${n}`);
-    } catch (e) {
-      ++failed;
-      console.log(`FAIL ${c.name} (${Date.now() - start} ms)\n     ${String(e && e.message || e).split('\n').join('\n     ')}`);
-    }
-    for (const [key, s] of servers) {
-      if (s.child.exitCode !== null) {
-        console.log(`     duplex-echo server (${key || 'no options'}) exited (${s.child.exitCode}); stderr: ${s.child.stderrText.slice(-2000)}`);
-        servers.delete(key);
-      }
-    }
-  }
-  for (const s of servers.values()) await stopChild(s.child);
-  clearTimeout(watchdog);
-  console.log(`${passed} passed, ${failed} failed`);
-  killAll();
-  process.exit(failed === 0 && passed > 0 ? 0 : 1);
-}
-
-main();
+run();

@@ -12,206 +12,22 @@
 // watchdog fires). Prints one line per case and a final "N passed, M failed";
 // exit status 0 only if every case passed.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import process from 'node:process';
 
-// ws's ESM entry (wrapper.mjs) exports WebSocketServer as a named export; its
-// default export is the bare WebSocket class (no .WebSocketServer property).
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
+
+import {
+  HOST, assertBufEq, closeWsServer, expectExit, openClient, randomBytes as bytes, readFrames, run, setup,
+  sharedEchoServer, sleep, startDuplexClient, startWsServer, test, toBuf, withTimeout,
+} from './harness.mjs';
 
 // ---- configuration ------------------------------------------------------------
 
-const GLOBAL_TIMEOUT_MS = Number(process.env.DUPLEX_INTEROP_TIMEOUT_MS) || 165_000;  // CTest: 180 s
-const CASE_TIMEOUT_MS = 40_000;
-const HOST = '127.0.0.1';
 const MiB = 1024 * 1024;
 const ECHO_DEFAULT_MAX = 16 * MiB;  // duplex-echo's default --max-message
 
-function parseArgs(argv) {
-  const opts = { echo: process.env.DUPLEX_ECHO || null, only: null };
-  for (let i = 0; i < argv.length; ++i) {
-    const a = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--echo') opts.echo = value();
-    else if (a === '--only') opts.only = value();
-    else throw new Error(`unknown argument: ${a}`);
-  }
-  opts.echo ??= 'build/native/examples/duplex-echo';
-  opts.echo = path.resolve(opts.echo);
-  return opts;
-}
-
-const opts = parseArgs(process.argv.slice(2));
-
-// ---- child processes, watchdog --------------------------------------------------
-
-const children = new Set();
-
-function killAll() {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      try { c.kill('SIGKILL'); } catch { /* already gone */ }
-    }
-  }
-}
-
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    console.error(`interop: ${sig}, killing children`);
-    killAll();
-    process.exit(1);
-  });
-}
-process.on('uncaughtException', (e) => {
-  console.error('interop: uncaught exception:', e);
-  killAll();
-  process.exit(1);
-});
-process.on('unhandledRejection', (e) => {
-  console.error('interop: unhandled rejection:', e);
-  killAll();
-  process.exit(1);
-});
-
-const watchdog = setTimeout(() => {
-  console.error(`interop: global watchdog fired after ${GLOBAL_TIMEOUT_MS} ms (case: ${currentCase})`);
-  killAll();
-  process.exit(1);
-}, GLOBAL_TIMEOUT_MS);
-
-// Spawns duplex-echo; tracks it for killAll. `stderr` collects its log.
-function spawnEcho(args) {
-  const child = spawn(opts.echo, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.stdoutText = '';
-  child.stderrText = '';
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (d) => { child.stdoutText += d; });
-  child.stderr.on('data', (d) => { if (child.stderrText.length < 64 * 1024) child.stderrText += d; });
-  child.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  child.spawnError = new Promise((resolve) => child.on('error', resolve));
-  return child;
-}
-
-// duplex-echo server on a free port: resolves { child, port, url }.
-async function startEchoServer(extraArgs = []) {
-  const child = spawnEcho(['--host', HOST, '--port', '0', ...extraArgs]);
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`duplex-echo did not report its port; stderr: ${child.stderrText}`)), 10_000);
-    const check = () => {
-      const m = /duplex-echo listening on ([^\s:]+):(\d+)/.exec(child.stdoutText);
-      if (m) { clearTimeout(timer); resolve(Number(m[2])); }
-    };
-    child.stdout.on('data', check);
-    child.exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`duplex-echo exited early (code ${code}, signal ${signal}); stderr: ${child.stderrText}`));
-    });
-    child.spawnError.then((e) => { clearTimeout(timer); reject(e); });
-    check();
-  });
-  return { child, port, url: `ws://${HOST}:${port}` };
-}
-
-async function stopChild(child) {
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  const r = await Promise.race([child.exited, sleep(3000).then(() => null)]);
-  if (!r) { child.kill('SIGKILL'); await child.exited; }
-  children.delete(child);
-}
+setup({ name: 'interop', globalTimeoutMs: 165_000 /* CTest: 180 s */, caseTimeoutMs: 40_000 });
 
 // ---- small helpers ----------------------------------------------------------------
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timeout (${ms} ms): ${what}`)), ms); }),
-  ]);
-}
-
-const toBuf = (data) => {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  return Buffer.from(data);
-};
-
-// Exact byte equality, with a useful message on mismatch.
-function assertBufEq(got, expected, what) {
-  got = toBuf(got);
-  expected = toBuf(expected);
-  if (got.equals(expected)) return;
-  let i = 0;
-  const n = Math.min(got.length, expected.length);
-  while (i < n && got[i] === expected[i]) ++i;
-  const show = (b) => b.subarray(Math.max(0, i - 4), i + 12).toString('hex');
-  assert.fail(`${what}: payload differs: expected ${expected.length} bytes, got ${got.length}; ` +
-              `first difference at byte ${i} (expected …${show(expected)}…, got …${show(got)}…)`);
-}
-
-// Pseudo-random but reproducible bytes.
-function bytes(n, seed = 1) {
-  const b = Buffer.allocUnsafe(n);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; ++i) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
-
-// Queue of received messages with an awaitable next().
-class Inbox {
-  constructor(ws) {
-    this.items = [];
-    this.waiters = [];
-    this.closed = null;
-    ws.on('message', (data, isBinary) => this.push({ data: toBuf(data), isBinary }));
-    ws.on('close', (code, reason) => {
-      this.closed = { code, reason: reason.toString() };
-      for (const w of this.waiters.splice(0)) w.reject(new Error(`connection closed (${code} ${reason}) while waiting for a message`));
-    });
-  }
-  push(m) {
-    const w = this.waiters.shift();
-    if (w) w.resolve(m); else this.items.push(m);
-  }
-  next(ms = 10_000, what = 'message') {
-    if (this.items.length) return Promise.resolve(this.items.shift());
-    if (this.closed) return Promise.reject(new Error(`connection closed (${this.closed.code}) while waiting for ${what}`));
-    return withTimeout(new Promise((resolve, reject) => this.waiters.push({ resolve, reject })), ms, what);
-  }
-}
-
-// ws client with a message inbox, close promise and error log.
-async function openClient(url, protocols, options = { perMessageDeflate: false }) {
-  const ws = new WebSocket(url, protocols, options);
-  ws.errors = [];
-  ws.on('error', (e) => ws.errors.push(e));
-  ws.inbox = new Inbox(ws);
-  ws.closedP = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
-  await withTimeout(new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-    ws.once('close', (code) => reject(new Error(`closed (${code}) before open`)));
-  }), 10_000, `open ${url}`);
-  return ws;
-}
 
 async function expectEcho(ws, payload, isBinary, what) {
   const m = await ws.inbox.next(20_000, `echo of ${what}`);
@@ -237,38 +53,7 @@ async function closeAndExpect(ws, code, reason, expectCode, what) {
   return c;
 }
 
-// ---- raw frame sniffer (proves every frame of the duplex client is masked) ------
-
-function sniffFrames(socket) {
-  const frames = [];
-  let buf = Buffer.alloc(0);
-  frames.problems = [];
-  socket.on('data', (chunk) => {
-    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-    for (;;) {
-      if (buf.length < 2) return;
-      const fin = (buf[0] & 0x80) !== 0;
-      const rsv = (buf[0] >> 4) & 7;
-      const opcode = buf[0] & 0x0f;
-      const masked = (buf[1] & 0x80) !== 0;
-      let len = buf[1] & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (buf.length < 4) return;
-        len = buf.readUInt16BE(2); off = 4;
-      } else if (len === 127) {
-        if (buf.length < 10) return;
-        len = Number(buf.readBigUInt64BE(2)); off = 10;
-      }
-      if (masked) off += 4;
-      if (buf.length < off + len) return;
-      const key = masked ? buf.subarray(off - 4, off).toString('hex') : null;
-      frames.push({ fin, rsv, opcode, masked, len, key });
-      buf = buf.subarray(off + len);
-    }
-  });
-  return frames;
-}
+// ---- frames of the duplex client, read off the wire -----------------------------
 
 function checkClientFrames(frames, what) {
   assert.ok(frames.length > 0, `${what}: no frames sniffed`);
@@ -282,44 +67,22 @@ function checkClientFrames(frames, what) {
 
 // ---- ws server side (for the duplex client) --------------------------------------
 
-async function startWsServer(serverOptions = {}) {
-  const wss = new WebSocketServer({ host: HOST, port: 0, perMessageDeflate: false, ...serverOptions });
-  await withTimeout(new Promise((resolve, reject) => { wss.once('listening', resolve); wss.once('error', reject); }), 5000, 'ws server listening');
-  wss.port = wss.address().port;
-  wss.nextConnection = () => withTimeout(new Promise((resolve) => wss.once('connection', (socket, req) => {
-    socket.frames = sniffFrames(req.socket);
-    socket.req = req;
-    socket.errors = [];
-    socket.on('error', (e) => socket.errors.push(e));
-    socket.inbox = new Inbox(socket);
-    socket.closedP = new Promise((r) => socket.on('close', (code, reason) => r({ code, reason: reason.toString(), at: Date.now() })));
-    resolve(socket);
-  })), 10_000, 'duplex client connection');
-  return wss;
-}
-
-function closeWsServer(wss) {
-  for (const c of wss.clients) c.terminate();
-  return new Promise((r) => wss.close(() => r()));
-}
-
-async function expectExit(child, expectCode, ms, what) {
-  const r = await withTimeout(child.exited, ms, `${what}: duplex-echo client exit`);
-  assert.equal(r.signal, null, `${what}: duplex-echo killed by ${r.signal}; stderr: ${child.stderrText}`);
-  assert.equal(r.code, expectCode, `${what}: duplex-echo exit status; stderr: ${child.stderrText}`);
+// A ws server for the case, and a duplex-echo --connect client on it;
+// `socket.frames`: every frame the client sent (checkClientFrames).
+async function duplexClient(t, extraArgs = [], urlPath = '/') {
+  const wss = await startWsServer({ perMessageDeflate: false }, (socket, req) => {
+    socket.frames = [];
+    readFrames(req.socket, (f) => socket.frames.push(f));
+  });
+  t.defer(() => closeWsServer(wss));
+  return { wss, ...(await startDuplexClient(t, wss, extraArgs, urlPath)) };
 }
 
 // ---- cases ----------------------------------------------------------------------
 
-const cases = [];
-const test = (name, fn) => cases.push({ name, fn });
-let currentCase = '(setup)';
-
-// Shared duplex-echo servers for part A (started lazily, stopped at the end).
-let echoSrv = null;
-let smallSrv = null;
-const server = async () => (echoSrv ??= await startEchoServer());
-const smallServer = async () => (smallSrv ??= await startEchoServer(['--max-message', '1000']));
+// Shared duplex-echo servers for part A.
+const server = () => sharedEchoServer([]);
+const smallServer = () => sharedEchoServer(['--max-message', '1000']);
 
 // ==== A. ws client -> duplex server ====
 
@@ -599,21 +362,8 @@ test('A19 abrupt client disconnects do not hurt the server', async (t) => {
 
 // ==== B. duplex client -> ws server ====
 
-async function startDuplexClient(t, wss, extraArgs = [], urlPath = '/') {
-  const conn = wss.nextConnection();
-  const child = spawnEcho(['--connect', `ws://${HOST}:${wss.port}${urlPath}`, ...extraArgs]);
-  t.defer(() => stopChild(child));
-  const socket = await Promise.race([
-    conn,
-    child.exited.then(({ code }) => { throw new Error(`duplex-echo client exited (${code}) before connecting; stderr: ${child.stderrText}`); }),
-  ]);
-  return { child, socket };
-}
-
 test('B1 duplex client echoes text, binary, empty, 5 MiB, fragmented, split UTF-8; pongs; clean 1000 -> exit 0', async (t) => {
-  const wss = await startWsServer();
-  t.defer(() => closeWsServer(wss));
-  const { child, socket } = await startDuplexClient(t, wss, [], '/interop?case=b1');
+  const { wss, child, socket } = await duplexClient(t, [], '/interop?case=b1');
 
   // Handshake request as seen by ws.
   const h = socket.req.headers;
@@ -680,9 +430,7 @@ test('B1 duplex client echoes text, binary, empty, 5 MiB, fragmented, split UTF-
 });
 
 test('B2 ws server closes with 4001: duplex client echoes 4001 and exits 1', async (t) => {
-  const wss = await startWsServer();
-  t.defer(() => closeWsServer(wss));
-  const { child, socket } = await startDuplexClient(t, wss);
+  const { child, socket } = await duplexClient(t);
   socket.send('before-close');
   await expectEcho(socket, Buffer.from('before-close'), false, 'text before close');
   socket.close(4001, 'app-specific');
@@ -694,9 +442,7 @@ test('B2 ws server closes with 4001: duplex client echoes 4001 and exits 1', asy
 });
 
 test('B3 10,000 pipelined messages from the ws server echoed in order', async (t) => {
-  const wss = await startWsServer();
-  t.defer(() => closeWsServer(wss));
-  const { child, socket } = await startDuplexClient(t, wss);
+  const { child, socket } = await duplexClient(t);
   const N = 10_000;
   for (let i = 0; i < N; ++i) {
     if (i % 3 === 0) socket.send(Buffer.from(`b${i}`)); else socket.send(`t${i}`);
@@ -716,9 +462,7 @@ test('B3 10,000 pipelined messages from the ws server echoed in order', async (t
 });
 
 test('B4 duplex client --max-message 1000: 1000 echoed, 1001 -> client closes 1009, exit 1', async (t) => {
-  const wss = await startWsServer();
-  t.defer(() => closeWsServer(wss));
-  const { child, socket } = await startDuplexClient(t, wss, ['--max-message', '1000']);
+  const { child, socket } = await duplexClient(t, ['--max-message', '1000']);
   const ok = bytes(1000, 71);
   socket.send(ok);
   await expectEcho(socket, ok, true, '1000 bytes (= limit)');
@@ -730,9 +474,7 @@ test('B4 duplex client --max-message 1000: 1000 echoed, 1001 -> client closes 10
 });
 
 test('B4b duplex client --max-message 1000 gets 8 MiB while the ws server still sends -> 1009, exit 1', async (t) => {
-  const wss = await startWsServer();
-  t.defer(() => closeWsServer(wss));
-  const { child, socket } = await startDuplexClient(t, wss, ['--max-message', '1000']);
+  const { child, socket } = await duplexClient(t, ['--max-message', '1000']);
   let sendResult = 'pending';
   socket.send(bytes(8 * MiB, 73), (e) => { sendResult = e ? e.code || e.message : 'ok'; });
   const c = await withTimeout(socket.closedP, 10_000, 'close after 8 MiB');
@@ -742,9 +484,7 @@ test('B4b duplex client --max-message 1000 gets 8 MiB while the ws server still 
 });
 
 test('B5 invalid UTF-8 text from the ws server -> duplex client closes 1007, exit 1', async (t) => {
-  const wss = await startWsServer();
-  t.defer(() => closeWsServer(wss));
-  const { child, socket } = await startDuplexClient(t, wss);
+  const { child, socket } = await duplexClient(t);
   socket.send(Buffer.from([0x6f, 0x6b, 0xed, 0xa0, 0x80]), { binary: false });  // UTF-16 surrogate D800
   const c = await withTimeout(socket.closedP, 5000, 'close after invalid UTF-8');
   assert.equal(c.code, 1007, 'close code sent by the duplex client');
@@ -753,9 +493,7 @@ test('B5 invalid UTF-8 text from the ws server -> duplex client closes 1007, exi
 });
 
 test('B6 ws server drops TCP without a Close: duplex client exits 1', async (t) => {
-  const wss = await startWsServer();
-  t.defer(() => closeWsServer(wss));
-  const { child, socket } = await startDuplexClient(t, wss);
+  const { child, socket } = await duplexClient(t);
   socket.send('x');
   await expectEcho(socket, Buffer.from('x'), false, 'text before drop');
   socket.terminate();
@@ -763,56 +501,4 @@ test('B6 ws server drops TCP without a Close: duplex client exits 1', async (t) 
   checkClientFrames(socket.frames, 'B6');
 });
 
-// ---- runner -----------------------------------------------------------------------
-
-async function runCase(c) {
-  const cleanups = [];
-  const t = {
-    defer: (fn) => cleanups.push(fn),
-    own: (ws) => { cleanups.push(() => { if (ws.readyState !== WebSocket.CLOSED) ws.terminate(); }); return ws; },
-  };
-  try {
-    await withTimeout(c.fn(t), CASE_TIMEOUT_MS, `case ${c.name}`);
-  } finally {
-    for (const fn of cleanups.reverse()) {
-      try { await withTimeout(Promise.resolve().then(fn), 5000, 'cleanup'); } catch (e) { console.error(`  cleanup: ${e.message}`); }
-    }
-  }
-}
-
-async function main() {
-  if (!fs.existsSync(opts.echo)) {
-    console.error(`interop: duplex-echo not found at ${opts.echo} (pass --echo PATH or set DUPLEX_ECHO)`);
-    process.exit(1);
-  }
-  console.log(`interop: ws ${JSON.parse(fs.readFileSync(new URL('../../node_modules/ws/package.json', import.meta.url))).version}, ` +
-              `node ${process.version}, duplex-echo ${opts.echo}`);
-  let passed = 0;
-  let failed = 0;
-  for (const c of cases) {
-    if (opts.only && !c.name.includes(opts.only)) continue;
-    currentCase = c.name;
-    const start = Date.now();
-    try {
-      await runCase(c);
-      ++passed;
-      console.log(`ok   ${c.name} (${Date.now() - start} ms)`);
-    } catch (e) {
-      ++failed;
-      console.log(`FAIL ${c.name} (${Date.now() - start} ms)\n     ${String(e && e.message || e).split('\n').join('\n     ')}`);
-    }
-    for (const s of [echoSrv, smallSrv]) {
-      if (s && s.child.exitCode !== null) {
-        console.log(`     duplex-echo server exited (${s.child.exitCode}); stderr: ${s.child.stderrText.slice(-2000)}`);
-        if (s === echoSrv) echoSrv = null; else smallSrv = null;
-      }
-    }
-  }
-  for (const s of [echoSrv, smallSrv]) if (s) await stopChild(s.child);
-  clearTimeout(watchdog);
-  console.log(`${passed} passed, ${failed} failed`);
-  killAll();
-  process.exit(failed === 0 && passed > 0 ? 0 : 1);
-}
-
-main();
+run();
