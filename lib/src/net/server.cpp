@@ -217,23 +217,28 @@ struct server::impl : std::enable_shared_from_this<impl> {
     // serve()'s (request buffer, parsed headers, timer) are freed now rather
     // than held for the life of the connection.
     auto ex = session->io.tcp.get_executor();
-    asio::co_spawn(ex, run_endpoint(shared_from_this(), std::move(session), ep), asio::detached);
+    duplex::websocket ws = detail::make_handle(std::move(session));
+    // The handler's own coroutine is spawned directly; a completion handler,
+    // not a wrapping coroutine frame, does the closing afterwards (an idle
+    // connection holds one frame less).
+    asio::co_spawn(ex, ep.fn(ws), [self = shared_from_this(), ws](std::exception_ptr failure) {
+      std::uint16_t code = proto::close_code::normal;
+      if (failure) {
+        try {
+          std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+          self->log("handler-error " + ws.remote_address() + " " + e.what());
+        } catch (...) {
+          self->log("handler-error " + ws.remote_address());
+        }
+        code = proto::close_code::internal_error;
+      }
+      asio::co_spawn(ws.executor(), finish_endpoint(self, ws, code), asio::detached);
+    });
   }
 
-  static asio::awaitable<void> run_endpoint(std::shared_ptr<impl> self, std::shared_ptr<detail::session> session,
-                                            const endpoint& ep) {
-    duplex::websocket ws = detail::make_handle(std::move(session));
-    bool crashed = false;
-    try {
-      co_await ep.fn(ws);
-    } catch (const std::exception& e) {
-      self->log("handler-error " + ws.remote_address() + " " + e.what());
-      crashed = true;
-    }
-    if (crashed)
-      co_await ws.close(proto::close_code::internal_error, "internal error");
-    else
-      co_await ws.close();
+  static asio::awaitable<void> finish_endpoint(std::shared_ptr<impl> self, duplex::websocket ws, std::uint16_t code) {
+    co_await ws.close(code, code == proto::close_code::internal_error ? "internal error" : "");
     self->log("close " + ws.remote_address() + " " + std::to_string(ws.close_code()) + " " + ws.error().message());
   }
 

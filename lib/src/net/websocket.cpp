@@ -357,5 +357,6 @@ const std::string& websocket::extensions() const noexcept { return s_->extension
 const std::string& websocket::path() const noexcept { return s_->path; }
 const std::string& websocket::remote_address() const noexcept { return s_->remote; }
 std::size_t websocket::queued_bytes() const noexcept { return s_->queued(); }
+asio::any_io_executor websocket::executor() const noexcept { return s_->io.tcp.get_executor(); }
 
 }  // namespace duplex

@@ -13,6 +13,7 @@
 #include <duplex/error.hpp>
 #include <duplex/protocol/connection.hpp>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
 #include <chrono>
@@ -129,6 +130,8 @@ class websocket {
   const std::string& remote_address() const noexcept;
   std::size_t queued_bytes() const noexcept;
   std::uintptr_t id() const noexcept { return reinterpret_cast<std::uintptr_t>(s_.get()); }
+  // The executor of the connection's io_context.
+  asio::any_io_executor executor() const noexcept;
 
   friend bool operator==(const websocket& a, const websocket& b) noexcept { return a.s_ == b.s_; }
 
