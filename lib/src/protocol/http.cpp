@@ -23,14 +23,20 @@ parse_result error(int status, std::string what) {
   return {parse_status::error, 0, status, std::move(what)};
 }
 
-// Finds the end of the head; shared by requests and responses.
-parse_result find_head(std::string_view buf, std::size_t max_head, std::size_t& end) {
-  end = buf.find("\r\n\r\n");
+// Finds the end of the head and splits it into the start line and the
+// header lines; shared by requests and responses.
+parse_result split_head(std::string_view buf, std::size_t max_head, std::string_view& start_line,
+                        std::string_view& header_lines) {
+  const auto end = buf.find("\r\n\r\n");
   if (end == std::string_view::npos) {
     if (buf.size() > max_head) return error(431, "request head too large");
     return {};
   }
   if (end + 4 > max_head) return error(431, "request head too large");
+  const std::string_view head = buf.substr(0, end + 2);
+  const auto eol = head.find(crlf);
+  start_line = head.substr(0, eol);
+  header_lines = head.substr(eol + 2);
   return {parse_status::complete, end + 4};
 }
 
@@ -104,12 +110,9 @@ std::size_t http_headers::count(std::string_view name) const {
 }
 
 parse_result parse_request(std::string_view buf, http_request& out, std::size_t max_head) {
-  std::size_t end = 0;
-  parse_result r = find_head(buf, max_head, end);
+  std::string_view line, header_lines;
+  parse_result r = split_head(buf, max_head, line, header_lines);
   if (r.status != parse_status::complete) return r;
-  std::string_view head = buf.substr(0, end + 2);
-  const auto eol = head.find(crlf);
-  std::string_view line = head.substr(0, eol);
   // request-line = method SP request-target SP HTTP-version
   const auto sp1 = line.find(' ');
   const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
@@ -129,18 +132,15 @@ parse_result parse_request(std::string_view buf, http_request& out, std::size_t 
   out.method = method;
   out.target = target;
   out.headers.list.clear();
-  auto h = parse_headers(head.substr(eol + 2), out.headers);
+  auto h = parse_headers(header_lines, out.headers);
   if (h.status == parse_status::error) return h;
   return r;
 }
 
 parse_result parse_response(std::string_view buf, http_response& out, std::size_t max_head) {
-  std::size_t end = 0;
-  parse_result r = find_head(buf, max_head, end);
+  std::string_view line, header_lines;
+  parse_result r = split_head(buf, max_head, line, header_lines);
   if (r.status != parse_status::complete) return r;
-  std::string_view head = buf.substr(0, end + 2);
-  const auto eol = head.find(crlf);
-  std::string_view line = head.substr(0, eol);
   // status-line = HTTP-version SP status-code SP [ reason-phrase ]
   if (line.size() < 12 || line[8] != ' ' || !parse_version(line.substr(0, 8), out.version_minor))
     return error(400, "malformed status line");
@@ -151,7 +151,7 @@ parse_result parse_response(std::string_view buf, http_response& out, std::size_
   out.status = status;
   out.reason = line.size() > 13 ? line.substr(13) : std::string_view{};
   out.headers.list.clear();
-  auto h = parse_headers(head.substr(eol + 2), out.headers);
+  auto h = parse_headers(header_lines, out.headers);
   if (h.status == parse_status::error) return h;
   return r;
 }
