@@ -74,22 +74,52 @@ for (const r of rows) {
   if (r.group === 'codec') continue;
   if (!scenarios.includes(r.label)) scenarios.push(r.label);
 }
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+// Figure per second of server CPU: what the server can do per core, even
+// when something else (the load generator) limits the figure itself.
+const perCpu = (r, fig) => (r.server_cpu_pct > 0 && fig.value != null && !fig.lowerBetter ? fig.value / (r.server_cpu_pct / 100) : null);
+
 for (const label of scenarios) {
-  // A server that died during the scenario: its figure is from a partial run,
-  // so the row keeps only the death (merged into the load generator's row).
-  const group = [];
-  for (const r of rows.filter((x) => x.label === label)) {
-    const prev = group.find((g) => g.server === r.server);
-    if (prev) Object.assign(prev, r, prev.server_died && !r.server_died ? { server_died: true } : {});
-    else group.push({ ...r });
-  }
-  const duplex = group.find((r) => r.server === 'duplex' && !r.server_died);
-  const dFig = duplex ? figureOf(duplex) : null;
-  for (const r of group) {
-    const dead = r.server_died || r.loadgen_failed != null;
+  // One row per server. With several rounds (ROUNDS in run.sh) the row is
+  // the median round by figure, with the spread in the notes. A server that
+  // died during a round: that round's figure is from a partial run and is
+  // left out; the death is noted.
+  const servers = [];
+  for (const r of rows.filter((x) => x.label === label)) if (!servers.includes(r.server)) servers.push(r.server);
+  const group = servers.map((server) => {
+    const all = rows.filter((x) => x.label === label && x.server === server);
+    const deaths = all.filter((x) => x.server_died);
+    const good = all.filter((x) => !x.server_died && x.loadgen_failed == null && figureOf(x).value != null);
+    if (!good.length) {
+      const merged = {};
+      for (const r of all) Object.assign(merged, r, merged.server_died && !r.server_died ? { server_died: true } : {});
+      return { row: merged, dead: true };
+    }
+    const values = good.map((x) => figureOf(x).value);
+    const mid = median(values);
+    const row = good.reduce((a, b) => (Math.abs(figureOf(b).value - mid) < Math.abs(figureOf(a).value - mid) ? b : a));
+    return { row, rounds: good.length, values, deaths, dead: false };
+  });
+  const duplex = group.find((g) => g.row.server === 'duplex' && !g.dead);
+  const dFig = duplex ? figureOf(duplex.row) : null;
+  const dCpu = duplex ? perCpu(duplex.row, dFig) : null;
+  for (const g of group) {
+    const r = g.row;
+    const dead = g.dead || r.server_died || r.loadgen_failed != null;
     const fig = dead ? { value: null, text: '-' } : figureOf(r);
     let ratio = '';
-    if (r.server !== 'duplex' && dFig?.value != null && fig.value) ratio = (dFig.value / fig.value).toFixed(2);
+    let ratioCpu = '';
+    if (r.server !== 'duplex' && dFig?.value != null && fig.value) {
+      ratio = (dFig.value / fig.value).toFixed(2);
+      const c = perCpu(r, fig);
+      if (dCpu != null && c) ratioCpu = (dCpu / c).toFixed(2);
+    }
+    const notes = problems(r);
+    if (g.rounds > 1) notes.unshift(`median of ${g.rounds} (${si(Math.min(...g.values))}-${si(Math.max(...g.values))})`);
+    if (g.deaths?.length) notes.push(`SERVER DIED in ${g.deaths.length} round(s)`);
     table.push({
       scenario: label + (fig.lowerBetter ? ' (lower=better)' : ''),
       server: r.server,
@@ -100,7 +130,8 @@ for (const label of scenarios) {
       srv_cpu: dead ? '-' : pct(r.server_cpu_pct),
       lg_cpu: dead ? '-' : pct(r.loadgen_cpu_pct),
       ratio,
-      notes: problems(r).join('; '),
+      ratio_cpu: ratioCpu,
+      notes: notes.join('; '),
     });
   }
 }
@@ -121,6 +152,7 @@ for (const op of ['decode', 'encode']) {
       figure: `${si(v)} msg/s ${si(r[op]?.mb_per_s)} MB/s`,
       p50: '', p99: '', p999: '', srv_cpu: '', lg_cpu: '',
       ratio,
+      ratio_cpu: '',
       notes: r === nodeJson && wasm?.[op]?.msgs_per_s
         ? `duplex-wasm/node = ${(wasm[op].msgs_per_s / v).toFixed(2)}` + (op === 'decode' ? ' (JSON.parse checks no schema)' : '')
         : '',
@@ -130,7 +162,7 @@ for (const op of ['decode', 'encode']) {
 
 const cols = [
   ['scenario', 'scenario'], ['server', 'server'], ['figure', 'figure'], ['p50', 'p50'], ['p99', 'p99'],
-  ['p999', 'p99.9'], ['srv_cpu', 'srv cpu'], ['lg_cpu', 'lg cpu'], ['ratio', 'duplex/x'], ['notes', 'notes'],
+  ['p999', 'p99.9'], ['srv_cpu', 'srv cpu'], ['lg_cpu', 'lg cpu'], ['ratio', 'duplex/x'], ['ratio_cpu', 'per cpu'], ['notes', 'notes'],
 ];
 const width = Object.fromEntries(cols.map(([k, h]) => [k, Math.max(h.length, ...table.map((t) => String(t[k]).length))]));
 const line = (t) => cols.map(([k]) => String(t[k]).padEnd(k === 'notes' ? 0 : width[k])).join('  ').trimEnd();
@@ -146,7 +178,10 @@ for (const t of table) {
 console.log('\n' + out.join('\n'));
 console.log(
   '\nduplex/x: duplex figure / that server\'s figure, within this run only (idle: RSS per connection, >1 = duplex uses more).' +
-    '\nsrv cpu / lg cpu: CPU used by the server / the load generator during the measured phase (100% = one core).'
+    '\nsrv cpu / lg cpu: CPU used by the server / the load generator during the measured phase (100% = one core).' +
+    '\nper cpu: duplex/x with each figure divided by its server\'s CPU use: the ratio of what each server does per' +
+    '\n  core, which still means something when the load generator (lg cpu near 100%) limits the figure.' +
+    '\nmedian of N (min-max): the row is the median of N interleaved rounds (ROUNDS); the spread shows the noise.'
 );
 
 let commit = '';

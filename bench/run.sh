@@ -6,6 +6,7 @@
 #   DURATION=10 bench/run.sh          # longer measured phase per scenario
 #   ONLY=echo,idle bench/run.sh       # some groups: echo large broadcast idle codec
 #   SERVERS=duplex,raw bench/run.sh   # some servers: duplex beast ws raw
+#   ROUNDS=5 bench/run.sh             # rounds of each echo scenario (median reported)
 #
 # Servers run pinned to core $SERVER_CPU (0), the load generator to core
 # $LOADGEN_CPU (1). Everything listens on 127.0.0.1, on ports the kernel
@@ -14,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DURATION=${DURATION:-3}          # measured seconds per load scenario
+DURATION=${DURATION:-2}          # measured seconds per load scenario
+ROUNDS=${ROUNDS:-3}              # echo/large: rounds per scenario, servers interleaved
 WARMUP=${WARMUP:-0.5}            # unmeasured seconds before it
 CODEC_SECONDS=${CODEC_SECONDS:-1}
 IDLE_CONNS=${IDLE_CONNS:-10000}
@@ -215,21 +217,43 @@ for s in duplex beast ws raw; do
   echo_servers+=("$s")
 done
 
-if want "$ONLY" echo || want "$ONLY" large; then
+# Echo and large: all echo servers run at once (idle ones use no CPU), and
+# each scenario runs on every server back to back, ROUNDS times, the order
+# reversed every other round. The VM's speed drifts over seconds to minutes;
+# interleaving makes every server see the same drift, and the report takes
+# the median round per server.
+declare -A S_PID=() S_PORT=() S_LOG=()
+select_server() { SNAME=$1; SPID=${S_PID[$1]:-}; PORT=${S_PORT[$1]:-}; SLOG=${S_LOG[$1]:-}; }
+remember_server() { S_PID[$SNAME]=$SPID; S_PORT[$SNAME]=$PORT; S_LOG[$SNAME]=$SLOG; }
+
+echo_scenarios=()
+want "$ONLY" echo && echo_scenarios+=(
+  "echo|echo 32B text w1|--conns 100 --window 1 --size 32"
+  "echo|echo 32B text w16|--conns 100 --window 16 --size 32"
+  "echo|echo 1KiB text w1|--conns 100 --window 1 --size 1024"
+  "echo|echo 1KiB text w16|--conns 100 --window 16 --size 1024")
+want "$ONLY" large && echo_scenarios+=(
+  "large|echo 16KiB bin w4 c20|--conns 20 --window 4 --size 16384 --binary"
+  "large|echo 1MiB bin w2 c4|--conns 4 --window 2 --size 1048576 --binary")
+if ((${#echo_scenarios[@]})); then
   for s in "${echo_servers[@]}"; do
-    start_server "$s" echo || continue
-    if want "$ONLY" echo; then
-      run_load echo "echo 32B text w1" echo --conns 100 --window 1 --size 32
-      run_load echo "echo 32B text w16" echo --conns 100 --window 16 --size 32
-      run_load echo "echo 1KiB text w1" echo --conns 100 --window 1 --size 1024
-      run_load echo "echo 1KiB text w16" echo --conns 100 --window 16 --size 1024
-    fi
-    if want "$ONLY" large; then
-      run_load large "echo 16KiB bin w4 c20" echo --conns 20 --window 4 --size 16384 --binary
-      run_load large "echo 1MiB bin w2 c4" echo --conns 4 --window 2 --size 1048576 --binary
-    fi
-    stop_server
+    if start_server "$s" echo; then remember_server; fi
   done
+  for sc in "${echo_scenarios[@]}"; do
+    IFS='|' read -r group label args <<<"$sc"
+    read -r -a argv <<<"$args"
+    order=("${echo_servers[@]}")
+    for ((round = 1; round <= ROUNDS; round++)); do
+      for s in "${order[@]}"; do
+        select_server "$s"
+        [[ -n $SPID ]] || continue
+        run_load "$group" "$label" echo "${argv[@]}"
+        remember_server
+      done
+      mapfile -t order < <(printf '%s\n' "${order[@]}" | tac)
+    done
+  done
+  for s in "${echo_servers[@]}"; do select_server "$s"; stop_server; done
 fi
 
 if want "$ONLY" broadcast; then

@@ -92,6 +92,30 @@ TEST(Connection, UnmasksATextMessage) {
   EXPECT_EQ(ev.data[0], "Hello");
 }
 
+// Whole messages are handed out as views into the input buffer that stay
+// valid across next_event() until the next prepare(): a transport can give
+// out all messages of one read without copying. A reassembled message lives
+// in the connection's own buffer and is marked as not in_input.
+TEST(Connection, WholeMessagesStayInTheInputUntilTheNextPrepare) {
+  connection c(role::server);
+  c.receive_data(frame(0x81, "first") + frame(0x82, "second") + frame(0x01, "frag") + frame(0x80, "mented") +
+                 frame(0x81, "third"));
+  std::vector<event> events;
+  while (auto e = c.next_event()) {
+    if (!e->in_input) EXPECT_EQ(e->data, "fragmented");  // valid until the next next_event() only
+    events.push_back(*e);
+  }
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_TRUE(events[0].in_input);
+  EXPECT_TRUE(events[1].in_input);
+  EXPECT_FALSE(events[2].in_input);
+  EXPECT_TRUE(events[3].in_input);
+  // Still intact after the later events were parsed.
+  EXPECT_EQ(events[0].data, "first");
+  EXPECT_EQ(events[1].data, "second");
+  EXPECT_EQ(events[3].data, "third");
+}
+
 TEST(Connection, ParsesEveryLengthFormByteByByte) {
   for (std::size_t n : {0u, 1u, 125u, 126u, 127u, 65535u, 65536u, 200000u}) {
     std::string payload(n, 'x');

@@ -55,6 +55,10 @@ struct session : std::enable_shared_from_this<session> {
   // The next message, or nullopt/false once closed (websocket::read()).
   asio::awaitable<std::optional<message>> read();
   asio::awaitable<bool> read(message& out);
+  asio::awaitable<bool> read(message_batch& out);
+  // The loop behind both: one message into `one`, or every message already
+  // received into `many`.
+  asio::awaitable<bool> read_messages(message* one, message_batch* many);
   // Starts the close handshake and reads until it completes (websocket::close()).
   asio::awaitable<void> close_and_drain(std::uint16_t code, std::string_view reason);
   // The last user handle is gone: close the connection in the background.

@@ -169,38 +169,52 @@ asio::awaitable<void> session::finish() {
   drop({});
 }
 
-asio::awaitable<bool> session::read(message& out) {
+asio::awaitable<bool> session::read(message& out) { return read_messages(&out, nullptr); }
+asio::awaitable<bool> session::read(message_batch& out) { return read_messages(nullptr, &out); }
+
+asio::awaitable<bool> session::read_messages(message* one, message_batch* many) {
   auto self = shared_from_this();  // keep the session alive across suspension
   auto& s = *this;
   using kind = protocol::event::kind;
+  if (many) many->clear();
   for (;;) {
     while (auto ev = s.conn.next_event()) {
       switch (ev->type) {
         case kind::text:
         case kind::binary:
-          // assign() reuses out's capacity: a caller that passes the same
-          // message each time allocates nothing per message.
-          out.data.assign(ev->data);
-          out.binary = ev->type == kind::binary;
-          co_return true;
+          if (one) {
+            // assign() reuses the capacity: a caller that passes the same
+            // message each time allocates nothing per message.
+            one->data.assign(ev->data);
+            one->binary = ev->type == kind::binary;
+            co_return true;
+          }
+          // Views into the input buffer stay valid until the next read
+          // prepares it; anything else is copied.
+          if (ev->in_input)
+            many->push_back_view(ev->data, ev->type == kind::binary);
+          else
+            many->push_back_copy(ev->data, ev->type == kind::binary);
+          break;
         case kind::ping:  // the pong is queued already
           s.wake_writer();
           break;
         case kind::pong:
           break;
         case kind::close:
-          s.close_code = ev->code;
-          s.close_reason = ev->data;
-          co_await s.finish();
-          co_return false;
         case kind::failed:
           s.close_code = ev->code;
           s.close_reason = ev->data;
-          s.error = ev->error;
+          if (ev->type == kind::failed) s.error = ev->error;
+          // The connection is CLOSED now: messages that came before the Close
+          // go out first, and the next read finishes.
+          if (many && !many->empty()) co_return true;
           co_await s.finish();
           co_return false;
       }
     }
+    // One batch per read from the socket: hand out what this read brought.
+    if (many && !many->empty()) co_return true;
     if (s.transport_done) co_return false;
     if (s.conn.get_state() == protocol::state::closed) {
       co_await s.finish();
@@ -295,6 +309,7 @@ std::error_code session::admit(std::size_t size) noexcept {
 
 asio::awaitable<std::optional<message>> websocket::read() { return s_->read(); }
 asio::awaitable<bool> websocket::read(message& into) { return s_->read(into); }
+asio::awaitable<bool> websocket::read(message_batch& into) { return s_->read(into); }
 
 std::error_code websocket::post(std::string_view data, bool binary) {
   auto& s = *s_;

@@ -175,7 +175,9 @@ std::optional<event> connection::next_event() {
           }
           if (o == opcode::text && !utf8_.complete())
             return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
-          return event{o == opcode::text ? event::kind::text : event::kind::binary, view};
+          event ev{o == opcode::text ? event::kind::text : event::kind::binary, view};
+          ev.in_input = !message_compressed_;
+          return ev;
         }
         in_message_ = true;
       }

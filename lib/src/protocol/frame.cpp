@@ -43,6 +43,26 @@ void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::si
   }
   const std::uint64_t k64 = (std::uint64_t{k32} << 32) | k32;
   std::size_t i = 0;
+  // 64 bytes per iteration in four 16-byte vectors (SSE2 on any x86-64,
+  // NEON on ARM; GCC and Clang vector extensions): about a quarter of the
+  // instructions of the word loop on 1 KiB messages.
+  using v128 = std::uint64_t __attribute__((vector_size(16)));
+  const v128 kv = {k64, k64};
+  for (; i + 64 <= n; i += 64) {
+    v128 a, b, c, d;
+    std::memcpy(&a, data + i, 16);
+    std::memcpy(&b, data + i + 16, 16);
+    std::memcpy(&c, data + i + 32, 16);
+    std::memcpy(&d, data + i + 48, 16);
+    a ^= kv;
+    b ^= kv;
+    c ^= kv;
+    d ^= kv;
+    std::memcpy(data + i, &a, 16);
+    std::memcpy(data + i + 16, &b, 16);
+    std::memcpy(data + i + 32, &c, 16);
+    std::memcpy(data + i + 48, &d, 16);
+  }
   for (; i + 8 <= n; i += 8) {
     std::uint64_t w;
     std::memcpy(&w, data + i, 8);

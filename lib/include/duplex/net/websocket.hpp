@@ -17,6 +17,7 @@
 #include <asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -31,6 +32,75 @@ struct message {
   std::string data;
   bool binary = false;
   std::string_view text() const noexcept { return data; }
+};
+
+// Every message that has arrived, handed out by one read: for loops over
+// many small messages (pipelined requests, echo, relays), one suspension per
+// batch of input instead of one per message, and no copy: a whole
+// unfragmented message is viewed where it was read and unmasked. Fragmented
+// and decompressed messages are copied into the batch's own storage, whose
+// capacity is reused. The views stay valid until the next read() or close()
+// on the websocket, or the next read into the batch; keep a copy to hold on.
+//   duplex::message_batch batch;
+//   while (co_await ws.read(batch))
+//     for (const auto& m : batch) ws.post(m.data, m.binary);
+class message_batch {
+ public:
+  struct view {
+    std::string_view data;
+    bool binary = false;
+    std::string_view text() const noexcept { return data; }
+  };
+
+  std::size_t size() const noexcept { return entries_.size(); }
+  bool empty() const noexcept { return entries_.empty(); }
+  view operator[](std::size_t i) const noexcept {
+    const entry& e = entries_[i];
+    return {{e.external ? e.external : storage_.data() + e.offset, e.size}, e.binary};
+  }
+
+  class iterator {
+   public:
+    using value_type = view;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    view operator*() const noexcept { return (*b_)[i_]; }
+    iterator& operator++() noexcept { return ++i_, *this; }
+    iterator operator++(int) noexcept { auto t = *this; ++i_; return t; }
+    friend bool operator==(const iterator&, const iterator&) = default;
+
+   private:
+    friend class message_batch;
+    iterator(const message_batch* b, std::size_t i) : b_(b), i_(i) {}
+    const message_batch* b_ = nullptr;
+    std::size_t i_ = 0;
+  };
+  iterator begin() const noexcept { return {this, 0}; }
+  iterator end() const noexcept { return {this, entries_.size()}; }
+
+  void clear() noexcept {
+    storage_.clear();
+    entries_.clear();
+  }
+  // A message that stays where it is until the batch is read into again.
+  void push_back_view(std::string_view data, bool binary) {
+    entries_.push_back({data.data(), 0, data.size(), binary});
+  }
+  // A message copied into the batch.
+  void push_back_copy(std::string_view data, bool binary) {
+    entries_.push_back({nullptr, storage_.size(), data.size(), binary});
+    storage_.append(data);
+  }
+
+ private:
+  struct entry {
+    const char* external;  // the payload where it was read, or nullptr: at offset in storage_
+    std::size_t offset;    // an offset, not a pointer: appending may move storage_
+    std::size_t size;
+    bool binary;
+  };
+  std::string storage_;
+  std::vector<entry> entries_;
 };
 
 // What happens when a message would push the outgoing buffer past
@@ -99,6 +169,10 @@ class websocket {
   //   duplex::message m;
   //   while (co_await ws.read(m)) co_await ws.send(m);
   asio::awaitable<bool> read(message& into);
+  // Every message already received (at least one; waits for one if none is
+  // there) into a batch the caller keeps, replacing its contents. False once
+  // closed, after the last messages before the peer's Close were handed out.
+  asio::awaitable<bool> read(message_batch& into);
 
   // Queues a message (text unless binary). Returns errc::closed when the
   // connection is not open, errc::slow_consumer per the overflow policy.

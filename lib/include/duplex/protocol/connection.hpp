@@ -46,6 +46,11 @@ struct event {
   std::uint16_t code = 0;
   // failed: duplex::errc::{protocol_error,invalid_utf8,message_too_big,bad_compressed_data}
   std::error_code error;
+  // The payload lies in the input buffer (a whole unfragmented, uncompressed
+  // message, unmasked in place): then it stays valid across next_event()
+  // calls, until the next prepare() or receive_data(). A transport can hand
+  // out every message of one read without copying them.
+  bool in_input = false;
 };
 
 inline constexpr std::size_t default_max_message_size = 16 * 1024 * 1024;
