@@ -53,7 +53,7 @@ asio::awaitable<void> echo(duplex::websocket ws) {
     for (const auto& m : batch) {
       // post() queues without suspending; only when the peer's queue is full
       // (it doesn't read) does the echo wait, through send().
-      if (ws.post(m.data, m.binary) == duplex::errc::slow_consumer) co_await ws.send(m.data, m.binary);
+      if (auto ec = ws.post(m.data, m.binary); ec && ec == duplex::errc::slow_consumer) co_await ws.send(m.data, m.binary);
     }
   }
 }

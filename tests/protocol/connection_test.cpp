@@ -225,6 +225,12 @@ TEST(Connection, OversizeMessagesFailWith1009) {
   auto ev2 = drain(f);
   ASSERT_EQ(ev2.kinds.size(), 1u);
   EXPECT_EQ(ev2.codes[0], 1009);
+  // A whole small frame (the fast path's kind) over a small limit.
+  connection g(role::server, 10);
+  g.receive_data(frame(0x81, std::string(11, 'x')));
+  auto ev3 = drain(g);
+  ASSERT_EQ(ev3.kinds.size(), 1u);
+  EXPECT_EQ(ev3.codes[0], 1009);
 }
 
 TEST(Connection, EchoesValidCloseCodes) {

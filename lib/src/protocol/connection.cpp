@@ -87,6 +87,38 @@ event connection::fail(std::uint16_t code, errc why, std::string_view reason) {
 std::optional<event> connection::next_event() {
   if (state_ == state::closed) return std::nullopt;
   auto* base = reinterpret_cast<unsigned char*>(in_.get());
+  // Fast path for the common frame: a whole small text or binary message in
+  // one frame (FIN, no RSV bits, 7-bit length), masked as our role requires,
+  // outside a fragmented message. It needs none of the checks below; any
+  // other frame takes the general path, which enforces every rule.
+  if (!in_frame_ && !in_message_) {
+    const std::size_t avail = in_end_ - in_begin_;
+    if (avail >= 2) {
+      unsigned char* h = base + in_begin_;
+      const bool masked = h[1] & 0x80;
+      const std::size_t len = h[1] & 0x7F;
+      const std::size_t head = masked ? 6 : 2;
+      if ((h[0] == 0x81 || h[0] == 0x82) && masked == (role_ == role::server) && len < 126 &&
+          len <= max_message_size_ && avail >= head + len) {
+        unsigned char* payload = h + head;
+        if (masked) {
+          mask_key key;
+          std::memcpy(key.data(), h + 2, 4);
+          apply_mask(payload, len, key, 0);
+        }
+        in_begin_ += head + len;
+        const bool text = h[0] == 0x81;
+        if (text && !is_ascii(payload, len)) {
+          utf8_validator v;
+          if (!v.feed(payload, len) || !v.complete())
+            return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
+        }
+        event ev{text ? event::kind::text : event::kind::binary, {reinterpret_cast<char*>(payload), len}};
+        ev.in_input = true;
+        return ev;
+      }
+    }
+  }
   for (;;) {
     if (!in_frame_) {
       // ---- frame header (RFC 6455 §5.2) ----
@@ -292,8 +324,18 @@ void connection::write_frame(opcode op, std::string_view payload, bool fin, bool
     const std::size_t at = out_.size();
     out_.append(payload);
     apply_mask(reinterpret_cast<unsigned char*>(out_.data() + at), payload.size(), key, 0);
+    return;
+  }
+  // A small frame is assembled on the stack and appended once: one growth
+  // check and copy per message instead of two.
+  constexpr std::size_t small = 128;
+  unsigned char buf[max_frame_header + small];
+  const std::size_t n = encode_frame_header(buf, op, fin, rsv1, payload.size(), false, {});
+  if (payload.size() <= small) {
+    std::memcpy(buf + n, payload.data(), payload.size());
+    out_.append(reinterpret_cast<const char*>(buf), n + payload.size());
   } else {
-    write_frame_header(out_, op, fin, rsv1, payload.size(), false, {});
+    out_.append(reinterpret_cast<const char*>(buf), n);
     out_.append(payload);
   }
 }

@@ -8,24 +8,7 @@ namespace duplex::protocol {
 void write_frame_header(std::string& out, opcode op, bool fin, bool rsv1, std::uint64_t length,
                         bool masked, const mask_key& mask) {
   unsigned char h[max_frame_header];
-  std::size_t n = 0;
-  h[n++] = static_cast<unsigned char>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | static_cast<unsigned>(op));
-  const unsigned char m = masked ? 0x80 : 0;
-  if (length < 126) {
-    h[n++] = m | static_cast<unsigned char>(length);
-  } else if (length <= 0xFFFF) {
-    h[n++] = m | 126;
-    h[n++] = static_cast<unsigned char>(length >> 8);
-    h[n++] = static_cast<unsigned char>(length);
-  } else {
-    h[n++] = m | 127;
-    for (int shift = 56; shift >= 0; shift -= 8) h[n++] = static_cast<unsigned char>(length >> shift);
-  }
-  if (masked) {
-    std::memcpy(h + n, mask.data(), 4);
-    n += 4;
-  }
-  out.append(reinterpret_cast<const char*>(h), n);
+  out.append(reinterpret_cast<const char*>(h), encode_frame_header(h, op, fin, rsv1, length, masked, mask));
 }
 
 void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::size_t offset) noexcept {

@@ -50,12 +50,37 @@ inline constexpr std::size_t max_frame_header = 14;
 
 using mask_key = std::array<unsigned char, 4>;
 
+// Writes a frame header into h (max_frame_header bytes of room) and returns
+// its size. `mask` is written when `masked`. Inline: it runs once per frame
+// sent.
+inline std::size_t encode_frame_header(unsigned char* h, opcode op, bool fin, bool rsv1, std::uint64_t length,
+                                       bool masked, const mask_key& mask) noexcept {
+  std::size_t n = 0;
+  h[n++] = static_cast<unsigned char>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | static_cast<unsigned>(op));
+  const unsigned char m = masked ? 0x80 : 0;
+  if (length < 126) {
+    h[n++] = m | static_cast<unsigned char>(length);
+  } else if (length <= 0xFFFF) {
+    h[n++] = m | 126;
+    h[n++] = static_cast<unsigned char>(length >> 8);
+    h[n++] = static_cast<unsigned char>(length);
+  } else {
+    h[n++] = m | 127;
+    for (int shift = 56; shift >= 0; shift -= 8) h[n++] = static_cast<unsigned char>(length >> shift);
+  }
+  if (masked) {
+    for (int i = 0; i < 4; ++i) h[n++] = mask[i];
+  }
+  return n;
+}
+
 // Appends a frame header to `out`. `mask` is written when `masked`.
 void write_frame_header(std::string& out, opcode op, bool fin, bool rsv1, std::uint64_t length,
                         bool masked, const mask_key& mask);
 
 // XORs `n` bytes in place with the key, starting at key position `offset % 4`,
-// eight bytes at a time. Masking and unmasking are the same operation.
+// 64 bytes at a time (then 8, then 1). Masking and unmasking are the same
+// operation.
 void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::size_t offset) noexcept;
 
 }  // namespace duplex::protocol

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace duplex::protocol {
@@ -28,6 +29,20 @@ class utf8_validator {
   std::uint8_t hi_ = 0xBF;
   bool bad_ = false;
 };
+
+// Whether n bytes are all ASCII (then valid UTF-8), a word at a time. Inline
+// for short messages, where calling the validator costs more than the check.
+inline bool is_ascii(const unsigned char* p, std::size_t n) noexcept {
+  std::uint64_t acc = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    acc |= w;
+  }
+  for (; i < n; ++i) acc |= p[i];
+  return (acc & 0x8080808080808080ull) == 0;
+}
 
 // One-shot check of a whole string.
 bool is_valid_utf8(std::string_view s) noexcept;
