@@ -116,6 +116,28 @@ TEST(Connection, WholeMessagesStayInTheInputUntilTheNextPrepare) {
   EXPECT_EQ(events[3].data, "third");
 }
 
+// take_message() hands a reassembled message's buffer over without a copy;
+// for a whole frame's payload (a view into the input) it does nothing.
+TEST(Connection, TakeMessageSwapsOnlyTheMessageBuffer) {
+  connection c(role::server);
+  c.receive_data(frame(0x81, "whole") + frame(0x02, "frag") + frame(0x80, "mented"));
+  std::string into = "old contents";
+  auto whole = c.next_event();
+  ASSERT_TRUE(whole && whole->in_input);
+  EXPECT_FALSE(c.take_message(*whole, into));
+  EXPECT_EQ(into, "old contents");
+  auto reassembled = c.next_event();
+  ASSERT_TRUE(reassembled && !reassembled->in_input);
+  EXPECT_EQ(reassembled->type, kind::binary);
+  EXPECT_TRUE(c.take_message(*reassembled, into));
+  EXPECT_EQ(into, "fragmented");
+  // The next reassembled message starts from an empty buffer.
+  c.receive_data(frame(0x01, "ab") + frame(0x80, "c"));
+  auto next = c.next_event();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->data, "abc");
+}
+
 TEST(Connection, ParsesEveryLengthFormByteByByte) {
   for (std::size_t n : {0u, 1u, 125u, 126u, 127u, 65535u, 65536u, 200000u}) {
     std::string payload(n, 'x');

@@ -183,18 +183,24 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
         case kind::text:
         case kind::binary:
           if (one) {
-            // assign() reuses the capacity: a caller that passes the same
-            // message each time allocates nothing per message.
-            one->data.assign(ev->data);
+            // A reassembled or inflated message changes buffers with the
+            // caller's (no copy of a big message); a whole frame's payload is
+            // copied with assign(), which reuses the capacity: a caller that
+            // passes the same message each time allocates nothing per message.
+            if (ev->in_input || !s.conn.take_message(*ev, one->data)) one->data.assign(ev->data);
             one->binary = ev->type == kind::binary;
             co_return true;
           }
           // Views into the input buffer stay valid until the next read
-          // prepares it; anything else is copied.
-          if (ev->in_input)
+          // prepares it; a reassembled or inflated message is swapped into
+          // the batch's storage when that is empty, and copied otherwise.
+          if (ev->in_input) {
             many->push_back_view(ev->data, ev->type == kind::binary);
-          else
+          } else if (auto* store = many->empty_storage(); store && s.conn.take_message(*ev, *store)) {
+            many->push_back_stored(ev->type == kind::binary);
+          } else {
             many->push_back_copy(ev->data, ev->type == kind::binary);
+          }
           break;
         case kind::ping:  // the pong is queued already
           s.wake_writer();

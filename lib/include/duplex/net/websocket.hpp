@@ -91,6 +91,10 @@ class message_batch {
     entries_.push_back({nullptr, storage_.size(), data.size(), binary});
     storage_.append(data);
   }
+  // Storage the batch may take a message into by swapping (when it holds no
+  // copied message yet) instead of copying: see read(message_batch&).
+  std::string* empty_storage() noexcept { return storage_.empty() ? &storage_ : nullptr; }
+  void push_back_stored(bool binary) { entries_.push_back({nullptr, 0, storage_.size(), binary}); }
 
  private:
   struct entry {

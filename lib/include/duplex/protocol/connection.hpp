@@ -77,6 +77,17 @@ class connection {
   // (or the connection is closed: input after CLOSED is ignored).
   std::optional<event> next_event();
   std::size_t buffered_input() const noexcept { return in_end_ - in_begin_; }
+  // A text/binary event whose data is not in_input lives in the
+  // connection's message buffer (a reassembled or inflated message). This
+  // hands that buffer to `into` by swapping, so a big message is not copied
+  // again; the connection keeps into's old capacity for the next message.
+  // False (nothing done) when ev's data is not that buffer.
+  bool take_message(const event& ev, std::string& into) noexcept {
+    if (ev.data.data() != message_.data() || ev.data.size() != message_.size()) return false;
+    into.swap(message_);
+    message_.clear();
+    return true;
+  }
 
   // ---- permessage-deflate (RFC 7692) ----
   // Called once the handshake agreed on the extension: RSV1 is then allowed
