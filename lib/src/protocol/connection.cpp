@@ -66,7 +66,7 @@ std::span<char> connection::prepare(std::size_t min) {
 
 void connection::receive_data(std::string_view bytes) {
   auto span = prepare(bytes.size());
-  std::memcpy(span.data(), bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(span.data(), bytes.data(), bytes.size());
   commit(bytes.size());
 }
 
@@ -332,7 +332,7 @@ void connection::write_frame(opcode op, std::string_view payload, bool fin, bool
   unsigned char buf[max_frame_header + small];
   const std::size_t n = encode_frame_header(buf, op, fin, rsv1, payload.size(), false, {});
   if (payload.size() <= small) {
-    std::memcpy(buf + n, payload.data(), payload.size());
+    if (!payload.empty()) std::memcpy(buf + n, payload.data(), payload.size());  // an empty view's data() may be null
     out_.append(reinterpret_cast<const char*>(buf), n + payload.size());
   } else {
     out_.append(reinterpret_cast<const char*>(buf), n);
