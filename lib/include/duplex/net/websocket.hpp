@@ -52,8 +52,8 @@ class message_batch {
     std::string_view text() const noexcept { return data; }
   };
 
-  std::size_t size() const noexcept { return entries_.size(); }
-  bool empty() const noexcept { return entries_.empty(); }
+  std::size_t size() const noexcept { return used_; }
+  bool empty() const noexcept { return used_ == 0; }
   view operator[](std::size_t i) const noexcept {
     const entry& e = entries_[i];
     return {{e.external ? e.external : storage_.data() + e.offset, e.size}, e.binary};
@@ -76,25 +76,23 @@ class message_batch {
     std::size_t i_ = 0;
   };
   iterator begin() const noexcept { return {this, 0}; }
-  iterator end() const noexcept { return {this, entries_.size()}; }
+  iterator end() const noexcept { return {this, used_}; }
 
   void clear() noexcept {
     storage_.clear();
-    entries_.clear();
+    used_ = 0;
   }
   // A message that stays where it is until the batch is read into again.
-  void push_back_view(std::string_view data, bool binary) {
-    entries_.push_back({data.data(), 0, data.size(), binary});
-  }
+  void push_back_view(std::string_view data, bool binary) { add({data.data(), 0, data.size(), binary}); }
   // A message copied into the batch.
   void push_back_copy(std::string_view data, bool binary) {
-    entries_.push_back({nullptr, storage_.size(), data.size(), binary});
+    add({nullptr, storage_.size(), data.size(), binary});
     storage_.append(data);
   }
   // Storage the batch may take a message into by swapping (when it holds no
   // copied message yet) instead of copying: see read(message_batch&).
   std::string* empty_storage() noexcept { return storage_.empty() ? &storage_ : nullptr; }
-  void push_back_stored(bool binary) { entries_.push_back({nullptr, 0, storage_.size(), binary}); }
+  void push_back_stored(bool binary) { add({nullptr, 0, storage_.size(), binary}); }
 
  private:
   struct entry {
@@ -103,8 +101,18 @@ class message_batch {
     std::size_t size;
     bool binary;
   };
+  // entries_ only grows; the first used_ are this batch's, so refilling a
+  // batch overwrites entries in place.
+  void add(const entry& e) {
+    if (used_ < entries_.size())
+      entries_[used_] = e;
+    else
+      entries_.push_back(e);
+    ++used_;
+  }
   std::string storage_;
   std::vector<entry> entries_;
+  std::size_t used_ = 0;
 };
 
 // What happens when a message would push the outgoing buffer past
