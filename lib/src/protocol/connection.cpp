@@ -102,27 +102,16 @@ std::optional<event> connection::next_event() {
           len <= max_message_size_ && avail >= head + len) {
         unsigned char* payload = h + head;
         if (masked) {
-          // Under 126 bytes: eight at a time inline, no call (apply_mask's
+          // Under 126 bytes: the word loop inline, no call (apply_mask's
           // vector loop only pays off on longer payloads).
           std::uint32_t k32;
           std::memcpy(&k32, h + 2, 4);
-          const std::uint64_t k64 = (std::uint64_t{k32} << 32) | k32;  // bytes k0 k1 k2 k3 k0 k1 k2 k3
-          std::size_t i = 0;
-          for (; i + 8 <= len; i += 8) {
-            std::uint64_t w;
-            std::memcpy(&w, payload + i, 8);
-            w ^= k64;
-            std::memcpy(payload + i, &w, 8);
-          }
-          for (; i < len; ++i) payload[i] ^= h[2 + (i & 3)];
+          mask_words(payload, len, (std::uint64_t{k32} << 32) | k32);
         }
         in_begin_ += head + len;
         const bool text = h[0] == 0x81;
-        if (text && !is_ascii(payload, len)) {
-          utf8_validator v;
-          if (!v.feed(payload, len) || !v.complete())
-            return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
-        }
+        if (text && !is_ascii(payload, len) && !is_valid_utf8({reinterpret_cast<char*>(payload), len}))
+          return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
         event ev{text ? event::kind::text : event::kind::binary, {reinterpret_cast<char*>(payload), len}};
         ev.in_input = true;
         return ev;

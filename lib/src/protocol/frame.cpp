@@ -46,15 +46,7 @@ void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::si
     std::memcpy(data + i + 32, &c, 16);
     std::memcpy(data + i + 48, &d, 16);
   }
-  for (; i + 8 <= n; i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, data + i, 8);
-    w ^= k64;
-    std::memcpy(data + i, &w, 8);
-  }
-  unsigned char tail[8];
-  std::memcpy(tail, &k64, 8);
-  for (std::size_t j = 0; i < n; ++i, ++j) data[i] ^= tail[j];
+  mask_words(data + i, n - i, k64);  // i is a multiple of 8: the key still lines up
 }
 
 }  // namespace duplex::protocol

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -82,5 +83,22 @@ void write_frame_header(std::string& out, opcode op, bool fin, bool rsv1, std::u
 // 64 bytes at a time (then 8, then 1). Masking and unmasking are the same
 // operation.
 void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::size_t offset) noexcept;
+
+// The word-at-a-time part of masking: XORs `n` bytes with `k64`, the key
+// lined up with data[0] and repeated twice (in memory order: k0 k1 k2 k3 k0
+// k1 k2 k3), eight bytes at a time, then the tail byte by byte. apply_mask()
+// ends with it; inline so the parser unmasks short frames without a call.
+inline void mask_words(unsigned char* data, std::size_t n, std::uint64_t k64) noexcept {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    w ^= k64;
+    std::memcpy(data + i, &w, 8);
+  }
+  unsigned char tail[8];
+  std::memcpy(tail, &k64, 8);
+  for (std::size_t j = 0; i < n; ++i, ++j) data[i] ^= tail[j];
+}
 
 }  // namespace duplex::protocol
