@@ -52,7 +52,8 @@ asio::awaitable<void> echo(duplex::websocket ws) {
   while (co_await ws.read(batch)) {
     for (const auto& m : batch) {
       // post() queues without suspending; only when the peer's queue is full
-      // (it doesn't read) does the echo wait, through send().
+      // (it doesn't read) does the echo wait, through send(). (`ec &&` first:
+      // comparing with an errc looks up duplex's error category each time.)
       if (auto ec = ws.post(m.data, m.binary); ec && ec == duplex::errc::slow_consumer) co_await ws.send(m.data, m.binary);
     }
   }
