@@ -9,13 +9,14 @@
 //        --package build/wasm-package
 //
 // Exit status 0 = passed. The server and the browser are always stopped.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 
 import { chromium } from 'playwright-core';
+
+import { startChat } from './start_chat.mjs';
 
 const TIMEOUT_MS = 90_000;  // CTest kills us at 120 s
 const CHROMIUM = process.env.DUPLEX_CHROMIUM || '/usr/bin/chromium';
@@ -94,18 +95,8 @@ try {
 </script>`);
 
 try {
-  server = spawn(opts.server, ['--host', '127.0.0.1', '--port', '0', '--root', root], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let serverLog = '';
-  const port = await new Promise((resolve, reject) => {
-    const onData = (d) => {
-      serverLog += d;
-      const m = serverLog.match(/listening on http:\/\/[^:]+:(\d+)/);
-      if (m) resolve(Number(m[1]));
-    };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`duplex-chat exited (${code}): ${serverLog}`)));
-  });
+  let port;
+  ({ child: server, port } = await startChat(opts.server, root));
   const base = `http://127.0.0.1:${port}`;
   log(`duplex-chat on ${base}`);
 

@@ -20,6 +20,8 @@ import process from 'node:process';
 
 import WebSocket, { WebSocketServer } from 'ws';
 
+import { startChat as runChat } from '../e2e/start_chat.mjs';
+
 const HOST = '127.0.0.1';
 const CASE_TIMEOUT_MS = 30_000;
 
@@ -292,19 +294,8 @@ test('--listen: a ws client sends and receives, --once exits with its status', a
 
 async function startChat() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-cat-site-'));
-  const child = spawn(opts.chat, ['--host', HOST, '--port', '0', '--root', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { child, port } = await runChat(opts.chat, root);
   children.add(child);
-  let log = '';
-  const port = await new Promise((resolve, reject) => {
-    const onData = (d) => {
-      log += d;
-      const m = log.match(/listening on http:\/\/[^:]+:(\d+)/);
-      if (m) resolve(Number(m[1]));
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`duplex-chat exited (${code}): ${log}`)));
-  });
   return { child, port, root };
 }
 const stopChat = async (chat) => {
