@@ -175,6 +175,29 @@ test('ws: --keep-open waits for the peer after EOF', async () => {
   } finally { await closeServer(wss); }
 });
 
+test('terminal: lines typed on a tty go out, Ctrl-D closes -> 0', async () => {
+  // util-linux `script` runs duplex-cat on a pseudo-terminal and forwards our
+  // pipe to it as keystrokes: the terminal's line discipline delivers lines
+  // and turns Ctrl-D (0x04) into end of input, as for a person typing.
+  const got = [];
+  const wss = await wsServer((ws) => ws.on('message', (d) => { got.push(d.toString()); ws.send(`echo ${d}`); }));
+  try {
+    const child = spawn('script', ['-qfec', `${opts.cat} ${wss.url}/tty`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    const until = async (re) => { while (!re.test(out)) await new Promise((resolve) => setTimeout(resolve, 20)); };
+    await until(/connected to/);
+    child.stdin.write('typed line\r');
+    await until(/echo typed line/);
+    child.stdin.write('\x04');
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, out);
+    assert.deepEqual(got, ['typed line']);
+    assert.match(out, /closed 1000/);
+  } finally { await closeServer(wss); }
+});
+
 test('ws: TCP dropped without a Close -> 4 (1006)', async () => {
   const wss = await wsServer((ws) => ws.on('message', () => ws.terminate()));
   try {
