@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+scripts/build.sh --app   # the chat server and the site only; scripts/test.sh builds the rest
 exec build/native/server/duplex-chat --host 127.0.0.1 --port 3000 --root build/site "$@"

@@ -15,6 +15,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <system_error>
 
@@ -75,6 +76,21 @@ std::string host_header(const url& u) {
   return h;
 }
 
+// connect_options::headers, each "Name: value\r\n", after validation: a CR
+// or LF in a value would let a caller's input inject headers.
+std::string extra_headers(const connect_options& o) {
+  std::string out;
+  for (const auto& [name, value] : o.headers) {
+    const bool good_name = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+      return c > 32 && c < 127 && std::string_view("\"(),/:;<=>?@[\\]{}").find(static_cast<char>(c)) == std::string_view::npos;
+    });
+    if (!good_name || value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+      throw std::system_error(make_error_code(errc::bad_http), "invalid request header: " + name);
+    out += name + ": " + value + "\r\n";
+  }
+  return out;
+}
+
 std::shared_ptr<asio::ssl::context> client_tls_context(const connect_options& o, const url& u) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -92,6 +108,7 @@ std::shared_ptr<asio::ssl::context> client_tls_context(const connect_options& o,
 
 // Everything up to the 101, in one coroutine so a single timer bounds it.
 asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_options opts) {
+  const std::string headers = extra_headers(opts);  // bad ones fail before any network traffic
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
   auto endpoints = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_awaitable);
@@ -110,8 +127,9 @@ asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_optio
   const std::string key = protocol::make_client_key();
   std::error_code ec;
   const std::string offer = protocol::make_offer(opts.websocket.deflate);  // "" when disabled
-  const std::string request =
+  std::string request =
       protocol::format_upgrade_request(host_header(u), u.target, key, opts.subprotocols, opts.origin, offer);
+  request.insert(request.size() - 2, headers);  // before the blank line
   co_await io.write(asio::buffer(request), ec);
   if (ec) throw std::system_error(ec);
 

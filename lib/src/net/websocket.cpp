@@ -367,6 +367,14 @@ asio::awaitable<void> websocket::close(std::uint16_t code, std::string_view reas
   return s_->close_and_drain(code, reason);
 }
 
+std::error_code websocket::post_close(std::uint16_t code, std::string_view reason) {
+  auto& s = *s_;
+  if (s.transport_done || !s.conn.close(code, reason)) return make_error_code(errc::closed);
+  s.arm_close_deadline();
+  s.wake_writer();
+  return {};
+}
+
 bool websocket::is_open() const noexcept {
   return !s_->transport_done && s_->conn.get_state() == protocol::state::open;
 }

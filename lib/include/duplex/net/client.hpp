@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace duplex {
@@ -24,6 +25,9 @@ struct connect_options {
   // Offered in Sec-WebSocket-Protocol; the server's pick is websocket::subprotocol().
   std::vector<std::string> subprotocols;
   std::string origin;  // sent as Origin when not empty
+  // Extra request headers (e.g. Authorization, Cookie). A name that is not an
+  // HTTP token or a value with CR, LF or NUL fails connect() with errc::bad_http.
+  std::vector<std::pair<std::string, std::string>> headers;
   websocket_options websocket;
   // DNS, TCP connect, TLS and the upgrade together must finish in this time.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);

@@ -203,6 +203,13 @@ class websocket {
   // peer's Close, and closes the TCP connection.
   asio::awaitable<void> close(std::uint16_t code = protocol::close_code::normal, std::string_view reason = {});
 
+  // close() without waiting, for when another coroutine is the reader (a
+  // second reader is not allowed): sends the Close and returns; the reader's
+  // read() hands out what arrives before the peer's Close, then returns
+  // nullopt/false (at the latest after close_timeout). errc::closed if the
+  // connection is not open.
+  std::error_code post_close(std::uint16_t code = protocol::close_code::normal, std::string_view reason = {});
+
   bool is_open() const noexcept;
   // The peer's close code (1005 if it sent none, 1006 if the TCP connection
   // dropped), or the code we failed the connection with.

@@ -1,0 +1,64 @@
+# `cmake --install`: headers, the three libraries, a CMake package
+# (find_package(duplex) -> duplex::duplex, duplex::protocol, duplex::schema)
+# and duplex.pc for pkg-config. Native builds only: the WASM client is a web
+# artifact, not a library to link.
+#
+#   cmake --install build/native --prefix /opt/duplex
+#   # consumer: find_package(duplex 0.1 REQUIRED)
+#   #           target_link_libraries(app PRIVATE duplex::duplex)
+#   # or:       g++ -std=c++20 app.cpp $(pkg-config --cflags --libs duplex)
+#
+# tests/consumer builds a project against such an installed tree.
+include_guard(GLOBAL)
+if(EMSCRIPTEN)
+  return()
+endif()
+
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(DUPLEX_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/duplex"
+    CACHE STRING "Where duplexConfig.cmake is installed, relative to the prefix")
+
+# Exported names are the aliases the tree already uses: duplex::duplex etc.
+set_target_properties(duplex_schema PROPERTIES EXPORT_NAME schema)
+set_target_properties(duplex_protocol PROPERTIES EXPORT_NAME protocol)
+set_target_properties(duplex PROPERTIES EXPORT_NAME duplex)
+
+install(TARGETS duplex duplex_protocol duplex_schema
+  EXPORT duplexTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/lib/include/duplex"
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  FILES_MATCHING PATTERN "*.hpp")
+
+install(EXPORT duplexTargets
+  NAMESPACE duplex::
+  DESTINATION ${DUPLEX_INSTALL_CMAKEDIR})
+configure_package_config_file(
+  "${CMAKE_CURRENT_LIST_DIR}/install/duplexConfig.cmake.in"
+  "${CMAKE_CURRENT_BINARY_DIR}/duplexConfig.cmake"
+  INSTALL_DESTINATION ${DUPLEX_INSTALL_CMAKEDIR})
+# 0.x: a minor version may break the API, so only the same minor matches.
+write_basic_package_version_file(
+  "${CMAKE_CURRENT_BINARY_DIR}/duplexConfigVersion.cmake"
+  VERSION ${PROJECT_VERSION}
+  COMPATIBILITY SameMinorVersion)
+install(FILES
+  "${CMAKE_CURRENT_BINARY_DIR}/duplexConfig.cmake"
+  "${CMAKE_CURRENT_BINARY_DIR}/duplexConfigVersion.cmake"
+  DESTINATION ${DUPLEX_INSTALL_CMAKEDIR})
+
+# pkg-config. The libraries are static unless BUILD_SHARED_LIBS, so their own
+# dependencies go in Libs/Requires (not .private): a plain
+# `pkg-config --libs duplex` must link.
+# Paths relative to the .pc file, so the tree still works after
+# `cmake --install --prefix` elsewhere or a move.
+set(_pc_dir "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+file(RELATIVE_PATH DUPLEX_PC_PREFIX "/root/${_pc_dir}" "/root")
+string(REGEX REPLACE "/$" "" DUPLEX_PC_PREFIX "${DUPLEX_PC_PREFIX}")
+configure_file("${CMAKE_CURRENT_LIST_DIR}/install/duplex.pc.in" "${CMAKE_CURRENT_BINARY_DIR}/duplex.pc" @ONLY)
+install(FILES "${CMAKE_CURRENT_BINARY_DIR}/duplex.pc" DESTINATION ${_pc_dir})
