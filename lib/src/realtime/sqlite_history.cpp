@@ -88,6 +88,10 @@ struct sqlite_history::impl {
 
   void enqueue(write_op op) {
     std::unique_lock lock(mutex);
+    if (closed) {  // live delivery goes on after close(); storage does not
+      if (op.kind == write_op::publish) failed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     if (queue.size() >= config.max_queue) {
       had_failure = true;
       lock.unlock();
@@ -332,21 +336,19 @@ struct sqlite_history::impl {
 
   void flush() {
     std::unique_lock lock(mutex);
+    if (closed) return;  // close() drained the queue already
     auto target = enqueued;
     progress.wait(lock, [&] { return processed >= target; });
   }
 
   void close() {
-    if (closed) return;
-    closed = true;
-    if (writer.joinable()) {
-      {
-        std::lock_guard lock(mutex);
-        stopping = true;
-      }
-      wake.notify_one();
-      writer.join();
+    {
+      std::lock_guard lock(mutex);
+      if (closed) return;
+      closed = stopping = true;  // the writer drains the queue, then exits
     }
+    wake.notify_one();
+    if (writer.joinable()) writer.join();
     if (!had_failure) exec("INSERT OR REPLACE INTO meta(key, value) VALUES('clean', '1')");
     sqlite3_close_v2(db);
     db = nullptr;
@@ -404,7 +406,7 @@ void sqlite_history::reset(std::string_view channel, publish_handler done) {
 }
 
 void sqlite_history::flush() {
-  if (!impl_->closed) impl_->flush();
+  impl_->flush();
 }
 
 void sqlite_history::close() { impl_->close(); }

@@ -43,7 +43,7 @@ struct sqlite_history_config {
   std::uint64_t max_db_bytes = 0;        // 0: unlimited; else SQLite's max_page_count (a disk quota)
   bool synchronous_full = false;         // false: synchronous=NORMAL (WAL: durable except on power loss)
   // Called on the writer thread when a batch fails.
-  std::function<void(std::error_code, const std::string& detail)> on_error;
+  std::function<void(std::error_code, const std::string& detail)> on_error = {};
 };
 
 struct sqlite_history_stats {
