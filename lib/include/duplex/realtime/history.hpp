@@ -95,6 +95,8 @@ class history_engine {
   // embedded engine does not wait for disk.
   virtual void publish(std::string_view channel, std::string payload, publish_handler done) = 0;
   // The last n publications (fewer if the channel has fewer), oldest first.
+  // n == 0 gives just the channel's position (epoch, top): what a subscriber
+  // to an empty or quiet channel needs to resume later.
   virtual void recent(std::string_view channel, std::size_t n, read_handler done) = 0;
   // The publications after `after`, at most `limit` of them, or a refusal
   // (see the contract above). limit == 0 means no limit beyond retention.
