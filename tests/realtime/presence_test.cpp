@@ -84,6 +84,19 @@ TEST(Presence, GraceExpiryLeavesAndFreesTheName) {
   EXPECT_FALSE(p.next_expiry(when));
 }
 
+TEST(Presence, ExpiredGraceFreesTheNameBeforeTheTick) {
+  rt::presence p({.grace = 5s});
+  p.join("ann", "secret", "a", t0);
+  p.tick(t0);
+  p.disconnect("ann", "secret", t0);
+  EXPECT_EQ(p.join("ann", "bob", "b", t0 + 4s), rt::errc::name_taken);
+  EXPECT_FALSE(p.join("ann", "bob", "b", t0 + 5s));  // grace over, no tick yet
+  auto d = p.tick(t0 + 5s);
+  EXPECT_EQ(d.leaves, (std::vector<std::string>{"ann"}));
+  EXPECT_EQ(d.joins, (std::vector<rt::presence_member>{{"ann", "b"}}));
+  EXPECT_FALSE(p.disconnect("ann", "secret", t0 + 6s));  // the old session no longer holds it
+}
+
 TEST(Presence, SnapshotIsTheLastTickCappedWithTotal) {
   rt::presence p;
   for (int i = 0; i < 10; ++i) p.join("user" + std::to_string(i), "t" + std::to_string(i), "", t0);

@@ -280,3 +280,25 @@ TEST_F(SqliteHistory, FlushFromAnotherThreadWhilePublishing) {
   EXPECT_EQ(s.queued, 0u);
   EXPECT_GE(s.batches, 1u);
 }
+
+TEST_F(SqliteHistory, LockedDatabaseOverflowsTheQueueAndIsReported) {
+  std::atomic<int> overflows{0};
+  auto h = open({.max_queue = 10, .on_error = [&](std::error_code ec, const std::string& detail) {
+                   EXPECT_EQ(ec, rt::errc::storage_io);
+                   if (detail.find("queue full") != std::string::npos) ++overflows;
+                 }});
+  ASSERT_TRUE(h);
+  // Another process holds the write lock: the writer waits (busy timeout), the queue fills.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(h->database_path().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  for (int i = 1; i <= 100; ++i) ASSERT_EQ(publish(*h, "a", "m").offset, static_cast<std::uint64_t>(i));
+  EXPECT_GE(overflows.load(), 80);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  h->flush();
+  auto s = h->stats();
+  EXPECT_EQ(s.committed + s.failed_writes, 100u);
+  EXPECT_GE(s.failed_writes, 80u);
+  EXPECT_EQ(recent(*h, "a", 1000).publications.size(), 100u);  // live history unaffected
+}

@@ -3,8 +3,15 @@
 namespace duplex::realtime {
 
 std::error_code presence::join(std::string_view name, std::string_view token, std::string info,
-                               clock::time_point) {
+                               clock::time_point now) {
   auto it = members_.find(name);
+  if (it != members_.end() && !it->second.connected && it->second.grace_until <= now) {
+    // Grace over but not yet ticked: the name is free (the tick's diff shows
+    // a leave+join, or nothing if the info is the same).
+    dirty_.emplace(it->first);
+    members_.erase(it);
+    it = members_.end();
+  }
   if (it != members_.end()) {
     auto& m = it->second;
     // A session resuming within its grace period keeps the name; anyone else

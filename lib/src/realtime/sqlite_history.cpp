@@ -106,9 +106,9 @@ struct sqlite_history::impl {
     wake.notify_one();
   }
 
-  std::atomic<bool> failing{false};  // logs once per streak of failures
+  std::atomic<bool> failing{false};  // logs once per streak of failures; a commit ends the streak
   void report(std::error_code ec, const std::string& detail) {
-    if (!failing) std::fprintf(stderr, "duplex history: %s (%s)\n", detail.c_str(), db_path.c_str());
+    if (!failing.exchange(true)) std::fprintf(stderr, "duplex history: %s (%s)\n", detail.c_str(), db_path.c_str());
     if (config.on_error) config.on_error(ec, detail);
   }
 
@@ -136,7 +136,6 @@ struct sqlite_history::impl {
           had_failure = true;
         }
         report(errc::storage_io, "history write of " + std::to_string(pubs) + " publications failed: " + error);
-        failing = true;
       }
       {
         std::lock_guard lock(mutex);

@@ -7,7 +7,8 @@
 // - join() fails with errc::name_taken while another session holds the name,
 //   connected or within its grace period. The same token re-joining within
 //   the grace period keeps the name with no leave/join pair (only an info
-//   change shows, as a leave+join of that name).
+//   change shows, as a leave+join of that name). `now` decides whether a
+//   grace period is over even before tick() has released it.
 // - leave() frees the name at once; disconnect() keeps it for `grace`, then
 //   the next tick() frees it. A name is free again as soon as it is released.
 // - tick() returns one diff with every change since the previous tick,
