@@ -15,14 +15,14 @@ namespace {
 
 constexpr int application_id = 0x64757078;  // "dupx": marks a duplex history database
 
-// One queued write. A publication carries its channel's epoch so the writer
-// can persist (epoch, top) without looking at the caller's state.
+// One queued write. `channel` views the key of the engine's channel map,
+// which never erases, so no copy per publication; create and reset carry
+// the channel's new epoch, which the writer remembers for later rows.
 struct write_op {
   enum kind_t { publish, create, reset } kind;
-  std::string channel;
-  std::string epoch;
+  std::string_view channel;
   std::uint64_t offset = 0;  // publish: the offset; create/reset: the top
-  std::string payload;
+  std::string data;          // publish: the payload; create/reset: the epoch
 };
 
 struct statement {
@@ -75,9 +75,20 @@ struct sqlite_history::impl {
   bool had_failure = false;
   std::atomic<std::uint64_t> committed{0}, batches{0}, failed{0};
   std::thread writer;
+  std::map<std::string_view, std::string> writer_epochs;  // writer thread only (after open)
 
   ~impl() {
     if (db) sqlite3_close_v2(db);
+  }
+
+  // The channel's map entry, created (and its creation queued) on first use.
+  std::pair<const std::string, channel_log>& entry(std::string_view channel) {
+    auto it = channels.find(channel);
+    if (it == channels.end()) {
+      it = channels.emplace(std::string(channel), channel_log(new_epoch(), 0, config.retention)).first;
+      enqueue({write_op::create, it->first, 0, it->second.epoch()});
+    }
+    return *it;
   }
 
   int exec(const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr); }
@@ -166,7 +177,7 @@ struct sqlite_history::impl {
                               "ON CONFLICT(name) DO UPDATE SET epoch = excluded.epoch, top = excluded.top")) ||
         (rc = prepare(trim, "DELETE FROM publications WHERE channel = ?1 AND offset <= ?2")))
       return fail(rc);
-    std::map<std::string_view, std::pair<std::string_view, std::uint64_t>> tops;
+    std::map<std::string_view, std::uint64_t> tops;
     for (auto& op : batch) {
       sqlite3_stmt* st = op.kind == write_op::publish ? insert.s : op.kind == write_op::reset ? wipe.s : nullptr;
       if (st) {
@@ -174,22 +185,24 @@ struct sqlite_history::impl {
         sqlite3_bind_text(st, 1, op.channel.data(), static_cast<int>(op.channel.size()), SQLITE_STATIC);
         if (op.kind == write_op::publish) {
           sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(op.offset));
-          sqlite3_bind_blob(st, 3, op.payload.data(), static_cast<int>(op.payload.size()), SQLITE_STATIC);
+          sqlite3_bind_blob(st, 3, op.data.data(), static_cast<int>(op.data.size()), SQLITE_STATIC);
         }
         if ((rc = sqlite3_step(st)) != SQLITE_DONE) return fail(rc);
       }
-      tops[op.channel] = {op.epoch, op.offset};
+      if (op.kind != write_op::publish) writer_epochs[op.channel] = op.data;
+      tops[op.channel] = op.offset;
     }
     for (auto& [channel, top] : tops) {
+      const std::string& epoch = writer_epochs[channel];
       sqlite3_reset(upsert.s);
       sqlite3_bind_text(upsert.s, 1, channel.data(), static_cast<int>(channel.size()), SQLITE_STATIC);
-      sqlite3_bind_text(upsert.s, 2, top.first.data(), static_cast<int>(top.first.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(upsert.s, 3, static_cast<sqlite3_int64>(top.second));
+      sqlite3_bind_text(upsert.s, 2, epoch.data(), static_cast<int>(epoch.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(upsert.s, 3, static_cast<sqlite3_int64>(top));
       if ((rc = sqlite3_step(upsert.s)) != SQLITE_DONE) return fail(rc);
-      if (top.second > config.retention) {
+      if (top > config.retention) {
         sqlite3_reset(trim.s);
         sqlite3_bind_text(trim.s, 1, channel.data(), static_cast<int>(channel.size()), SQLITE_STATIC);
-        sqlite3_bind_int64(trim.s, 2, static_cast<sqlite3_int64>(top.second - config.retention));
+        sqlite3_bind_int64(trim.s, 2, static_cast<sqlite3_int64>(top - config.retention));
         if ((rc = sqlite3_step(trim.s)) != SQLITE_DONE) return fail(rc);
       }
     }
@@ -302,6 +315,7 @@ struct sqlite_history::impl {
       if ((rc = exec(("PRAGMA max_page_count=" + std::to_string(pages)).c_str())) != SQLITE_OK)
         return failed_open(rc, "quota");
     }
+    for (auto& [name, log] : channels) writer_epochs.emplace(name, log.epoch());
     writer = std::thread([this] { run_writer(); });
     return {};
   }
@@ -369,20 +383,12 @@ sqlite_history::sqlite_history(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 sqlite_history::~sqlite_history() { close(); }
 
-channel_log& sqlite_history::log(std::string_view channel) {
-  auto& channels = impl_->channels;
-  auto it = channels.find(channel);
-  if (it == channels.end()) {
-    it = channels.emplace(std::string(channel), channel_log(new_epoch(), 0, impl_->config.retention)).first;
-    impl_->enqueue({write_op::create, it->first, it->second.epoch(), 0, {}});
-  }
-  return it->second;
-}
+channel_log& sqlite_history::log(std::string_view channel) { return impl_->entry(channel).second; }
 
 void sqlite_history::publish(std::string_view channel, std::string payload, publish_handler done) {
-  auto& l = log(channel);
+  auto& [name, l] = impl_->entry(channel);
   auto offset = l.append(payload);
-  impl_->enqueue({write_op::publish, std::string(channel), l.epoch(), offset, std::move(payload)});
+  impl_->enqueue({write_op::publish, name, offset, std::move(payload)});
   done({}, {offset, l.epoch()});
 }
 
@@ -398,9 +404,9 @@ void sqlite_history::since(std::string_view channel, stream_position after, std:
 }
 
 void sqlite_history::reset(std::string_view channel, publish_handler done) {
-  auto& l = log(channel);
+  auto& [name, l] = impl_->entry(channel);
   l = channel_log(new_epoch(), 0, impl_->config.retention);
-  impl_->enqueue({write_op::reset, std::string(channel), l.epoch(), 0, {}});
+  impl_->enqueue({write_op::reset, name, 0, l.epoch()});
   done({}, l.position());
 }
 

@@ -53,6 +53,9 @@ struct history_page {
   std::vector<publication> publications;
 };
 
+// How many recent publications a joiner gets by default (issue 11).
+inline constexpr std::size_t default_join_history = 100;
+
 // Generates a fresh random epoch (16 hex digits).
 std::string new_epoch();
 
