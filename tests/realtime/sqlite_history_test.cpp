@@ -186,6 +186,19 @@ TEST_F(SqliteHistory, UnwritableDirectoryFailsAtOpen) {
   EXPECT_NE(detail.find("history.sqlite3"), std::string::npos) << detail;
 }
 
+TEST_F(SqliteHistory, SecondStoreOnOneDirectoryFailsAtOpen) {
+  auto first = open();
+  ASSERT_TRUE(first);
+  std::error_code ec;
+  std::string detail;
+  auto second = rt::sqlite_history::open({.directory = dir_ / "data"}, ec, &detail);
+  EXPECT_FALSE(second);
+  EXPECT_EQ(ec, rt::errc::storage_in_use);
+  EXPECT_NE(detail.find("history.lock"), std::string::npos) << detail;
+  first->close();
+  EXPECT_TRUE(open());  // released by close()
+}
+
 TEST_F(SqliteHistory, CorruptOrForeignDatabaseFailsAtOpen) {
   fs::create_directories(dir_ / "data");
   {

@@ -21,6 +21,7 @@ class category final : public std::error_category {
       case errc::storage_unwritable: return "history storage is not writable";
       case errc::storage_corrupt: return "history database is corrupt or not a duplex database";
       case errc::storage_io: return "history write failed";
+      case errc::storage_in_use: return "history data directory is in use by another server";
     }
     return "unknown duplex.realtime error";
   }

@@ -1,7 +1,11 @@
 #include <duplex/realtime/sqlite_history.hpp>
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
@@ -77,8 +81,11 @@ struct sqlite_history::impl {
   std::thread writer;
   std::map<std::string_view, std::string> writer_epochs;  // writer thread only (after open)
 
+  int lock_fd = -1;  // flock'ed <dir>/history.lock: two writers would hand out the same offsets
+
   ~impl() {
     if (db) sqlite3_close_v2(db);
+    if (lock_fd >= 0) ::close(lock_fd);
   }
 
   // The channel's map entry, created (and its creation queued) on first use.
@@ -217,6 +224,16 @@ struct sqlite_history::impl {
     if (fs_ec) {
       detail = "cannot create data directory " + config.directory.string() + ": " + fs_ec.message();
       return errc::storage_unwritable;
+    }
+    auto lock_path = config.directory / "history.lock";
+    lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0) {
+      detail = "cannot create " + lock_path.string() + ": " + std::generic_category().message(errno);
+      return errc::storage_unwritable;
+    }
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      detail = lock_path.string() + " is locked: another duplex server uses this data directory";
+      return errc::storage_in_use;
     }
     db_path = config.directory / "history.sqlite3";
     auto failed_open = [&](int rc, const std::string& what) {
@@ -365,6 +382,8 @@ struct sqlite_history::impl {
     if (!had_failure) exec("INSERT OR REPLACE INTO meta(key, value) VALUES('clean', '1')");
     sqlite3_close_v2(db);
     db = nullptr;
+    ::close(lock_fd);  // releases the directory
+    lock_fd = -1;
   }
 };
 

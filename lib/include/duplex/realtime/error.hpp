@@ -24,6 +24,7 @@ enum class errc {
   // Storage (SQLite engine).
   storage_unwritable,  // data directory or database file cannot be created or written
   storage_corrupt,     // database file is not a valid duplex history database
+  storage_in_use,      // another open store (this or another process) holds the data directory
   storage_io,          // a write-behind batch failed (disk full, I/O error); live delivery continues
 };
 

@@ -5,7 +5,9 @@
 // - open() creates the directory if missing, opens <dir>/history.sqlite3 in
 //   WAL mode and checks it. An unwritable directory/file fails with
 //   errc::storage_unwritable, a corrupt or foreign file with
-//   errc::storage_corrupt; `detail` then says which path and why.
+//   errc::storage_corrupt; `detail` then says which path and why. One store
+//   per directory: a second open (any process) fails with
+//   errc::storage_in_use while the first holds <dir>/history.lock.
 // - Every channel's kept window is loaded at open and served from memory;
 //   offsets are assigned in memory, so publish/recent/since never wait for
 //   disk. Writes go to a write-behind queue that one background thread
