@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test, exiting non-zero on any failure:
 #  1. wasm.*   the shared schema tests compiled with em++, run under Node;
-#  2. native.* the same schema tests with g++, protocol, net, conformance,
+#  2. native.* the same schema tests with g++, protocol, net, realtime (SQLite files), conformance,
 #              interop (Node ws) and browser end-to-end (headless Chromium);
 #  3. the native suite again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #  4. a short libFuzzer run of each fuzz target (DUPLEX_FUZZ_SECONDS, default 30).

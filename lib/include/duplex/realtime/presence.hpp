@@ -1,0 +1,95 @@
+// Presence of one channel with coalesced diffs (Phoenix Presence's wire
+// shape), sans-I/O: the caller passes the time and drives tick().
+//
+// Contract:
+// - A member is a unique name with opaque info (e.g. connection details as
+//   JSON) and a session token (a secret resume key chosen by the server).
+// - join() fails with errc::name_taken while another session holds the name,
+//   connected or within its grace period. The same token re-joining within
+//   the grace period keeps the name with no leave/join pair (only an info
+//   change shows, as a leave+join of that name). `now` decides whether a
+//   grace period is over even before tick() has released it.
+// - leave() frees the name at once; disconnect() keeps it for `grace`, then
+//   the next tick() frees it. A name is free again as soon as it is released.
+// - tick() returns one diff with every change since the previous tick,
+//   coalesced per name: a join and leave in the same tick cancel; a leave and
+//   re-join with the same info cancel.
+// - snapshot() is the state as of the last tick, so snapshot + every later
+//   diff reproduces the state exactly: send a joiner the snapshot, then the
+//   diffs from the next tick on (its own join arrives in that diff).
+//   Capped: the first `cap` names in name order plus the total count.
+#pragma once
+
+#include <duplex/realtime/error.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace duplex::realtime {
+
+struct presence_member {
+  std::string name;
+  std::string info;
+  friend bool operator==(const presence_member&, const presence_member&) = default;
+};
+
+struct presence_snapshot {
+  std::vector<presence_member> members;  // at most cap, in name order
+  std::size_t total = 0;                 // all members
+};
+
+struct presence_diff {
+  std::vector<presence_member> joins;  // name order
+  std::vector<std::string> leaves;     // name order; a name both left and joined is an info change
+  bool empty() const noexcept { return joins.empty() && leaves.empty(); }
+};
+
+class presence {
+ public:
+  using clock = std::chrono::steady_clock;
+  struct config {
+    std::chrono::milliseconds grace{5000};
+  };
+
+  presence() : presence(config{}) {}
+  explicit presence(config c) : config_(c) {}
+
+  std::error_code join(std::string_view name, std::string_view token, std::string info,
+                       clock::time_point now);
+  // The member's connection dropped: keep the name for the grace period.
+  // Returns false if the name is not held by this token.
+  bool disconnect(std::string_view name, std::string_view token, clock::time_point now);
+  // The member left on purpose: free the name now. False if not held by this token.
+  bool leave(std::string_view name, std::string_view token);
+
+  // Releases expired grace periods and returns the coalesced diff.
+  presence_diff tick(clock::time_point now);
+
+  presence_snapshot snapshot(std::size_t cap) const;
+  // Current (not yet ticked) state.
+  bool holds(std::string_view name) const { return members_.find(name) != members_.end(); }
+  std::size_t size() const noexcept { return members_.size(); }
+  // Earliest grace expiry, if any (so an idle caller knows when to tick).
+  bool next_expiry(clock::time_point& when) const;
+
+ private:
+  struct member {
+    std::string token;
+    std::string info;
+    bool connected = true;
+    clock::time_point grace_until{};
+  };
+
+  config config_;
+  std::map<std::string, member, std::less<>> members_;
+  std::map<std::string, std::string, std::less<>> published_;  // name -> info as of the last tick
+  std::set<std::string, std::less<>> dirty_;                   // names changed since the last tick
+};
+
+}  // namespace duplex::realtime
