@@ -4,6 +4,8 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -284,4 +286,23 @@ TEST(RedisClient, RedisKilledFailsPendingRequestsThenReconnects) {
     EXPECT_FALSE(ec);
     EXPECT_TRUE(r.is_status("PONG"));
   }());
+}
+
+TEST(RedisClient, CommandsFromAnotherThreadHopToTheClientsExecutor) {
+  duplex::test::redis_server server;
+  asio::io_context owner;
+  auto work = asio::make_work_guard(owner);
+  std::thread owner_thread([&] { owner.run(); });
+  auto connected = asio::co_spawn(owner, client::connect(opts_for(server)), asio::use_future);
+  client redis = connected.get();
+  asio::io_context io;  // the test thread's own
+  run(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 200; ++i) {
+      auto r = co_await redis.command("INCR", "n");
+      EXPECT_EQ(r.integer, i + 1);
+    }
+  }());
+  asio::post(owner, [&] { redis.close(); });
+  work.reset();
+  owner_thread.join();
 }

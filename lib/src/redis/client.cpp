@@ -1,6 +1,6 @@
 #include <duplex/redis/client.hpp>
 
-#include "link.hpp"
+#include "keeper.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -28,160 +28,55 @@ script::script(std::string src) : source(std::move(src)) {
   }
 }
 
-namespace {
+using pending = detail::waiter<reply>;
 
-// One request in the pipeline. The waiter sleeps on `timer` (armed with the
-// command timeout); the reader cancels it when the reply is in.
-struct pending {
-  explicit pending(const asio::any_io_executor& ex) : timer(ex) {}
-  asio::steady_timer timer;
-  reply value;
-  std::error_code ec;
-  bool done = false;  // also set when the waiter gave up (timeout): the reply is then dropped
-};
+struct client::impl final : detail::keeper {
+  using keeper::keeper;
 
-}  // namespace
-
-struct client::impl : std::enable_shared_from_this<impl> {
-  impl(asio::any_io_executor e, options o)
-      : ex(std::move(e)), opts(std::move(o)), wake(ex), retry(ex), delays(opts.backoff_min, opts.backoff_max) {}
-
-  asio::any_io_executor ex;
-  options opts;
-  std::shared_ptr<detail::link> conn;  // the current connection while up
-  bool up = false;
-  bool closed = false;
-  std::string out;      // formatted requests not yet handed to the socket
-  std::string sending;  // the batch being written
-  asio::steady_timer wake;   // the writer sleeps on it while `out` is empty
-  asio::steady_timer retry;  // reconnect backoff
   std::deque<std::shared_ptr<pending>> inflight;  // sent or queued, in order, awaiting replies
-  detail::backoff delays;
 
-  void finish(pending& p, reply r, std::error_code ec) {
-    if (p.done) return;
-    p.done = true;
-    p.value = std::move(r);
-    p.ec = ec;
-    p.timer.cancel();
+  void on_up(bool reconnected) override {
+    if (reconnected) report(link_state::up, {});
   }
 
-  void fail_all(std::error_code ec) {
+  void on_reply(reply r, std::error_code& ec) override {
+    if (inflight.empty()) {
+      ec = errc::protocol_error;  // a reply nobody asked for
+      return;
+    }
+    auto p = std::move(inflight.front());
+    inflight.pop_front();
+    p->finish(std::move(r), {});
+  }
+
+  void on_down(std::error_code why) override {
+    const std::error_code ec = why == errc::closed ? why : make_error_code(errc::connection_lost);
     auto lost = std::move(inflight);
     inflight.clear();
-    out.clear();
-    for (auto& p : lost) finish(*p, {}, ec);
+    for (auto& p : lost) p->finish({}, ec);
   }
 
-  void report(link_state s, std::error_code ec) {
-    if (opts.on_state) opts.on_state(s, ec);
-  }
-
-  // Runs on `ex`.
+  // Runs on the client's executor.
   asio::awaitable<reply> exec(std::string packet, std::error_code& ec) {
     ec.clear();
-    if (closed || !up) {
-      ec = closed ? errc::closed : errc::not_connected;
+    if (is_closed() || !is_up()) {
+      ec = is_closed() ? errc::closed : errc::not_connected;
       co_return reply{};
     }
-    auto p = std::make_shared<pending>(ex);
-    p->timer.expires_after(opts.command_timeout);
+    auto p = std::make_shared<pending>(executor());
     inflight.push_back(p);
-    out += packet;
-    wake.cancel();
-    std::error_code ignored;
-    co_await p->timer.async_wait(redirect_error(use_awaitable, ignored));
-    if (!p->done) {
-      p->done = true;
-      ec = errc::timeout;
-      co_return reply{};
-    }
+    send(packet);
+    co_await p->wait(opts().command_timeout);
     ec = p->ec;
     co_return std::move(p->value);
   }
-
-  asio::awaitable<void> writer(std::shared_ptr<impl> self, std::shared_ptr<detail::link> l) {
-    std::error_code ec;
-    while (!closed && conn == l) {
-      if (out.empty()) {
-        wake.expires_at(asio::steady_timer::time_point::max());
-        co_await wake.async_wait(redirect_error(use_awaitable, ec));
-        continue;
-      }
-      sending.clear();
-      std::swap(sending, out);
-      co_await l->write(sending, ec);
-      if (ec) {
-        l->close();  // the reader sees it and reports the loss
-        co_return;
-      }
-    }
-  }
-
-  asio::awaitable<std::error_code> reader(std::shared_ptr<detail::link> l) {
-    std::error_code ec;
-    for (;;) {
-      reply r = co_await l->read(ec);
-      if (ec) co_return ec;
-      if (inflight.empty()) co_return errc::protocol_error;  // a reply nobody asked for
-      auto p = std::move(inflight.front());
-      inflight.pop_front();
-      finish(*p, std::move(r), {});
-    }
-  }
-
-  // Keeps a connection up until close(): serve, and on loss fail what is in
-  // flight, then reconnect with backoff.
-  asio::awaitable<void> run(std::shared_ptr<impl> self, std::shared_ptr<detail::link> l) {
-    std::error_code ec;
-    for (;;) {
-      if (!l) {
-        l = std::make_shared<detail::link>(ex);
-        co_await l->open(opts, ec);
-        if (closed) co_return;
-        if (ec) {
-          l.reset();
-          const auto d = delays.next();
-          detail::log(opts, "connect to " + to_string(opts.server) + " failed: " + detail::describe(ec) +
-                                "; retrying in " + std::to_string(d.count()) + " ms");
-          retry.expires_after(d);
-          co_await retry.async_wait(redirect_error(use_awaitable, ec));
-          if (closed) co_return;
-          continue;
-        }
-        detail::log(opts, "connected to " + to_string(opts.server));
-        delays.reset();
-        up = true;
-        conn = l;
-        report(link_state::up, {});
-      }
-      asio::co_spawn(ex, writer(self, l), asio::detached);
-      ec = co_await reader(l);
-      up = false;
-      conn.reset();
-      l->close();
-      l.reset();
-      wake.cancel();
-      if (closed) co_return;
-      fail_all(make_error_code(errc::connection_lost));
-      detail::log(opts, "connection to " + to_string(opts.server) + " lost: " + detail::describe(ec));
-      report(link_state::down, ec);
-      retry.expires_after(delays.next());
-      co_await retry.async_wait(redirect_error(use_awaitable, ec));
-      if (closed) co_return;
-    }
-  }
 };
 
 namespace {
 
-// Runs the request on the client's executor, hopping there and back when
-// the caller's coroutine lives elsewhere (another thread's io_context).
 asio::awaitable<reply> call(std::shared_ptr<client::impl> p, std::string packet, std::error_code& ec) {
-  auto here = co_await asio::this_coro::executor;
-  if (here == p->ex) co_return co_await p->exec(std::move(packet), ec);
   auto op = p->exec(std::move(packet), ec);
-  reply r = co_await asio::co_spawn(p->ex, std::move(op), use_awaitable);
+  reply r = co_await detail::on_executor(p->executor(), std::move(op));
   co_return r;
 }
 
@@ -247,25 +142,15 @@ client::~client() { close(); }
 
 asio::awaitable<client> client::connect(options opts) {
   auto ex = co_await asio::this_coro::executor;
+  auto first = co_await detail::open_or_throw(ex, opts);
   auto p = std::make_shared<impl>(ex, std::move(opts));
-  auto l = std::make_shared<detail::link>(ex);
-  std::error_code ec;
-  co_await l->open(p->opts, ec);
-  if (ec) {
-    std::string what = "redis: cannot connect to " + to_string(p->opts.server);
-    if (!l->refusal().empty()) what += " (" + l->refusal() + ")";
-    throw std::system_error(ec, what);
-  }
-  detail::log(p->opts, "connected to " + to_string(p->opts.server));
-  p->up = true;
-  p->conn = l;
-  asio::co_spawn(ex, p->run(p, l), asio::detached);
+  p->start(std::move(first));
   co_return client(std::move(p));
 }
 
 client client::start(asio::any_io_executor ex, options opts) {
   auto p = std::make_shared<impl>(ex, std::move(opts));
-  asio::co_spawn(ex, p->run(p, nullptr), asio::detached);
+  p->start(nullptr);
   return client(std::move(p));
 }
 
@@ -295,17 +180,11 @@ asio::awaitable<reply> client::eval_argv(const script& s, std::size_t numkeys,
 
 asio::awaitable<reply> client::raw(std::string packet, std::error_code& ec) { return call(impl_, std::move(packet), ec); }
 
-bool client::is_up() const noexcept { return impl_ && impl_->up; }
-asio::any_io_executor client::get_executor() const noexcept { return impl_ ? impl_->ex : asio::any_io_executor{}; }
+bool client::is_up() const noexcept { return impl_ && impl_->is_up(); }
+asio::any_io_executor client::get_executor() const noexcept { return impl_ ? impl_->executor() : asio::any_io_executor{}; }
 
 void client::close() noexcept {
-  if (!impl_ || impl_->closed) return;
-  impl_->closed = true;
-  impl_->up = false;
-  if (impl_->conn) impl_->conn->close();
-  impl_->retry.cancel();
-  impl_->wake.cancel();
-  impl_->fail_all(make_error_code(errc::closed));
+  if (impl_) impl_->close();
 }
 
 }  // namespace duplex::redis

@@ -114,6 +114,19 @@ void link::close() noexcept {
   socket_.close(ignored);
 }
 
+asio::awaitable<std::shared_ptr<link>> open_or_throw(asio::any_io_executor ex, const options& opts) {
+  auto l = std::make_shared<link>(ex);
+  std::error_code ec;
+  co_await l->open(opts, ec);
+  if (ec) {
+    std::string what = "redis: cannot connect to " + to_string(opts.server);
+    if (!l->refusal().empty()) what += " (" + l->refusal() + ")";
+    throw std::system_error(ec, what);
+  }
+  log(opts, "connected to " + to_string(opts.server));
+  co_return l;
+}
+
 std::chrono::milliseconds backoff::next() {
   const auto d = next_;
   next_ = std::min(next_ * 2, max_);

@@ -51,6 +51,10 @@ class link {
   std::string refusal_;
 };
 
+// A connection for connect(): logs success; throws std::system_error naming
+// the endpoint (and the server's refusal, if any) on failure.
+asio::awaitable<std::shared_ptr<link>> open_or_throw(asio::any_io_executor ex, const options& opts);
+
 // Reconnect delays: exponential with "equal jitter" (uniform in [d/2, d]).
 class backoff {
  public:

@@ -52,6 +52,9 @@ class client {
   // not_connected until options::on_state reports up.
   static client start(asio::any_io_executor ex, options opts);
 
+  // Empty (like a moved-from one): only assign to it. Exists because
+  // asio::co_spawn needs default-constructible results.
+  client() noexcept = default;
   client(client&&) noexcept;
   client& operator=(client&&) noexcept;
   ~client();  // close()

@@ -1,0 +1,142 @@
+#include "redis_server.hpp"
+
+#include <duplex/redis/client.hpp>
+#include <duplex/redis/subscriber.hpp>
+
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+using duplex::redis::client;
+using duplex::redis::errc;
+using duplex::redis::link_state;
+using duplex::redis::subscriber;
+using duplex::test::run;
+
+namespace {
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+struct received {
+  std::vector<std::pair<std::string, std::string>> messages;
+  auto handler() {
+    return [this](std::string_view ch, std::string_view payload) { messages.emplace_back(ch, payload); };
+  }
+};
+
+// Waits (bounded) until `pred` holds.
+template <class Pred>
+asio::awaitable<bool> eventually(Pred pred, std::chrono::milliseconds limit = 3s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) co_return false;
+    co_await sleep_for(10ms);
+  }
+  co_return true;
+}
+
+}  // namespace
+
+TEST(RedisSubscriber, DeliversAcrossConnectionsAndUnsubscribes) {
+  duplex::test::redis_server server;
+  asio::io_context io;
+  received got;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto opts = duplex::redis::options_from_url(server.url());
+    auto sub = co_await subscriber::connect(opts, got.handler());
+    auto pub = co_await client::connect(opts);
+    co_await sub.subscribe("room.1");
+    co_await sub.subscribe("room.2");
+    EXPECT_TRUE(sub.is_subscribed("room.1"));
+    EXPECT_EQ(sub.channel_count(), 2u);
+    // Confirmed means live: a publish right after reaches us.
+    auto r = co_await pub.command("PUBLISH", "room.1", "a");
+    EXPECT_EQ(r.integer, 1);
+    co_await pub.command("PUBLISH", "room.2", "b");
+    co_await pub.command("PUBLISH", "room.other", "x");
+    const std::string binary("c\0\r\n", 4);
+    co_await pub.command("PUBLISH", "room.1", binary);
+    CO_ASSERT_TRUE(co_await eventually([&] { return got.messages.size() >= 3; }));
+    EXPECT_EQ(got.messages[0], (std::pair<std::string, std::string>("room.1", "a")));
+    EXPECT_EQ(got.messages[1], (std::pair<std::string, std::string>("room.2", "b")));
+    EXPECT_EQ(got.messages[2], (std::pair<std::string, std::string>("room.1", binary)));
+
+    sub.unsubscribe("room.2");
+    EXPECT_FALSE(sub.is_subscribed("room.2"));
+    co_await pub.command("PUBLISH", "room.2", "after");
+    // Redis drops the subscription too (PUBLISH counts receivers).
+    long long receivers = -1;
+    for (int i = 0; i < 100 && receivers != 0; ++i) {
+      receivers = (co_await pub.command("PUBLISH", "room.2", "after")).integer;
+      if (receivers) co_await sleep_for(10ms);
+    }
+    EXPECT_EQ(receivers, 0);
+    co_await pub.command("PUBLISH", "room.1", "last");
+    CO_ASSERT_TRUE(co_await eventually([&] { return got.messages.size() >= 4; }));
+    EXPECT_EQ(got.messages.size(), 4u) << "a message for an unsubscribed channel was delivered";
+    EXPECT_EQ(got.messages[3].second, "last");
+
+    // Unsubscribe then subscribe again at once: confirmed only by the new SUBSCRIBE.
+    sub.unsubscribe("room.1");
+    co_await sub.subscribe("room.1");
+    r = co_await pub.command("PUBLISH", "room.1", "again");
+    EXPECT_EQ(r.integer, 1);
+  }());
+}
+
+TEST(RedisSubscriber, ResubscribesAfterRedisRestartsAndReportsState) {
+  duplex::test::redis_server server;
+  asio::io_context io;
+  received got;
+  std::vector<link_state> states;
+  std::vector<std::string> log;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto opts = duplex::redis::options_from_url(server.url());
+    opts.backoff_min = 50ms;
+    opts.backoff_max = 200ms;
+    opts.name = "redis-sub";
+    opts.on_state = [&](link_state s, std::error_code) { states.push_back(s); };
+    opts.on_log = [&](std::string_view line) { log.emplace_back(line); };
+    auto sub = co_await subscriber::connect(opts, got.handler());
+    co_await sub.subscribe("a");
+    co_await sub.subscribe("b");
+
+    server.kill();
+    CO_ASSERT_TRUE(co_await eventually([&] { return !states.empty(); }));
+    EXPECT_EQ(states[0], link_state::down);
+    EXPECT_FALSE(sub.is_up());
+    EXPECT_FALSE(sub.is_subscribed("a"));
+    std::error_code ec;
+    co_await sub.subscribe("c", ec);  // while down: kept for the reconnect
+    EXPECT_EQ(ec, errc::not_connected);
+    EXPECT_EQ(sub.channel_count(), 3u);
+
+    co_await sleep_for(300ms);  // reconnect attempts fail meanwhile
+    server.start();
+    CO_ASSERT_TRUE(co_await eventually([&] { return states.size() >= 2; }, 5s));
+    EXPECT_EQ(states[1], link_state::up);
+    // Up is reported once every channel is subscribed again.
+    EXPECT_TRUE(sub.is_subscribed("a"));
+    EXPECT_TRUE(sub.is_subscribed("b"));
+    EXPECT_TRUE(sub.is_subscribed("c"));
+    auto pub = co_await client::connect(opts);
+    for (auto ch : {"a", "b", "c"}) co_await pub.command("PUBLISH", ch, std::string("to ") + ch);
+    CO_ASSERT_TRUE(co_await eventually([&] { return got.messages.size() >= 3; }));
+    EXPECT_EQ(got.messages[0].second, "to a");
+    EXPECT_EQ(got.messages[2].second, "to c");
+  }());
+  ASSERT_GE(log.size(), 3u);
+  auto has = [&](std::string_view what) {
+    for (auto& l : log)
+      if (l.find(what) != std::string::npos && l.rfind("redis-sub: ", 0) == 0) return true;
+    return false;
+  };
+  EXPECT_TRUE(has("lost"));
+  EXPECT_TRUE(has("failed"));
+  EXPECT_TRUE(has("connected to"));
+}
