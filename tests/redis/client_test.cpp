@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 using namespace std::chrono_literals;
 using duplex::redis::client;
 using duplex::redis::errc;
@@ -305,4 +307,70 @@ TEST(RedisClient, CommandsFromAnotherThreadHopToTheClientsExecutor) {
   asio::post(owner, [&] { redis.close(); });
   work.reset();
   owner_thread.join();
+}
+
+// A peer that accepts TCP and then never answers, like a Redis host that
+// vanished behind a dead network path.
+TEST(RedisClient, HealthCheckDropsASilentConnection) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor silent(io, {asio::ip::make_address("127.0.0.1"), 0});
+  std::vector<asio::ip::tcp::socket> accepted;
+  std::function<void()> accept_next = [&] {
+    silent.async_accept([&](std::error_code ec, asio::ip::tcp::socket s) {
+      if (ec) return;
+      accepted.push_back(std::move(s));
+      accept_next();
+    });
+  };
+  accept_next();
+  std::vector<duplex::redis::link_state> states;
+  std::vector<std::string> log;
+  auto o = duplex::redis::options_from_url("redis://127.0.0.1:" + std::to_string(silent.local_endpoint().port()));
+  o.health_interval = 100ms;
+  o.backoff_min = 5s;  // one connection is enough for this test
+  std::error_code why;
+  o.on_state = [&](duplex::redis::link_state s, std::error_code ec) {
+    states.push_back(s);
+    why = ec;
+  };
+  o.on_log = [&](std::string_view line) { log.emplace_back(line); };
+  run(io, [&]() -> asio::awaitable<void> {
+    auto redis = co_await client::connect(o);  // no AUTH/SELECT: TCP alone makes it "up"
+    EXPECT_TRUE(redis.is_up());
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 200 && states.empty(); ++i) co_await sleep_for(10ms);
+    CO_ASSERT_EQ(states.size(), 1u);
+    EXPECT_EQ(states[0], duplex::redis::link_state::down);
+    EXPECT_EQ(why, errc::timeout);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    EXPECT_FALSE(redis.is_up());
+  }());
+  bool said_why = false;
+  for (auto& l : log) said_why |= l.find("no reply") != std::string::npos;
+  EXPECT_TRUE(said_why);
+}
+
+TEST(RedisClient, CloseCompletesPendingRequests) {
+  duplex::test::redis_server server;
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto redis = co_await client::connect(opts_for(server));
+    std::error_code blocked_ec;
+    bool finished = false;
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        [&]() -> asio::awaitable<void> {
+          co_await redis.command(blocked_ec, "BLPOP", "nothing", "5");
+          finished = true;
+        },
+        asio::detached);
+    co_await sleep_for(50ms);
+    redis.close();
+    for (int i = 0; i < 100 && !finished; ++i) co_await sleep_for(5ms);
+    EXPECT_TRUE(finished);
+    EXPECT_EQ(blocked_ec, errc::closed);
+    std::error_code ec;
+    co_await redis.command(ec, "PING");
+    EXPECT_EQ(ec, errc::closed);
+  }());
 }

@@ -140,3 +140,25 @@ TEST(RedisSubscriber, ResubscribesAfterRedisRestartsAndReportsState) {
   EXPECT_TRUE(has("failed"));
   EXPECT_TRUE(has("connected to"));
 }
+
+TEST(RedisSubscriber, IdleHealthChecksKeepAHealthyConnection) {
+  duplex::test::redis_server server;
+  asio::io_context io;
+  received got;
+  std::vector<link_state> states;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto opts = duplex::redis::options_from_url(server.url());
+    opts.health_interval = 50ms;
+    opts.on_state = [&](link_state s, std::error_code) { states.push_back(s); };
+    auto sub = co_await subscriber::connect(opts, got.handler());
+    auto cmd = co_await client::connect(opts);
+    co_await sub.subscribe("x");
+    co_await sleep_for(400ms);  // PINGs in pub/sub mode (and on the command connection) answered
+    EXPECT_TRUE(sub.is_up());
+    EXPECT_TRUE(cmd.is_up());
+    EXPECT_TRUE(states.empty());
+    co_await cmd.command("PUBLISH", "x", "still here");
+    CO_ASSERT_TRUE(co_await eventually([&] { return got.messages.size() == 1; }));
+    EXPECT_EQ(got.messages[0].second, "still here");
+  }());
+}

@@ -56,6 +56,13 @@ struct client::impl final : detail::keeper {
     for (auto& p : lost) p->finish({}, ec);
   }
 
+  void send_ping() override {
+    auto p = std::make_shared<pending>(executor());
+    p->done = true;  // nobody waits: the reply only proves the link is alive
+    inflight.push_back(std::move(p));
+    send(detail::ping_packet());
+  }
+
   // Runs on the client's executor.
   asio::awaitable<reply> exec(std::string packet, std::error_code& ec) {
     ec.clear();

@@ -13,7 +13,7 @@ using asio::redirect_error;
 using asio::use_awaitable;
 
 keeper::keeper(asio::any_io_executor ex, options o)
-    : ex_(std::move(ex)), opts_(std::move(o)), wake_(ex_), retry_(ex_), delays_(opts_.backoff_min, opts_.backoff_max) {}
+    : ex_(std::move(ex)), opts_(std::move(o)), wake_(ex_), retry_(ex_), health_(ex_), delays_(opts_.backoff_min, opts_.backoff_max) {}
 
 void keeper::start(std::shared_ptr<link> first) {
   if (first) {
@@ -31,6 +31,7 @@ void keeper::close() noexcept {
   out_.clear();
   retry_.cancel();
   wake_.cancel();
+  health_.cancel();  // nothing left pending: io_context::run() can return
   on_down(make_error_code(errc::closed));
 }
 
@@ -51,6 +52,7 @@ asio::awaitable<void> keeper::writer(std::shared_ptr<keeper> self, std::shared_p
     std::swap(sending_, out_);
     co_await l->write(sending_, ec);
     if (ec) {
+      drop_reason_ = ec;
       l->close();  // the reader sees it and reports the loss
       co_return;
     }
@@ -61,8 +63,33 @@ asio::awaitable<std::error_code> keeper::reader(std::shared_ptr<link> l) {
   std::error_code ec;
   for (;;) {
     reply r = co_await l->read(ec);
+    ++replies_;
     if (!ec) on_reply(std::move(r), ec);
     if (ec) co_return ec;
+  }
+}
+
+asio::awaitable<void> keeper::watchdog(std::shared_ptr<keeper> self, std::shared_ptr<link> l) {
+  std::uint64_t seen = replies_;
+  bool pinged = false;
+  std::error_code ec;
+  while (!closed_ && conn_ == l) {
+    health_.expires_after(opts_.health_interval);
+    co_await health_.async_wait(redirect_error(use_awaitable, ec));
+    if (closed_ || conn_ != l) co_return;
+    if (replies_ != seen) {  // traffic: alive
+      seen = replies_;
+      pinged = false;
+    } else if (!pinged) {
+      send_ping();
+      pinged = true;
+    } else {
+      log(opts_, "no reply from " + to_string(opts_.server) + " to PING within " +
+                     std::to_string(opts_.health_interval.count()) + " ms: dropping the connection");
+      drop_reason_ = errc::timeout;
+      l->close();  // the reader reports the loss
+      co_return;
+    }
   }
 }
 
@@ -88,14 +115,18 @@ asio::awaitable<void> keeper::run(std::shared_ptr<keeper> self, std::shared_ptr<
       conn_ = l;
       on_up(true);
     }
+    drop_reason_.clear();
     asio::co_spawn(ex_, writer(self, l), asio::detached);
+    if (opts_.health_interval.count() > 0) asio::co_spawn(ex_, watchdog(self, l), asio::detached);
     ec = co_await reader(l);
     if (closed_) co_return;
+    if (drop_reason_) ec = drop_reason_;  // the reader only saw the socket closed
     conn_.reset();
     l->close();
     l.reset();
     out_.clear();
     wake_.cancel();
+    health_.cancel();
     log(opts_, "connection to " + to_string(opts_.server) + " lost: " + describe(ec));
     on_down(ec);
     report(link_state::down, ec);

@@ -13,6 +13,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,11 +48,14 @@ class keeper : public std::enable_shared_from_this<keeper> {
   virtual void on_reply(reply r, std::error_code& ec) = 0;
   // The connection is gone (why: the error, or errc::closed after close()).
   virtual void on_down(std::error_code why) = 0;
+  // Queue a PING whose reply on_reply must accept and drop (health check).
+  virtual void send_ping() = 0;
 
  private:
   asio::awaitable<void> run(std::shared_ptr<keeper> self, std::shared_ptr<link> l);
   asio::awaitable<void> writer(std::shared_ptr<keeper> self, std::shared_ptr<link> l);
   asio::awaitable<std::error_code> reader(std::shared_ptr<link> l);
+  asio::awaitable<void> watchdog(std::shared_ptr<keeper> self, std::shared_ptr<link> l);
 
   asio::any_io_executor ex_;
   options opts_;
@@ -61,7 +65,10 @@ class keeper : public std::enable_shared_from_this<keeper> {
   std::string sending_;  // the batch being written
   asio::steady_timer wake_;   // the writer sleeps on it while out_ is empty
   asio::steady_timer retry_;  // reconnect backoff
+  asio::steady_timer health_;  // the watchdog's tick
   backoff delays_;
+  std::uint64_t replies_ = 0;     // for the watchdog: traffic since its last tick?
+  std::error_code drop_reason_;  // why the writer or watchdog closed the connection
 };
 
 // Runs `op` on `target`, hopping there and back when the caller's coroutine

@@ -134,6 +134,11 @@ std::chrono::milliseconds backoff::next() {
   return std::chrono::milliseconds(pick(rng_));
 }
 
+const std::string& ping_packet() {
+  static const std::string packet = format_command(std::vector<std::string_view>(1, "PING"));
+  return packet;
+}
+
 void log(const options& opts, std::string_view text) {
   if (!opts.on_log) return;
   std::string line = opts.name;

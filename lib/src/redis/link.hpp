@@ -67,6 +67,9 @@ class backoff {
   std::minstd_rand rng_{std::random_device{}()};
 };
 
+// PING in RESP.
+const std::string& ping_packet();
+
 // "name: text" through opts.on_log, if set.
 void log(const options& opts, std::string_view text);
 std::string describe(const std::error_code& ec);

@@ -38,6 +38,8 @@ struct subscriber::impl final : detail::keeper {
     ++acks_due[channel];
   }
 
+  void send_ping() override { send(detail::ping_packet()); }  // answered ["pong", ""] in pub/sub mode
+
   void on_up(bool reconnected) override {
     acks_due.clear();
     resync_left = channels.size();

@@ -40,6 +40,13 @@ struct options {
   // instances does not reconnect in lockstep.
   std::chrono::milliseconds backoff_min = std::chrono::milliseconds(100);
   std::chrono::milliseconds backoff_max = std::chrono::seconds(5);
+  // When nothing arrives for this long, send PING; when nothing arrives in
+  // the same time after it, the connection counts as lost (errc::timeout):
+  // a peer that vanished without closing TCP is otherwise noticed only
+  // through command timeouts, and a subscriber would never notice. 0 turns
+  // it off. A blocking command (BLPOP ...) longer than this needs a client
+  // with it off.
+  std::chrono::milliseconds health_interval = std::chrono::seconds(5);
   // Called on the connection's executor when the link comes up or goes down
   // (with the reason), e.g. to mark /healthz degraded. Not called for the
   // first connect of client::connect/subscriber::connect (they return or throw).
