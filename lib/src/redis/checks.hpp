@@ -1,4 +1,5 @@
-// Internal: turning replies the broker scripts did not expect into errors.
+// Internal: parsing numbers in URLs and replies; turning replies the broker
+// scripts did not expect into errors.
 #pragma once
 
 #include <duplex/redis/error.hpp>
@@ -6,9 +7,18 @@
 
 #include <asio/awaitable.hpp>
 
+#include <charconv>
+#include <string_view>
 #include <system_error>
 
 namespace duplex::redis::detail {
+
+// The whole of `s` as a decimal number.
+template <class T>
+bool parse_number(std::string_view s, T& v) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
+}
 
 // errc::server_error with Redis' message for an error reply, else
 // errc::protocol_error naming what was expected.

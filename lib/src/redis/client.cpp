@@ -187,7 +187,7 @@ asio::awaitable<reply> client::eval_argv(const script& s, std::size_t numkeys,
 
 asio::awaitable<reply> client::raw(std::string packet, std::error_code& ec) { return call(impl_, std::move(packet), ec); }
 
-bool client::is_up() const noexcept { return impl_ && impl_->is_up(); }
+bool client::is_up() const noexcept { return impl_ && impl_->is_up_atomic(); }
 asio::any_io_executor client::get_executor() const noexcept { return impl_ ? impl_->executor() : asio::any_io_executor{}; }
 
 void client::close() noexcept {

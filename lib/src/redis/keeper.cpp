@@ -18,6 +18,7 @@ keeper::keeper(asio::any_io_executor ex, options o)
 void keeper::start(std::shared_ptr<link> first) {
   if (first) {
     conn_ = first;
+    up_ = true;
     on_up(false);
   }
   asio::co_spawn(ex_, run(shared_from_this(), std::move(first)), asio::detached);
@@ -28,6 +29,7 @@ void keeper::close() noexcept {
   closed_ = true;
   if (conn_) conn_->close();
   conn_.reset();
+  up_ = false;
   out_.clear();
   retry_.cancel();
   wake_.cancel();
@@ -113,6 +115,7 @@ asio::awaitable<void> keeper::run(std::shared_ptr<keeper> self, std::shared_ptr<
       log(opts_, "connected to " + to_string(opts_.server));
       delays_.reset();
       conn_ = l;
+      up_ = true;
       on_up(true);
     }
     drop_reason_.clear();
@@ -122,6 +125,7 @@ asio::awaitable<void> keeper::run(std::shared_ptr<keeper> self, std::shared_ptr<
     if (closed_) co_return;
     if (drop_reason_) ec = drop_reason_;  // the reader only saw the socket closed
     conn_.reset();
+    up_ = false;
     l->close();
     l.reset();
     out_.clear();

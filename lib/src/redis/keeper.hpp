@@ -13,6 +13,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +33,8 @@ class keeper : public std::enable_shared_from_this<keeper> {
   void close() noexcept;
 
   bool is_up() const noexcept { return conn_ != nullptr; }
+  // The same, readable from any thread (e.g. a /healthz handler).
+  bool is_up_atomic() const noexcept { return up_.load(std::memory_order_relaxed); }
   bool is_closed() const noexcept { return closed_; }
   const options& opts() const noexcept { return opts_; }
   const asio::any_io_executor& executor() const noexcept { return ex_; }
@@ -60,6 +63,7 @@ class keeper : public std::enable_shared_from_this<keeper> {
   asio::any_io_executor ex_;
   options opts_;
   std::shared_ptr<link> conn_;  // while up
+  std::atomic<bool> up_{false};
   bool closed_ = false;
   std::string out_;      // queued, not yet handed to the socket
   std::string sending_;  // the batch being written

@@ -67,12 +67,6 @@ std::string new_epoch() {
   return e;
 }
 
-template <class T>
-bool parse_number(std::string_view s, T& v) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
-}
-
 // ["<offset>-0", ["d", payload]]
 publication to_publication(reply& entry) {
   if (!entry.is_array() || entry.elements.size() != 2 || !entry.elements[1].is_array() ||
@@ -80,7 +74,7 @@ publication to_publication(reply& entry) {
     detail::unexpected(entry, "stream entry");
   std::string_view id = entry.elements[0].str;
   publication p;
-  if (!parse_number(id.substr(0, id.find('-')), p.offset)) detail::unexpected(entry, "stream entry id");
+  if (!detail::parse_number(id.substr(0, id.find('-')), p.offset)) detail::unexpected(entry, "stream entry id");
   p.payload = std::move(entry.elements[1].elements[1].str);
   return p;
 }
@@ -112,7 +106,7 @@ std::optional<live_publication> parse_live(std::string_view m) {
   const auto b = m.find(':', a + 1);
   if (b == std::string_view::npos) return std::nullopt;
   live_publication p;
-  if (!parse_number(m.substr(0, a), p.offset) || p.offset == 0) return std::nullopt;
+  if (!detail::parse_number(m.substr(0, a), p.offset) || p.offset == 0) return std::nullopt;
   p.epoch = m.substr(a + 1, b - a - 1);
   p.payload = m.substr(b + 1);
   return p;

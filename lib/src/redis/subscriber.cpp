@@ -189,7 +189,7 @@ bool subscriber::is_subscribed(std::string_view channel) const {
 }
 
 std::size_t subscriber::channel_count() const noexcept { return impl_ ? impl_->channels.size() : 0; }
-bool subscriber::is_up() const noexcept { return impl_ && impl_->is_up(); }
+bool subscriber::is_up() const noexcept { return impl_ && impl_->is_up_atomic(); }
 asio::any_io_executor subscriber::get_executor() const noexcept {
   return impl_ ? impl_->executor() : asio::any_io_executor{};
 }

@@ -1,6 +1,8 @@
 #include <duplex/redis/error.hpp>
 #include <duplex/redis/options.hpp>
 
+#include "checks.hpp"
+
 #include <charconv>
 
 namespace duplex::redis {
@@ -29,12 +31,6 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
-template <class T>
-bool parse_number(std::string_view s, T& v) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
-}
-
 }  // namespace
 
 std::optional<endpoint> parse_url(std::string_view text) {
@@ -46,7 +42,7 @@ std::optional<endpoint> parse_url(std::string_view text) {
   std::string_view authority = text.substr(0, slash);
   if (slash != std::string_view::npos) {
     std::string_view db = text.substr(slash + 1);
-    if (!db.empty() && (!parse_number(db, e.db) || e.db < 0)) return std::nullopt;
+    if (!db.empty() && (!detail::parse_number(db, e.db) || e.db < 0)) return std::nullopt;
   }
   const auto at = authority.rfind('@');
   if (at != std::string_view::npos) {
@@ -77,7 +73,7 @@ std::optional<endpoint> parse_url(std::string_view text) {
     if (colon != std::string_view::npos) port = authority.substr(colon + 1);
   }
   if (e.host.empty()) return std::nullopt;
-  if (!port.empty() && (!parse_number(port, e.port) || e.port == 0)) return std::nullopt;
+  if (!port.empty() && (!detail::parse_number(port, e.port) || e.port == 0)) return std::nullopt;
   return e;
 }
 

@@ -103,6 +103,8 @@ class client {
   // A command already in RESP (format_command), e.g. to pipeline a prepared packet.
   asio::awaitable<reply> raw(std::string packet, std::error_code& ec);
 
+  // Connected. Safe from any thread. (After a reconnect, a subscriber's
+  // on_state reports up only once its channels are subscribed again.)
   bool is_up() const noexcept;
   asio::any_io_executor get_executor() const noexcept;
   // Closes the connection and stops reconnecting; requests in flight

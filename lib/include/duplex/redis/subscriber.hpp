@@ -57,8 +57,11 @@ class subscriber {
   void unsubscribe(std::string_view channel);
 
   // The channel is in the set and Redis confirmed it on this connection.
+  // This and channel_count(): on the subscriber's executor only.
   bool is_subscribed(std::string_view channel) const;
   std::size_t channel_count() const noexcept;  // the set, confirmed or not
+  // Connected. Safe from any thread. (After a reconnect, a subscriber's
+  // on_state reports up only once its channels are subscribed again.)
   bool is_up() const noexcept;
   asio::any_io_executor get_executor() const noexcept;
   void close() noexcept;
