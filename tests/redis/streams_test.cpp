@@ -240,3 +240,34 @@ TEST(RedisPresence, MembersExpireUnlessRefreshed) {
     EXPECT_EQ(exists.integer, 0);
   }());
 }
+
+// What the broker sees across a Redis outage without persistence: publishes
+// fail fast while it is down; afterwards the scripts are loaded again
+// (NOSCRIPT) and the channel has a new epoch, which tells resuming clients
+// that their positions are void.
+TEST(RedisStreams, RedisRestartFailsFastThenGivesANewEpoch) {
+  duplex::test::redis_server server;
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto opts = duplex::redis::options_from_url(server.url());
+    opts.backoff_min = 50ms;
+    opts.backoff_max = 200ms;
+    auto redis = co_await client::connect(opts);
+    duplex::redis::streams streams(redis);
+    auto before = co_await streams.publish("room", "one");
+    server.kill();
+    for (int i = 0; i < 100 && redis.is_up(); ++i) co_await sleep_for(10ms);
+    try {
+      co_await streams.publish("room", "lost");
+      ADD_FAILURE() << "published while Redis was down";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), duplex::redis::errc::not_connected);
+    }
+    server.start();
+    for (int i = 0; i < 200 && !redis.is_up(); ++i) co_await sleep_for(10ms);
+    CO_ASSERT_TRUE(redis.is_up());
+    auto after = co_await streams.publish("room", "two");
+    EXPECT_EQ(after.offset, 1u);
+    EXPECT_NE(after.epoch, before.epoch);
+  }());
+}
