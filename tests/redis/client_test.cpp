@@ -17,17 +17,14 @@ using namespace std::chrono_literals;
 using duplex::redis::client;
 using duplex::redis::errc;
 using duplex::redis::reply;
+using duplex::test::eventually;
 using duplex::test::run;
+using duplex::test::sleep_for;
 
 namespace {
 
 duplex::redis::options opts_for(const duplex::test::redis_server& s) {
   return duplex::redis::options_from_url(s.url());
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
 }
 
 }  // namespace

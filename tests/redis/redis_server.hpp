@@ -7,6 +7,9 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/use_future.hpp>
 
@@ -119,6 +122,22 @@ class redis_server {
   std::uint16_t port_;
   pid_t pid_ = -1;
 };
+
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+// Waits (bounded) until `pred` holds; false if it never did.
+template <class Pred>
+asio::awaitable<bool> eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(3)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) co_return false;
+    co_await sleep_for(std::chrono::milliseconds(10));
+  }
+  co_return true;
+}
 
 // Runs a coroutine on `io` until it finishes, rethrowing its exception;
 // bounded so a broken case fails instead of hanging.

@@ -19,14 +19,11 @@ using namespace std::chrono_literals;
 using duplex::redis::client;
 using duplex::redis::history_page;
 using duplex::redis::stream_position;
+using duplex::test::eventually;
 using duplex::test::run;
+using duplex::test::sleep_for;
 
 namespace {
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
 
 std::vector<std::uint64_t> offsets(const history_page& p) {
   std::vector<std::uint64_t> out;

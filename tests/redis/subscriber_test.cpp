@@ -13,14 +13,11 @@ using duplex::redis::client;
 using duplex::redis::errc;
 using duplex::redis::link_state;
 using duplex::redis::subscriber;
+using duplex::test::eventually;
 using duplex::test::run;
+using duplex::test::sleep_for;
 
 namespace {
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
 
 struct received {
   std::vector<std::pair<std::string, std::string>> messages;
@@ -28,17 +25,6 @@ struct received {
     return [this](std::string_view ch, std::string_view payload) { messages.emplace_back(ch, payload); };
   }
 };
-
-// Waits (bounded) until `pred` holds.
-template <class Pred>
-asio::awaitable<bool> eventually(Pred pred, std::chrono::milliseconds limit = 3s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) co_return false;
-    co_await sleep_for(10ms);
-  }
-  co_return true;
-}
 
 }  // namespace
 

@@ -9,14 +9,17 @@
 namespace duplex::redis {
 namespace {
 
+// The channel's epoch, made from ARGV[5] when the meta hash (KEYS[2]) has none.
+#define DUPLEX_LUA_EPOCH \
+  "local epoch = redis.call('hget', KEYS[2], 'e')\n" \
+  "if not epoch then\n" \
+  "  epoch = ARGV[5]\n" \
+  "  redis.call('hset', KEYS[2], 'e', epoch)\n" \
+  "end\n"
+
 // KEYS: stream, meta. ARGV: payload, size, stream ttl (s), meta ttl (s),
 // epoch to use if the channel has none, pub/sub channel ('' = do not publish).
-const script publish_script(R"lua(
-local epoch = redis.call('hget', KEYS[2], 'e')
-if not epoch then
-  epoch = ARGV[5]
-  redis.call('hset', KEYS[2], 'e', epoch)
-end
+const script publish_script(DUPLEX_LUA_EPOCH R"lua(
 local offset = redis.call('hincrby', KEYS[2], 's', 1)
 if offset == 1 then
   -- a new epoch: a stream left over from a lost one must not mix in
@@ -34,12 +37,7 @@ return {offset, epoch}
 // KEYS: stream, meta. ARGV: mode ('recent' or 'since'), first offset (since)
 // or n (recent), count (since; '0' = all), meta ttl (s), epoch to use if the
 // channel has none. Returns {top, epoch, entries}.
-const script read_script(R"lua(
-local epoch = redis.call('hget', KEYS[2], 'e')
-if not epoch then
-  epoch = ARGV[5]
-  redis.call('hset', KEYS[2], 'e', epoch)
-end
+const script read_script(DUPLEX_LUA_EPOCH R"lua(
 redis.call('expire', KEYS[2], ARGV[4])
 local top = tonumber(redis.call('hget', KEYS[2], 's') or '0')
 local entries = {}
@@ -54,6 +52,8 @@ else
 end
 return {top, epoch, entries}
 )lua");
+
+#undef DUPLEX_LUA_EPOCH
 
 std::string new_epoch() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
