@@ -6,11 +6,13 @@
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <functional>
 
 using namespace std::chrono_literals;
@@ -43,12 +45,17 @@ TEST(RedisUrl, Parses) {
   EXPECT_EQ(e->port, 6379);
   EXPECT_EQ(e->user, "");
   EXPECT_EQ(e->password, "secret");
+  EXPECT_FALSE(e->tls);
+  e = duplex::redis::parse_url("rediss://h:6380");
+  ASSERT_TRUE(e);
+  EXPECT_TRUE(e->tls);
+  EXPECT_EQ(e->port, 6380);
   e = duplex::redis::parse_url("redis://secret@h");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->password, "secret");
   EXPECT_EQ(e->user, "");
   for (auto bad : {"http://h", "redis://", "redis://h:0", "redis://h:70000", "redis://h/x", "redis://h:1/-1",
-                   "rediss://h", "redis://u:%zz@h"})
+                   "redis://u:%zz@h"})
     EXPECT_FALSE(duplex::redis::parse_url(bad)) << bad;
   try {
     duplex::redis::options_from_url("redis://user:hunter2@h:bad");
@@ -370,4 +377,39 @@ TEST(RedisClient, CloseCompletesPendingRequests) {
     co_await redis.command(ec, "PING");
     EXPECT_EQ(ec, errc::closed);
   }());
+}
+
+// rediss:// against redis-server's own TLS port, with a certificate made for
+// the test by the openssl command line tool.
+TEST(RedisClient, TlsWithAVerifiedCertificate) {
+  const auto dir = std::filesystem::temp_directory_path() / ("duplex-redis-tls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  const std::string make_cert = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                                "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " + key + " -out " + cert +
+                                " 2>/dev/null";
+  ASSERT_EQ(std::system(make_cert.c_str()), 0) << "openssl could not make a certificate";
+  const auto port = duplex::test::free_port();
+  duplex::test::redis_server server(port, false,
+                                    {"--port", "0", "--tls-port", std::to_string(port), "--tls-cert-file", cert,
+                                     "--tls-key-file", key, "--tls-auth-clients", "no"});
+  server.start();
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto o = duplex::redis::options_from_url("rediss://127.0.0.1:" + std::to_string(port));
+    o.ca_file = cert;
+    auto redis = co_await client::connect(o);
+    co_await redis.command("SET", "over", "tls");
+    auto r = co_await redis.command("GET", "over");
+    EXPECT_EQ(r.str, "tls");
+    // Without the test's CA the certificate is refused.
+    o.ca_file.clear();
+    try {
+      co_await client::connect(o);
+      ADD_FAILURE() << "an unverified certificate was accepted";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().category(), asio::error::get_ssl_category()) << e.what();
+    }
+  }());
+  std::filesystem::remove_all(dir);
 }

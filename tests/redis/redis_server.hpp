@@ -68,8 +68,9 @@ inline std::string find_on_path(const std::string& name) {
 class redis_server {
  public:
   // start_now = false: on a port picked now, started later with start().
-  explicit redis_server(std::uint16_t port = free_port(), bool start_now = true)
-      : binary_(find_on_path("redis-server")), port_(port) {
+  // `extra` arguments come last (they may override --port, e.g. for TLS).
+  explicit redis_server(std::uint16_t port = free_port(), bool start_now = true, std::vector<std::string> extra = {})
+      : binary_(find_on_path("redis-server")), port_(port), extra_(std::move(extra)) {
     if (binary_.empty())
       throw std::runtime_error("redis-server is not on PATH: install Debian's redis-server (scripts/setup.sh)");
     if (start_now) start();
@@ -86,6 +87,7 @@ class redis_server {
     std::vector<std::string> args{binary_, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                                   "--daemonize", "no", "--loglevel", "warning", "--dir", "/tmp",
                                   "--enable-debug-command", "local"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -120,6 +122,7 @@ class redis_server {
  private:
   std::string binary_;
   std::uint16_t port_;
+  std::vector<std::string> extra_;
   pid_t pid_ = -1;
 };
 

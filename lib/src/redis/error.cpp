@@ -18,7 +18,7 @@ class category final : public std::error_category {
       case errc::server_error: return "Redis replied with an error";
       case errc::protocol_error: return "malformed or unexpected Redis reply";
       case errc::closed: return "Redis client closed";
-      case errc::bad_url: return "invalid Redis URL (expected redis://[[user]:password@]host[:port][/db])";
+      case errc::bad_url: return "invalid Redis URL (expected redis[s]://[[user]:password@]host[:port][/db])";
     }
     return "unknown Redis error";
   }

@@ -3,6 +3,7 @@
 #include <duplex/redis/error.hpp>
 
 #include <asio/connect.hpp>
+#include <asio/ssl/host_name_verification.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -44,11 +45,31 @@ asio::awaitable<void> link::open(const options& opts, std::error_code& ec) {
   if (!ec && !*expired) co_await asio::async_connect(socket_, endpoints, redirect_error(use_awaitable, ec));
   if (!ec && !*expired) {
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-    co_await handshake(opts, ec);
+    if (!ec && opts.server.tls) co_await start_tls(opts, ec);
+    if (!ec && !*expired) co_await handshake(opts, ec);
   }
   deadline.cancel();
   if (*expired) ec = errc::connect_timeout;
   if (ec) close();
+}
+
+asio::awaitable<void> link::start_tls(const options& opts, std::error_code& ec) {
+  namespace ssl = asio::ssl;
+  tls_context_ = std::make_unique<ssl::context>(ssl::context::tls_client);
+  tls_context_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  if (opts.verify_peer) {
+    tls_context_->set_default_verify_paths(ec);
+    if (!ec && !opts.ca_file.empty()) tls_context_->load_verify_file(opts.ca_file, ec);
+    if (ec) co_return;
+    tls_context_->set_verify_mode(ssl::verify_peer);
+    tls_context_->set_verify_callback(ssl::host_name_verification(opts.server.host));
+  } else {
+    tls_context_->set_verify_mode(ssl::verify_none);
+  }
+  tls_ = std::make_unique<ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
+  SSL_set_tlsext_host_name(tls_->native_handle(), opts.server.host.c_str());  // SNI
+  co_await tls_->async_handshake(ssl::stream_base::client, redirect_error(use_awaitable, ec));
 }
 
 // Kept out of the coroutines: GCC 12 rejects braced lists inside them.
@@ -93,7 +114,12 @@ asio::awaitable<reply> link::read(std::error_code& ec) {
   reply r;
   while (!next(r, ec)) {
     if (ec) co_return r;
-    const std::size_t n = co_await socket_.async_read_some(asio::buffer(buf_), redirect_error(use_awaitable, ec));
+    // Separate statements: GCC 12 mishandles co_await inside a conditional expression.
+    std::size_t n = 0;
+    if (tls_)
+      n = co_await tls_->async_read_some(asio::buffer(buf_), redirect_error(use_awaitable, ec));
+    else
+      n = co_await socket_.async_read_some(asio::buffer(buf_), redirect_error(use_awaitable, ec));
     if (ec) co_return r;
     if (redisReaderFeed(reader_.get(), buf_.data(), n) != REDIS_OK) {
       ec = errc::protocol_error;
@@ -105,7 +131,10 @@ asio::awaitable<reply> link::read(std::error_code& ec) {
 
 asio::awaitable<void> link::write(std::string_view bytes, std::error_code& ec) {
   ec.clear();
-  co_await asio::async_write(socket_, asio::buffer(bytes), redirect_error(use_awaitable, ec));
+  if (tls_)
+    co_await asio::async_write(*tls_, asio::buffer(bytes), redirect_error(use_awaitable, ec));
+  else
+    co_await asio::async_write(socket_, asio::buffer(bytes), redirect_error(use_awaitable, ec));
 }
 
 void link::close() noexcept {

@@ -8,6 +8,8 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
 
 #include <array>
 #include <chrono>
@@ -45,7 +47,12 @@ class link {
   // A reply already in the parser's buffer, if complete.
   bool next(reply& out, std::error_code& ec);
 
+  asio::awaitable<void> start_tls(const options& opts, std::error_code& ec);
+
   asio::ip::tcp::socket socket_;
+  // rediss://: TLS over socket_.
+  std::unique_ptr<asio::ssl::context> tls_context_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   std::unique_ptr<redisReader, reader_deleter> reader_;
   std::array<char, 16384> buf_;
   std::string refusal_;

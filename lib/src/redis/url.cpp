@@ -34,10 +34,15 @@ std::optional<std::string> percent_decode(std::string_view s) {
 }  // namespace
 
 std::optional<endpoint> parse_url(std::string_view text) {
-  constexpr std::string_view scheme = "redis://";
-  if (text.substr(0, scheme.size()) != scheme) return std::nullopt;
-  text.remove_prefix(scheme.size());
   endpoint e;
+  if (text.substr(0, 8) == "redis://") {
+    text.remove_prefix(8);
+  } else if (text.substr(0, 9) == "rediss://") {
+    e.tls = true;
+    text.remove_prefix(9);
+  } else {
+    return std::nullopt;
+  }
   const auto slash = text.find('/');
   std::string_view authority = text.substr(0, slash);
   if (slash != std::string_view::npos) {

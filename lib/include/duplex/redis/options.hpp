@@ -18,11 +18,11 @@ struct endpoint {
   std::string user;      // AUTH user password (Redis 6 ACL) when both are set
   std::string password;  // AUTH password when only this is set
   int db = 0;            // SELECT db when not 0
+  bool tls = false;      // rediss://
 };
 
-// redis://[[user]:password@]host[:port][/db]. User and password may be
-// percent-encoded. rediss:// (TLS) is not supported: nullopt, like any
-// other invalid URL.
+// redis://[[user]:password@]host[:port][/db], or rediss:// for TLS. User
+// and password may be percent-encoded; nullopt if invalid.
 std::optional<endpoint> parse_url(std::string_view url);
 // "host:port" for logs and error messages (never the password).
 std::string to_string(const endpoint& e);
@@ -53,6 +53,10 @@ struct options {
   std::function<void(link_state, std::error_code)> on_state;
   // One line per event (connected, lost, reconnect attempt failed, ...).
   std::function<void(std::string_view)> on_log;
+  // rediss://: the server certificate is verified against the system's CAs
+  // plus this PEM file when set, and must name server.host.
+  std::string ca_file;
+  bool verify_peer = true;  // false accepts any certificate: tests only
   // Prefix of log lines, e.g. "redis" or "redis-sub".
   std::string name = "redis";
 };
