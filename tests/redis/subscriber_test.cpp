@@ -148,3 +148,28 @@ TEST(RedisSubscriber, IdleHealthChecksKeepAHealthyConnection) {
     EXPECT_EQ(got.messages[0].second, "still here");
   }());
 }
+
+TEST(RedisSubscriber, StartDegradedSubscribesWhenRedisAppears) {
+  duplex::test::redis_server server(duplex::test::free_port(), false);
+  asio::io_context io;
+  received got;
+  std::vector<link_state> states;
+  auto opts = duplex::redis::options_from_url(server.url());
+  opts.backoff_min = 50ms;
+  opts.backoff_max = 100ms;
+  opts.on_state = [&](link_state s, std::error_code) { states.push_back(s); };
+  auto sub = subscriber::start(io.get_executor(), opts, got.handler());
+  run(io, [&]() -> asio::awaitable<void> {
+    std::error_code ec;
+    co_await sub.subscribe("early", ec);
+    EXPECT_EQ(ec, errc::not_connected);
+    server.start();
+    CO_ASSERT_TRUE(co_await eventually([&] { return !states.empty(); }, 5s));
+    EXPECT_EQ(states[0], link_state::up);
+    EXPECT_TRUE(sub.is_subscribed("early"));
+    auto pub = co_await client::connect(opts);
+    co_await pub.command("PUBLISH", "early", "hello");
+    CO_ASSERT_TRUE(co_await eventually([&] { return got.messages.size() == 1; }));
+    EXPECT_EQ(got.messages[0].second, "hello");
+  }());
+}
