@@ -109,6 +109,7 @@ class client {
   asio::any_io_executor get_executor() const noexcept;
   // Closes the connection and stops reconnecting; requests in flight
   // complete with errc::closed. Safe to call more than once.
+  // Like the destructor: on the object's executor, or while it is not running.
   void close() noexcept;
 
   struct impl;

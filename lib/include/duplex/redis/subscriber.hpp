@@ -64,6 +64,7 @@ class subscriber {
   // on_state reports up only once its channels are subscribed again.)
   bool is_up() const noexcept;
   asio::any_io_executor get_executor() const noexcept;
+  // Like the destructor: on the object's executor, or while it is not running.
   void close() noexcept;
 
   struct impl;
