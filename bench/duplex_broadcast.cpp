@@ -68,8 +68,7 @@ int threads(duplex::server_options opts, std::size_t n) {
   asio::signal_set signals(pool[0], SIGINT, SIGTERM);
   signals.async_wait([&](auto, int) { pool.stop(); });
   asio::co_spawn(pool[0], srv.run(), asio::detached);
-  std::cout << "duplex_broadcast listening on " << opts.host << ":" << srv.port() << " (" << n << " threads)"
-            << std::endl;
+  std::cout << "duplex_broadcast (" << n << " threads) listening on " << opts.host << ":" << srv.port() << std::endl;
   pool.start();
   pool.join();
   return 0;

@@ -18,6 +18,7 @@
 using duplex::test::http_exchange;
 using duplex::test::pool_server;
 using duplex::test::run_client;
+using duplex::test::silent_client;
 using namespace std::chrono_literals;
 
 namespace {
@@ -33,19 +34,6 @@ std::future<std::size_t> start_drain(pool_server& srv, std::chrono::milliseconds
   return asio::co_spawn(srv.pool()[0], srv.srv().drain(timeout), asio::use_future);
 }
 
-// A WebSocket client that completes the upgrade and then never reads or
-// writes again, so never answers the server's Close.
-asio::ip::tcp::socket silent_client(asio::io_context& io, std::uint16_t port) {
-  asio::ip::tcp::socket s(io);
-  s.connect({asio::ip::make_address("127.0.0.1"), port});
-  asio::write(s, asio::buffer(std::string("GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                                          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                          "Sec-WebSocket-Version: 13\r\n\r\n")));
-  std::string head;
-  asio::read_until(s, asio::dynamic_buffer(head), "\r\n\r\n");
-  EXPECT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
-  return s;
-}
 
 }  // namespace
 
@@ -98,7 +86,7 @@ TEST(Drain, EveryClientOnEveryThreadSeesGoingAwayAndDrainEndsWhenAllClosed) {
 TEST(Drain, AClientThatNeverAnswersIsDroppedAtTheTimeout) {
   pool_server srv(2, {}, echo_endpoint);
   asio::io_context io;
-  auto quiet = silent_client(io, srv.port());
+  auto quiet = silent_client(io, srv.port(), "/echo");
   // The server counts it once the handler runs.
   for (int i = 0; i < 200 && srv.srv().stats().connections < 1; ++i) std::this_thread::sleep_for(10ms);
   const auto t0 = std::chrono::steady_clock::now();

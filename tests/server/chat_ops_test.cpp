@@ -18,6 +18,7 @@
 using duplex::test::chat_process;
 using duplex::test::http_exchange;
 using duplex::test::run_client;
+using duplex::test::silent_client;
 using namespace std::chrono_literals;
 
 namespace {
@@ -39,18 +40,6 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await t.async_wait(asio::use_awaitable);
 }
 
-// A WebSocket client that completes the upgrade and then never reads or writes.
-asio::ip::tcp::socket silent_client(asio::io_context& io, std::uint16_t port) {
-  asio::ip::tcp::socket s(io);
-  s.connect({asio::ip::make_address("127.0.0.1"), port});
-  asio::write(s, asio::buffer(std::string("GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                                          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                          "Sec-WebSocket-Version: 13\r\n\r\n")));
-  std::string head;
-  asio::read_until(s, asio::dynamic_buffer(head), "\r\n\r\n");
-  EXPECT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
-  return s;
-}
 
 // An HTTP/1.1 keep-alive connection opened before the drain (the acceptor
 // is closed during it): one request and its whole response per call.
@@ -153,7 +142,7 @@ TEST(ChatOps, AClientThatNeverAnswersDoesNotHoldTheExitPastTheTimeout) {
   asio::io_context io;
   keep_alive http(io, chat.port());
   EXPECT_EQ(http.get("/healthz").rfind("HTTP/1.1 200", 0), 0u);
-  auto quiet = silent_client(io, chat.port());
+  auto quiet = silent_client(io, chat.port(), "/ws/chat");
   wait_for_metric(chat.port(), "duplex_connections", 1);
   const auto t0 = std::chrono::steady_clock::now();
   chat.signal(SIGINT);
@@ -178,7 +167,7 @@ TEST(ChatOps, AClientThatNeverAnswersDoesNotHoldTheExitPastTheTimeout) {
 TEST(ChatOps, ASecondSignalExitsAtOnce) {
   chat_process chat({"--threads", "2", "--drain-timeout", "60"});
   asio::io_context io;
-  auto quiet = silent_client(io, chat.port());
+  auto quiet = silent_client(io, chat.port(), "/ws/chat");
   wait_for_metric(chat.port(), "duplex_connections", 1);
   chat.signal(SIGTERM);
   std::this_thread::sleep_for(300ms);
