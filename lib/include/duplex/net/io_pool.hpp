@@ -9,13 +9,16 @@
 // until stop().
 #pragma once
 
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-
+// Standard headers first: asio decides between aligned_alloc and operator
+// new by a libstdc++ macro, so a file that included asio before any standard
+// header would pair them differently from the rest (ASan: alloc-dealloc-mismatch).
 #include <cstddef>
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 
 namespace duplex {
 
