@@ -95,7 +95,7 @@ TEST(Drain, AClientThatNeverAnswersIsDroppedAtTheTimeout) {
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_EQ(drained.get(), 1u);
   EXPECT_GE(took, 900ms);
-  EXPECT_LT(took, 2500ms);
+  EXPECT_LT(took, 4s);  // 1 s + at most 0.5 s grace, with room for a loaded machine
   EXPECT_EQ(srv.srv().stats().connections, 0u);
 }
 

@@ -155,7 +155,7 @@ TEST(ChatOps, AClientThatNeverAnswersDoesNotHoldTheExitPastTheTimeout) {
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
   EXPECT_GE(took, 1900ms);
-  EXPECT_LT(took, 4s);
+  EXPECT_LT(took, 5s);  // generous for a loaded machine
   // JSON lines, one per event.
   const std::string out = chat.output();
   EXPECT_NE(out.find(R"("event":"drain-timeout","detail":"1 connections dropped"})"), std::string::npos) << out;
