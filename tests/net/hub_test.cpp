@@ -212,3 +212,44 @@ TEST(Hub, ASlowMemberIsClosedWithoutStallingTheOthers) {
       90s);
   EXPECT_EQ(srv->srv().stats().slow_consumer_closes, 1u);
 }
+
+TEST(Hub, PostFromAnyThreadSendsOnTheConnectionsOwnThread) {
+  std::promise<duplex::websocket> handed;
+  std::unique_ptr<pool_server> srv;
+  srv = std::make_unique<pool_server>(2, duplex::server_options{}, [&](duplex::server& s, duplex::hub&) {
+    s.websocket("/hand", [&handed](duplex::websocket ws) -> asio::awaitable<void> {
+      handed.set_value(ws);
+      while (co_await ws.read()) {
+      }
+    });
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    auto ws = co_await duplex::connect(srv->ws_url("/hand"));
+    {
+      // Dropped while the handler still holds the connection, so the last
+      // handle goes on the server's thread.
+      auto server_side = handed.get_future().get();
+      // From two threads that are none of the server's, in order per thread.
+      std::thread a([&] {
+        for (int i = 0; i < 100; ++i) duplex::post_from_any_thread(server_side, "0:" + std::to_string(i));
+      });
+      std::thread b([&] {
+        for (int i = 0; i < 100; ++i) duplex::post_from_any_thread(server_side, "1:" + std::to_string(i));
+      });
+      a.join();
+      b.join();
+    }
+    std::array<int, 2> next{};
+    for (int n = 0; n < 200; ++n) {
+      auto m = co_await ws.read();
+      if (!m) {
+        ADD_FAILURE() << "ended after " << n;
+        break;
+      }
+      auto [p, seq] = parse(m->data);
+      EXPECT_EQ(seq, next[p]);
+      next[p] = seq + 1;
+    }
+    co_await ws.close();
+  });
+}
