@@ -2,6 +2,9 @@
 
 #include <duplex/schema/codec.hpp>
 
+#include <asio/co_spawn.hpp>
+#include <asio/use_awaitable.hpp>
+
 #include <chrono>
 
 namespace duplex::chat {
@@ -18,12 +21,20 @@ asio::awaitable<void> room::serve(websocket ws) {
       reply(ws, schema::error{"bad_message", decoded.error().detail});
       continue;
     }
-    if (auto* j = std::get_if<schema::join>(&*decoded))
-      on_join(ws, name, std::move(*j));
-    else
-      on_chat(ws, name, std::move(std::get<schema::chat>(*decoded)));
+    co_await in_room([&] {
+      if (auto* j = std::get_if<schema::join>(&*decoded))
+        on_join(ws, name, std::move(*j));
+      else
+        on_chat(ws, name, std::move(std::get<schema::chat>(*decoded)));
+    });
   }
-  if (!name.empty()) leave(name);
+  if (!name.empty()) co_await in_room([&] { leave(name); });
+}
+
+template <class F>
+asio::awaitable<void> room::in_room(F f) {
+  co_await asio::co_spawn(
+      ex_, [&f]() -> asio::awaitable<void> { f(); co_return; }, asio::use_awaitable);
 }
 
 void room::on_join(websocket& ws, std::string& name, schema::join j) {
@@ -37,6 +48,7 @@ void room::on_join(websocket& ws, std::string& name, schema::join j) {
   }
   name = std::move(j.name);
   members_.emplace(name, ws);
+  hub_.subscribe(ws, std::string(topic));  // before the broadcast: the joiner sees its own join
   if (log_) log_("join " + ws.remote_address() + " " + name);
   broadcast(schema::joined{name});
   broadcast(online());
@@ -53,15 +65,17 @@ void room::on_chat(websocket& ws, const std::string& name, schema::chat c) {
 }
 
 void room::leave(const std::string& name) {
-  members_.erase(name);
+  if (auto it = members_.find(name); it != members_.end()) {
+    hub_.unsubscribe(it->second, std::string(topic));
+    members_.erase(it);
+  }
   if (log_) log_("leave " + name);
   broadcast(schema::left{name});
   broadcast(online());
 }
 
 void room::broadcast(const schema::server_message& m) {
-  const prepared_message json(schema::encode(m));  // compressed at most once per setting
-  for (auto& [_, member] : members_) member.post(json);
+  hub_.publish(std::string(topic), schema::encode(m));  // compressed at most once per thread and setting
 }
 
 schema::presence room::online() const {
@@ -71,6 +85,7 @@ schema::presence room::online() const {
   return p;
 }
 
-void room::reply(websocket& ws, const schema::server_message& m) { ws.post(schema::encode(m)); }
+// Replies are made on the room's executor, not the connection's.
+void room::reply(websocket& ws, const schema::server_message& m) { post_from_any_thread(ws, schema::encode(m)); }
 
 }  // namespace duplex::chat

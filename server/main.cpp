@@ -1,21 +1,21 @@
 // duplex-chat: the chat server. Serves the web page (the WASM client) at /
-// and the chat room at /ws/chat.
+// and the chat room at /ws/chat, plus /healthz and /metrics.
 #include "chat_room.hpp"
+#include "ops.hpp"
 
+#include <duplex/net/hub.hpp>
+#include <duplex/net/io_pool.hpp>
 #include <duplex/net/server.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #ifndef DUPLEX_DEFAULT_ROOT
 #define DUPLEX_DEFAULT_ROOT "build/site"
@@ -40,15 +40,19 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
   --allow-host NAME    answer requests for Host NAME (repeatable). Listening on
                        loopback, only localhost, 127.0.0.1 and [::1] are
                        answered (against DNS rebinding); otherwise any.
+  --threads N          threads serving connections (default: the number of
+                       cores); the room's members may be on any of them
+  --drain-timeout SEC  on SIGTERM/SIGINT: stop accepting, send Close 1001 to
+                       every client and wait this long for their Close before
+                       exiting 0 (default 10; a second signal exits at once)
+  --log-json           log one JSON object per line instead of text
   --help               this text
+
+GET /healthz answers 200 "ok", or 503 while draining; GET /metrics gives
+Prometheus text (see README).
 )";
 
-void log_line(std::string_view line) {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
-  std::cout << stamp << ' ' << line << std::endl;
-}
+using duplex::chat::log_line;
 
 [[noreturn]] void fail(std::string_view why) {
   std::cerr << "duplex-chat: " << why << "\n(try --help)\n";
@@ -74,6 +78,8 @@ int main(int argc, char** argv) {
   opts.websocket.deflate.enabled = true;
 
   std::vector<std::string> extra_hosts;
+  std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  auto drain_timeout = std::chrono::milliseconds(10'000);
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -103,6 +109,20 @@ int main(int argc, char** argv) {
       extra_hosts.push_back(value());
     } else if (arg == "--allow-origin") {
       opts.allowed_origins.push_back(value());
+    } else if (arg == "--threads") {
+      const std::string v = value();
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (*end || n < 1 || n > 1024) fail("bad --threads " + v);
+      threads = static_cast<std::size_t>(n);
+    } else if (arg == "--drain-timeout") {
+      const std::string v = value();
+      char* end = nullptr;
+      const double sec = std::strtod(v.c_str(), &end);
+      if (*end || v.empty() || !(sec >= 0 && sec <= 3600)) fail("bad --drain-timeout " + v);
+      drain_timeout = std::chrono::milliseconds(static_cast<long long>(sec * 1000));
+    } else if (arg == "--log-json") {
+      duplex::chat::set_log_json(true);
     } else if (arg == "--max-message") {
       const std::string v = value();
       char* end = nullptr;
@@ -124,24 +144,33 @@ int main(int argc, char** argv) {
   if (!std::filesystem::is_directory(opts.root)) fail("--root " + opts.root.string() + " is not a directory");
 
   try {
-    asio::io_context io(1);
-    duplex::server srv(io, opts);
-    duplex::chat::room room(log_line);
+    // Declared first, so destroyed last: everything below is torn down after
+    // the threads stop.
+    duplex::io_pool pool(threads);
+    duplex::server srv(pool.contexts(), opts);
+    duplex::hub hub(pool.contexts());
+    duplex::chat::room room(hub, pool[0].get_executor(), log_line);
     srv.websocket("/ws/chat", [&room](duplex::websocket ws) { return room.serve(std::move(ws)); });
 
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](auto, int) {
-      log_line("stopping");
-      io.stop();
-    });
-    asio::co_spawn(io, srv.run(), asio::detached);
+    duplex::chat::operations ops(srv);
+    ops.metrics().gauge("duplex_chat_members", "Members joined to the chat room, over all threads.",
+                        [&hub] { return double(hub.subscribers(duplex::chat::room::topic)); });
+    ops.metrics().gauge("duplex_chat_rooms", "Rooms with members.",
+                        [&hub] { return hub.subscribers(duplex::chat::room::topic) > 0 ? 1.0 : 0.0; });
+    ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
+    ops.serve_routes();
+    ops.handle_signals(pool, drain_timeout);
+
+    asio::co_spawn(pool[0], srv.run(), asio::detached);
     const char* scheme = opts.tls_cert_file.empty() ? "http" : "https";
     const std::string host = opts.host == "0.0.0.0" || opts.host == "127.0.0.1" ? "localhost" : opts.host;
     log_line(std::string("listening on ") + scheme + "://" + host + ":" + std::to_string(srv.port()) +
-             "/ (root " + opts.root.string() + ")");
-    io.run();
+             "/ (root " + opts.root.string() + ", " + std::to_string(threads) + " threads)");
+    pool.start();
+    pool.join();
   } catch (const std::exception& e) {
     std::cerr << "duplex-chat: " << e.what() << "\n";
     return 1;
   }
+  return 0;
 }
