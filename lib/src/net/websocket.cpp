@@ -45,6 +45,9 @@ session::session(stream s, protocol::role r, const websocket_options& o)
       drain_signal(io.tcp.get_executor()),
       deadline(io.tcp.get_executor()),
       last_activity(clock::now()) {
+  // A violation waits until the messages before it were handed out and
+  // answered (see read_messages).
+  conn.defer_failures(true);
   std::error_code ec;
   auto ep = io.tcp.remote_endpoint(ec);
   if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -220,7 +223,10 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
       }
     }
     // One batch per read from the socket: hand out what this read brought.
+    // A violation behind these messages is raised by the next read, once the
+    // handler has queued its replies to them.
     if (many && !many->empty()) co_return true;
+    if (s.conn.failure_pending()) continue;
     if (s.transport_done) co_return false;
     if (s.conn.get_state() == protocol::state::closed) {
       co_await s.finish();

@@ -70,7 +70,17 @@ void connection::receive_data(std::string_view bytes) {
   commit(bytes.size());
 }
 
-event connection::fail(std::uint16_t code, errc why, std::string_view reason) {
+std::optional<event> connection::fail(std::uint16_t code, errc why, std::string_view reason) {
+  if (defer_failures_ && state_ != state::closed) {
+    pending_ = {code, why, reason};
+    in_frame_ = in_message_ = false;
+    return std::nullopt;
+  }
+  return fail_now(code, why, reason);
+}
+
+event connection::fail_now(std::uint16_t code, errc why, std::string_view reason) {
+  pending_.code = 0;
   if (state_ == state::open) {
     std::string payload;
     payload.push_back(static_cast<char>(code >> 8));
@@ -86,6 +96,8 @@ event connection::fail(std::uint16_t code, errc why, std::string_view reason) {
 
 std::optional<event> connection::next_event() {
   if (state_ == state::closed) return std::nullopt;
+  if (pending_.code) [[unlikely]]
+    return fail_now(pending_.code, pending_.why, pending_.reason);
   auto* base = reinterpret_cast<unsigned char*>(in_.get());
   // Fast path for the common frame: a whole small text or binary message in
   // one frame (FIN, no RSV bits, 7-bit length), masked as our role requires,
@@ -199,7 +211,7 @@ std::optional<event> connection::next_event() {
           in_frame_ = false;
           std::string_view view(reinterpret_cast<char*>(payload), len);
           if (message_compressed_) {
-            if (auto failed = inflate(view, true)) return failed;
+            if (auto failed = inflate(view, true); failed || pending_.code) return failed;
             view = message_;
           } else if (o == opcode::text && !utf8_.feed(payload, len)) {
             return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
@@ -224,7 +236,7 @@ std::optional<event> connection::next_event() {
       control_.append(reinterpret_cast<char*>(payload), n);
     } else if (message_compressed_) {
       const bool last = frame_fin_ && n == frame_remaining_;
-      if (auto failed = inflate({reinterpret_cast<char*>(payload), n}, last)) return failed;
+      if (auto failed = inflate({reinterpret_cast<char*>(payload), n}, last); failed || pending_.code) return failed;
     } else {
       // Validate as bytes arrive so a bad text message fails at its first
       // invalid byte, not after the whole message was buffered.
@@ -240,7 +252,7 @@ std::optional<event> connection::next_event() {
 
     if (is_control(frame_op_)) {
       if (auto e = on_control()) return e;
-      if (state_ == state::closed) return std::nullopt;
+      if (state_ == state::closed || pending_.code) return std::nullopt;
       continue;
     }
     if (frame_fin_) {

@@ -77,6 +77,14 @@ class connection {
   // (or the connection is closed: input after CLOSED is ignored).
   std::optional<event> next_event();
   std::size_t buffered_input() const noexcept { return in_end_ - in_begin_; }
+  // For a transport that hands out several messages at once (a batch): with
+  // deferral on, a violation makes next_event() return nullopt with the
+  // connection still OPEN and failure_pending() true, so the messages before
+  // it can be answered first; the next call then fails the connection (its
+  // Close goes after those replies) and returns the failed event. Nothing
+  // after the violation is parsed. This is what Autobahn calls strict.
+  void defer_failures(bool on) noexcept { defer_failures_ = on; }
+  bool failure_pending() const noexcept { return pending_.code != 0; }
   // A text/binary event whose data is not in_input lives in the
   // connection's message buffer (a reassembled or inflated message). This
   // hands that buffer to `into` by swapping, so a big message is not copied
@@ -130,13 +138,20 @@ class connection {
   void mark_closed() noexcept { state_ = state::closed; }
 
  private:
-  event fail(std::uint16_t code, errc why, std::string_view reason);
+  std::optional<event> fail(std::uint16_t code, errc why, std::string_view reason);
+  event fail_now(std::uint16_t code, errc why, std::string_view reason);
   std::optional<event> on_control();
   void write_frame(opcode op, std::string_view payload, bool fin, bool rsv1 = false);
   std::optional<event> inflate(std::string_view compressed, bool final_fragment);
 
   role role_;
   state state_ = state::open;
+  bool defer_failures_ = false;
+  struct {
+    std::uint16_t code = 0;  // 0: none
+    errc why{};
+    std::string_view reason;  // a literal
+  } pending_;
   std::size_t max_message_size_;
 
   // Input buffer: [in_begin_, in_end_) is unparsed.
