@@ -119,7 +119,18 @@ class connection {
 
   // ---- output ----
   // A complete text or binary message. False when not OPEN or op is not data.
-  bool send(opcode op, std::string_view payload);
+  bool send(opcode op, std::string_view payload) {
+    // The common reply inline: a short uncompressed server frame is a
+    // two-byte header and the payload, appended without a call.
+    if (payload.size() < 126 && role_ == role::server && state_ == state::open && !sending_fragmented_ &&
+        !deflater_ && (op == opcode::text || op == opcode::binary)) {
+      out_.push_back(static_cast<char>(0x80 | static_cast<unsigned>(op)));
+      out_.push_back(static_cast<char>(payload.size()));
+      if (!payload.empty()) out_.append(payload.data(), payload.size());  // an empty view's data() may be null
+      return true;
+    }
+    return send_general(op, payload);
+  }
   // One frame of a fragmented message: the first has op text/binary, the
   // rest op continuation; the last has fin. False on a wrong sequence.
   bool send_frame(opcode op, std::string_view payload, bool fin);
@@ -141,6 +152,7 @@ class connection {
   std::optional<event> fail(std::uint16_t code, errc why, std::string_view reason);
   event fail_now(std::uint16_t code, errc why, std::string_view reason);
   std::optional<event> on_control();
+  bool send_general(opcode op, std::string_view payload);
   void write_frame(opcode op, std::string_view payload, bool fin, bool rsv1 = false);
   std::optional<event> inflate(std::string_view compressed, bool final_fragment);
 
