@@ -1,27 +1,23 @@
 #include "chat_room.hpp"
 
-#include <duplex/schema/codec.hpp>
-
 #include <chrono>
 
 namespace duplex::chat {
 
-asio::awaitable<void> room::serve(websocket ws) {
+asio::awaitable<void> room::serve(websocket socket) {
+  auto ch = co_await channel::accept(std::move(socket));
+  if (!ch) co_return;  // no protocol version in common: closed with 4406 and a reason
+  websocket& ws = ch->socket();
   std::string name;  // empty until a successful join
-  while (auto msg = co_await ws.read()) {
-    if (msg->binary) {
-      reply(ws, schema::error{"bad_message", "binary messages are not part of the chat protocol"});
+  while (auto decoded = co_await ch->read()) {
+    if (!*decoded) {
+      reply(ws, schema::error{"bad_message", decoded->error().detail});
       continue;
     }
-    auto decoded = schema::decode_client(msg->text());
-    if (!decoded) {
-      reply(ws, schema::error{"bad_message", decoded.error().detail});
-      continue;
-    }
-    if (auto* j = std::get_if<schema::join>(&*decoded))
+    if (auto* j = std::get_if<schema::join>(&**decoded))
       on_join(ws, name, std::move(*j));
     else
-      on_chat(ws, name, std::move(std::get<schema::chat>(*decoded)));
+      on_chat(ws, name, std::move(std::get<schema::chat>(**decoded)));
   }
   if (!name.empty()) leave(name);
 }
@@ -60,7 +56,7 @@ void room::leave(const std::string& name) {
 }
 
 void room::broadcast(const schema::server_message& m) {
-  const prepared_message json(schema::encode(m));  // compressed at most once per setting
+  const prepared_message json = channel::prepare(m);  // encoded once, compressed at most once per setting
   for (auto& [_, member] : members_) member.post(json);
 }
 

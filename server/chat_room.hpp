@@ -2,6 +2,7 @@
 // Speaks duplex::schema (the same types the WASM client uses).
 #pragma once
 
+#include <duplex/net/channel.hpp>
 #include <duplex/net/websocket.hpp>
 #include <duplex/schema/chat.hpp>
 
@@ -16,6 +17,11 @@ namespace duplex::chat {
 
 class room {
  public:
+  using channel = duplex::channel<schema::chat_protocol>;
+  // What the endpoint serving this room needs: the protocol's subprotocol
+  // (duplex.chat.v1) and acceptance of other versions, to refuse them readably.
+  static endpoint_options endpoint() { return protocol_endpoint<schema::chat_protocol>(); }
+
   explicit room(std::function<void(std::string_view)> log = {}) : log_(std::move(log)) {}
 
   // The WebSocket handler: one call per connection, returns when it closes.

@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     asio::io_context io(1);
     duplex::server srv(io, opts);
     duplex::chat::room room(log_line);
-    srv.websocket("/ws/chat", [&room](duplex::websocket ws) { return room.serve(std::move(ws)); });
+    srv.websocket("/ws/chat", [&room](duplex::websocket ws) { return room.serve(std::move(ws)); }, room.endpoint());
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](auto, int) {
