@@ -68,6 +68,9 @@ DUPLEX_WASM_CLIENT(${ARG_TYPE})
 ")
   add_executable(${target} "${src}")
   set_target_properties(${target} PROPERTIES SUFFIX ".js")
+  if(NOT TARGET duplex::wasm)
+    message(FATAL_ERROR "duplex_wasm_client(${target}): duplex::wasm is not defined yet (add_subdirectory(wasm) first)")
+  endif()
   target_link_libraries(${target} PRIVATE duplex::wasm ${ARG_LINK})
   target_link_options(${target} PRIVATE
     -O2
