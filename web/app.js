@@ -330,6 +330,7 @@
       if (c.code !== 1000 && c.code !== 1001) console.info('duplex: connection closed', c);
     });
     /** @type {any} */ (window).duplexClient = client;   // handy from the devtools console
+    /** @type {any} */ (window).duplexProtocol = Module.protocol;   // {name, version, subprotocol, fingerprint}
     connect();
   }
 
