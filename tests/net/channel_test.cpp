@@ -18,12 +18,14 @@ namespace schema = duplex::schema;
 
 namespace {
 
+// The chat as this build speaks it (whatever its version), and the next
+// version of it, as a newer page would speak it.
 using chat_v1 = schema::chat_protocol;
-// A later version of the same protocol, as a newer page would speak it.
 struct chat_v2 : chat_v1 {
-  static constexpr unsigned version = 2;
+  static constexpr unsigned version = chat_v1::version + 1;
 };
 static_assert(schema::protocol<chat_v2>);
+const std::string current = schema::subprotocol_name<chat_v1>();
 
 // Echoes every chat back as a message from "echo"; answers bad input with an
 // error naming the decode error's code and path.
@@ -59,7 +61,7 @@ TEST(Channel, TypedRoundTripAndTypedDecodeErrors) {
     duplex::connect_options co;
     co.subprotocols = duplex::offered_subprotocols<chat_v1>();
     auto ws = co_await duplex::connect(srv.ws_url("/chat"), co);
-    EXPECT_EQ(ws.subprotocol(), "duplex.chat.v1");
+    EXPECT_EQ(ws.subprotocol(), current);
     auto ch = co_await duplex::channel<chat_v1, duplex::side::client>::accept(std::move(ws));
     EXPECT_TRUE(ch.has_value());
     if (!ch) co_return;
@@ -90,11 +92,11 @@ TEST(Channel, TypedRoundTripAndTypedDecodeErrors) {
 TEST(Channel, ServerPicksTheHighestVersionItSpeaks) {
   auto srv = chat_server();
   run_client([&]() -> asio::awaitable<void> {
-    // A newer client offers v2 then v1: the v1 server answers v1.
+    // A newer client offers v(N+1) then vN: the vN server answers vN.
     duplex::connect_options co;
     co.subprotocols = duplex::offered_subprotocols<chat_v2, chat_v1>();
     auto ws = co_await duplex::connect(srv.ws_url("/chat"), co);
-    EXPECT_EQ(ws.subprotocol(), "duplex.chat.v1");
+    EXPECT_EQ(ws.subprotocol(), current);
     auto ch = co_await duplex::channel<chat_v1, duplex::side::client>::accept(std::move(ws));
     EXPECT_TRUE(ch.has_value());
     if (ch) co_await ch->close();
@@ -104,7 +106,7 @@ TEST(Channel, ServerPicksTheHighestVersionItSpeaks) {
 TEST(Channel, NoSharedVersionIsRefusedAfterTheHandshakeWithAReason) {
   auto srv = chat_server();
   run_client([&]() -> asio::awaitable<void> {
-    for (auto offer : {std::vector<std::string>{"duplex.chat.v2"}, std::vector<std::string>{}}) {
+    for (auto offer : {duplex::offered_subprotocols<chat_v2>(), std::vector<std::string>{}}) {
       duplex::connect_options co;
       co.subprotocols = offer;
       auto ws = co_await duplex::connect(srv.ws_url("/chat"), co);
