@@ -150,10 +150,10 @@ void websocket::abandon() {
 }
 
 void websocket::fail(std::string what) {
-  close_ = close_info{1006, what, false};
+  // Called from open() before anyone could set a handler: the caller sees
+  // state() == closed and the reason in info().
+  close_ = close_info{1006, std::move(what), false};
   state_ = socket_state::closed;
-  // Reported later, from the event loop, would be nicer; the caller sees
-  // state() == closed at once and the handlers are not set yet anyway.
 }
 
 void websocket::set_state(socket_state s) {
