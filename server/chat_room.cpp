@@ -1,7 +1,5 @@
 #include "chat_room.hpp"
 
-#include <duplex/schema/codec.hpp>
-
 #include <asio/co_spawn.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -9,23 +7,21 @@
 
 namespace duplex::chat {
 
-asio::awaitable<void> room::serve(websocket ws) {
+asio::awaitable<void> room::serve(websocket socket) {
+  auto ch = co_await channel::accept(std::move(socket));
+  if (!ch) co_return;  // no protocol version in common: closed with 4406 and a reason
+  websocket& ws = ch->socket();
   std::string name;  // empty until a successful join
-  while (auto msg = co_await ws.read()) {
-    if (msg->binary) {
-      reply(ws, schema::error{"bad_message", "binary messages are not part of the chat protocol"});
-      continue;
-    }
-    auto decoded = schema::decode_client(msg->text());
-    if (!decoded) {
-      reply(ws, schema::error{"bad_message", decoded.error().detail});
+  while (auto decoded = co_await ch->read()) {  // decoded on the connection's thread
+    if (!*decoded) {
+      reply(ws, schema::error{"bad_message", decoded->error().detail});
       continue;
     }
     co_await in_room([&] {
-      if (auto* j = std::get_if<schema::join>(&*decoded))
+      if (auto* j = std::get_if<schema::join>(&**decoded))
         on_join(ws, name, std::move(*j));
       else
-        on_chat(ws, name, std::move(std::get<schema::chat>(*decoded)));
+        on_chat(ws, name, std::move(std::get<schema::chat>(**decoded)));
     });
   }
   if (!name.empty()) co_await in_room([&] { leave(name); });

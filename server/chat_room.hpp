@@ -7,6 +7,7 @@
 // them to every thread's members on their own thread.
 #pragma once
 
+#include <duplex/net/channel.hpp>
 #include <duplex/net/hub.hpp>
 #include <duplex/net/websocket.hpp>
 #include <duplex/schema/chat.hpp>
@@ -23,6 +24,11 @@ namespace duplex::chat {
 
 class room {
  public:
+  using channel = duplex::channel<schema::chat_protocol>;
+  // What the endpoint serving this room needs: the protocol's subprotocol
+  // (duplex.chat.v1) and acceptance of other versions, to refuse them readably.
+  static endpoint_options endpoint() { return protocol_endpoint<schema::chat_protocol>(); }
+
   room(hub& topics, asio::any_io_executor ex, std::function<void(std::string_view)> log = {})
       : hub_(topics), ex_(std::move(ex)), log_(std::move(log)) {}
 

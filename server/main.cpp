@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     duplex::server srv(pool.contexts(), opts);
     duplex::hub hub(pool.contexts());
     duplex::chat::room room(hub, pool[0].get_executor(), log_line);
-    srv.websocket("/ws/chat", [&room](duplex::websocket ws) { return room.serve(std::move(ws)); });
+    srv.websocket("/ws/chat", [&room](duplex::websocket ws) { return room.serve(std::move(ws)); }, room.endpoint());
 
     duplex::chat::operations ops(srv);
     ops.metrics().gauge("duplex_chat_members", "Members joined to the chat room, over all threads.",

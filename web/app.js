@@ -1,46 +1,57 @@
 // The chat page. All protocol work (WebSocket, JSON encode/decode) happens in
 // the C++ client compiled to WebAssembly (duplex_client.js/.wasm); this file
 // only wires it to the DOM. User-supplied text is only ever assigned with
-// textContent, never parsed as HTML.
+// textContent, never parsed as HTML. Type-checked (tsc --checkJs, in the
+// tests) against chat.d.ts, which the build generates from the protocol's C++
+// description (lib/include/duplex/schema/chat.hpp).
+// @ts-check
 'use strict';
 
 (() => {
-  const byId = (id) => document.querySelector(`[data-testid="${id}"]`);
+  /** @param {string} id */
+  const byId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
   const ui = {
     status: byId('status'),
-    name: byId('name'),
-    join: byId('join'),
-    joinForm: document.getElementById('join-form'),
+    name: /** @type {HTMLInputElement} */ (byId('name')),
+    join: /** @type {HTMLButtonElement} */ (byId('join')),
+    joinForm: /** @type {HTMLFormElement} */ (document.getElementById('join-form')),
     alert: byId('alert'),
     messages: byId('messages'),
-    message: byId('message'),
-    send: byId('send'),
-    composer: document.getElementById('composer'),
+    message: /** @type {HTMLInputElement} */ (byId('message')),
+    send: /** @type {HTMLButtonElement} */ (byId('send')),
+    composer: /** @type {HTMLFormElement} */ (document.getElementById('composer')),
     users: byId('users'),
-    userCount: document.getElementById('user-count'),
+    userCount: /** @type {HTMLElement} */ (document.getElementById('user-count')),
   };
 
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
-  const utf8 = new TextEncoder();
-  const byteLength = (s) => utf8.encode(s).length;
 
+  /** @type {DuplexChat.Client | null} */
   let client = null;
-  let limits = { name: 32, text: 4000 };
+  /** @type {DuplexChat.Module | null} */
+  let duplexModule = null;
   let connState = 'loading';   // mirrors the client: connecting | open | closing | closed
+  /** @type {string | null} */
   let me = null;               // the name the server confirmed
+  /** @type {string | null} */
   let pendingName = null;      // join sent, no answer yet
+  /** @type {string | null} */
   let wantedName = null;       // re-join with this name after a reconnect
   let reconnectDelay = 1000;
-  let reconnectTimer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let reconnectTimer;
   let leaving = false;         // page is being hidden/unloaded: don't reconnect
+  let outOfDate = false;       // the server speaks no version of our protocol
 
   // ---- small DOM helpers --------------------------------------------------
 
+  /** @param {string} text @param {string} state */
   function setStatus(text, state) {
     ui.status.textContent = text;
     ui.status.dataset.state = state;
   }
 
+  /** @param {string} text */
   function showAlert(text) {
     ui.alert.textContent = text;
     ui.alert.hidden = false;
@@ -70,6 +81,7 @@
         break;
       case 'closing': setStatus('closing', 'closed'); break;
       case 'closed': {
+        if (outOfDate) { setStatus('this page is out of date: reload', 'error'); break; }
         const secs = Math.round(reconnectDelay / 1000);
         setStatus(`closed (reconnecting in ${secs}s)`, 'closed');
         break;
@@ -78,22 +90,26 @@
     }
   }
 
+  /** @param {HTMLElement} el */
   function nearBottom(el) {
     return el.scrollHeight - el.scrollTop - el.clientHeight < 40;
   }
 
+  /** @param {HTMLElement} li */
   function appendItem(li) {
     const stick = nearBottom(ui.messages);
     ui.messages.appendChild(li);
     if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
   }
 
+  /** @param {number} ms */
   function formatTime(ms) {
     const d = new Date(ms);
     if (!Number.isFinite(d.getTime())) return '';
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   }
 
+  /** @param {DuplexChat.Message} m */
   function addChatLine(m) {
     const li = document.createElement('li');
     li.className = 'msg' + (m.from === me ? ' mine' : '');
@@ -113,6 +129,7 @@
     appendItem(li);
   }
 
+  /** @param {string} text @param {string} [kind] */
   function addNote(text, kind) {
     const li = document.createElement('li');
     li.className = `note ${kind || ''}`.trim();
@@ -120,6 +137,7 @@
     appendItem(li);
   }
 
+  /** @param {string[]} users */
   function renderUsers(users) {
     const sorted = [...users].sort((a, b) => a.localeCompare(b));
     const items = sorted.map((name) => {
@@ -134,6 +152,7 @@
 
   // ---- protocol events ----------------------------------------------------
 
+  /** @param {DuplexChat.ServerMessage} m */
   function onServerMessage(m) {
     switch (m.type) {
       case 'message':
@@ -150,7 +169,7 @@
           clearAlert();
           refreshControls();
           refreshStatus();
-          renderUsers([...ui.users.children].map((li) => li.textContent));
+          renderUsers([...ui.users.children].map((li) => li.textContent || ''));
           ui.message.focus();
           addNote(`You joined as ${me}`, 'self');
         } else {
@@ -180,9 +199,10 @@
     }
   }
 
+  /** @param {DuplexChat.DecodeError | DuplexChat.TransportError} e */
   function onClientError(e) {
     if (e.kind === 'decode') {
-      showAlert(`protocol error: undecodable server message (${e.code}${e.field ? ` in '${e.field}'` : ''}: ${e.detail})`);
+      showAlert(`protocol error: undecodable server message (${e.code}${e.path ? ` at '${e.path}'` : ''}: ${e.detail})`);
       console.warn('duplex: could not decode', e);
     } else {
       setStatus(`error: ${e.message}`, 'error');
@@ -190,6 +210,7 @@
     }
   }
 
+  /** @param {DuplexChat.State} s */
   function onState(s) {
     connState = s;
     if (s === 'open') {
@@ -209,7 +230,7 @@
 
   function scheduleReconnect() {
     clearTimeout(reconnectTimer);
-    if (leaving) return;
+    if (leaving || outOfDate) return;
     const delay = reconnectDelay;
     reconnectTimer = setTimeout(connect, delay);
     reconnectDelay = Math.min(reconnectDelay * 2, 15000);
@@ -217,14 +238,26 @@
 
   function connect() {
     clearTimeout(reconnectTimer);
-    client.connect(wsUrl);
+    if (client) client.connect(wsUrl);
+  }
+
+  // What the page sends is checked by the same C++ rules the server applies
+  // (client.send decodes it first): a refusal names the field and the rule.
+  /** @param {DuplexChat.DecodeError | DuplexChat.TransportError} err */
+  function sendError(err) {
+    if (err.kind === 'transport') return err.message;
+    if (err.code === 'too_long') return `That ${err.path === 'name' ? 'name' : 'message'} is too long (expected ${err.expected}).`;
+    if (err.code === 'empty_value') return err.path === 'name' ? 'Please enter a name.' : 'Please enter a message.';
+    return `${err.path || 'message'}: ${err.code} (expected ${err.expected})`;
   }
 
   // ---- user actions -------------------------------------------------------
 
+  /** @param {string} name */
   function sendJoin(name) {
-    if (!client.join(name)) {
-      showAlert('not connected');
+    const err = client ? client.send({ type: 'join', name }) : null;
+    if (!client || err) {
+      showAlert(err ? sendError(err) : 'not connected');
       return;
     }
     pendingName = name;
@@ -237,10 +270,6 @@
     const name = ui.name.value.trim();
     ui.name.removeAttribute('aria-invalid');
     if (!name) { showAlert('Please enter a name.'); return; }
-    if (byteLength(name) > limits.name) {
-      showAlert(`That name is too long (max ${limits.name} bytes).`);
-      return;
-    }
     clearAlert();
     sendJoin(name);
   });
@@ -249,12 +278,9 @@
     ev.preventDefault();
     const text = ui.message.value;
     if (!text.trim()) return;
-    if (byteLength(text) > limits.text) {
-      showAlert(`That message is too long (max ${limits.text} bytes).`);
-      return;
-    }
-    if (!client.say(text)) {
-      showAlert('not connected');
+    const err = client ? client.send({ type: 'chat', text }) : null;
+    if (!client || err) {
+      showAlert(err ? sendError(err) : 'not connected');
       return;
     }
     ui.message.value = '';
@@ -268,7 +294,7 @@
   });
   window.addEventListener('pageshow', (ev) => {
     // Back/forward cache restore: the socket was closed on pagehide.
-    if (ev.persisted && client) {
+    if (ev.persisted && client && !outOfDate) {
       leaving = false;
       reconnectDelay = 1000;
       connect();
@@ -279,23 +305,32 @@
 
   async function start() {
     setStatus('loading', 'loading');
+    /** @type {DuplexChat.Module} */
     let Module;
     try {
       if (typeof createDuplexClient !== 'function') throw new Error('duplex_client.js did not load');
       Module = await createDuplexClient();
     } catch (err) {
-      setStatus(`error: could not load the WebAssembly client (${err && err.message ? err.message : err})`, 'error');
+      setStatus(`error: could not load the WebAssembly client (${err instanceof Error ? err.message : err})`, 'error');
       return;
     }
-    limits = { name: Module.maxNameBytes, text: Module.maxTextBytes };
+    duplexModule = Module;
     client = new Module.DuplexClient();
     client.on('state', onState);
     client.on('message', onServerMessage);
     client.on('error', onClientError);
     client.on('close', (c) => {
+      if (duplexModule && c.code === duplexModule.versionMismatchCode) {
+        // The server speaks a newer (or older) chat than this page: say so
+        // and stop reconnecting; a reload fetches the matching page.
+        outOfDate = true;
+        showAlert(c.reason || 'this page is out of date: reload');
+        return;
+      }
       if (c.code !== 1000 && c.code !== 1001) console.info('duplex: connection closed', c);
     });
-    window.duplexClient = client;   // handy from the devtools console
+    /** @type {any} */ (window).duplexClient = client;   // handy from the devtools console
+    /** @type {any} */ (window).duplexProtocol = Module.protocol;   // {name, version, subprotocol, fingerprint}
     connect();
   }
 
