@@ -4,7 +4,7 @@
 // line; codec_bench.mjs runs JSON.parse/JSON.stringify on the same lines).
 // Builds natively and with em++ (run under Node). Prints one JSON line.
 //   codec_bench [--messages FILE] [--seconds S] [--label TEXT]
-#include <duplex/schema/codec.hpp>
+#include <duplex/schema/chat.hpp>
 
 #include <chrono>
 #include <cstdio>

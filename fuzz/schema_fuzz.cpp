@@ -1,6 +1,6 @@
 // libFuzzer target: the chat schema decoder. Whatever decodes must re-encode
 // and decode to the same value (the codec is lossless on its own output).
-#include <duplex/schema/codec.hpp>
+#include <duplex/schema/chat.hpp>
 
 #include <cstdint>
 #include <cstdlib>

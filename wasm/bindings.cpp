@@ -97,7 +97,7 @@ class js_client {
       val o = val::object();
       o.set("kind", "decode");
       o.set("code", std::string(schema::to_string(e.code)));
-      o.set("field", e.field);
+      o.set("field", e.path);
       o.set("detail", e.detail);
       o.set("raw", std::string(raw));
       invoke(h->error, o);

@@ -56,13 +56,13 @@ INSTANTIATE_TEST_SUITE_P(InvalidJson, DecodeRejects, ::testing::Values(
     bad_input{R"({"type":"chat","text":"hi"}x)", dir::client, decode_errc::invalid_json, ""},
     bad_input{R"({"type":"chat","text":"hi"},)", dir::client, decode_errc::invalid_json, ""},
     // duplicates: a second "type" (or any known field) is refused, not resolved
-    bad_input{R"({"type":"chat","type":"join","name":"a","text":"b"})", dir::client, decode_errc::invalid_json, "type"},
-    bad_input{R"({"type":"chat","type":"chat","text":"b"})", dir::client, decode_errc::invalid_json, "type"},
-    bad_input{R"({"type":"chat","text":"a","text":"b"})", dir::client, decode_errc::invalid_json, "text"},
-    bad_input{R"({"type":"message","from":"a","text":"b","time":1,"time":2})", dir::server, decode_errc::invalid_json, "time"},
+    bad_input{R"({"type":"chat","type":"join","name":"a","text":"b"})", dir::client, decode_errc::duplicate_key, "type"},
+    bad_input{R"({"type":"chat","type":"chat","text":"b"})", dir::client, decode_errc::duplicate_key, "type"},
+    bad_input{R"({"type":"chat","text":"a","text":"b"})", dir::client, decode_errc::duplicate_key, "text"},
+    bad_input{R"({"type":"message","from":"a","text":"b","time":1,"time":2})", dir::server, decode_errc::duplicate_key, "time"},
     // ...but a syntax error anywhere still comes first
     bad_input{R"({"type":"chat","type":"chat","text":"b","x":tru})", dir::client, decode_errc::invalid_json, ""},
-    bad_input{R"({"typ\u0065":"chat","type":"chat","text":"b"})", dir::client, decode_errc::invalid_json, "type"},
+    bad_input{R"({"typ\u0065":"chat","type":"chat","text":"b"})", dir::client, decode_errc::duplicate_key, "type"},
     // bad string contents
     bad_input{R"({"type":"chat","text":"\q"})", dir::client, decode_errc::invalid_json, ""},
     // valid UTF-8 after a bad escape: simdjson's portable kernel (WASM) calls this bad UTF-8
@@ -167,29 +167,29 @@ INSTANTIATE_TEST_SUITE_P(WrongType, DecodeRejects, ::testing::Values(
     bad_input{R"({"type":"message","from":"a","text":"b","time":1.5})", dir::server, decode_errc::wrong_type, "time"},
     bad_input{R"({"type":"message","from":"a","text":"b","time":1.0})", dir::server, decode_errc::wrong_type, "time"},
     bad_input{R"({"type":"message","from":"a","text":"b","time":1e3})", dir::server, decode_errc::wrong_type, "time"},
-    bad_input{R"({"type":"message","from":"a","text":"b","time":9223372036854775808})", dir::server, decode_errc::wrong_type, "time"},
-    bad_input{R"({"type":"message","from":"a","text":"b","time":-9223372036854775809})", dir::server, decode_errc::wrong_type, "time"},
-    bad_input{R"({"type":"message","from":"a","text":"b","time":123456789012345678901234567890})", dir::server, decode_errc::wrong_type, "time"},
+    bad_input{R"({"type":"message","from":"a","text":"b","time":9223372036854775808})", dir::server, decode_errc::out_of_range, "time"},
+    bad_input{R"({"type":"message","from":"a","text":"b","time":-9223372036854775809})", dir::server, decode_errc::out_of_range, "time"},
+    bad_input{R"({"type":"message","from":"a","text":"b","time":123456789012345678901234567890})", dir::server, decode_errc::out_of_range, "time"},
     bad_input{R"({"type":"message","from":"a","text":"b","time":null})", dir::server, decode_errc::wrong_type, "time"},
     bad_input{R"({"type":"presence","users":"ada"})", dir::server, decode_errc::wrong_type, "users"},
     bad_input{R"({"type":"presence","users":{"0":"ada"}})", dir::server, decode_errc::wrong_type, "users"},
-    bad_input{R"({"type":"presence","users":["ada",1]})", dir::server, decode_errc::wrong_type, "users"},
-    bad_input{R"({"type":"presence","users":[["ada"]]})", dir::server, decode_errc::wrong_type, "users"},
+    bad_input{R"({"type":"presence","users":["ada",1]})", dir::server, decode_errc::wrong_type, "users[1]"},
+    bad_input{R"({"type":"presence","users":[["ada"]]})", dir::server, decode_errc::wrong_type, "users[0]"},
     bad_input{R"({"type":"joined","name":false})", dir::server, decode_errc::wrong_type, "name"},
     bad_input{R"({"type":"error","code":404,"message":"m"})", dir::server, decode_errc::wrong_type, "code"},
     bad_input{R"({"type":"error","code":"c","message":null})", dir::server, decode_errc::wrong_type, "message"},
     // names must not contain control characters (see codec.hpp)
-    bad_input{R"({"type":"join","name":"a\u0001b"})", dir::client, decode_errc::wrong_type, "name"},
-    bad_input{R"({"type":"join","name":"a\nb"})", dir::client, decode_errc::wrong_type, "name"},
-    bad_input{R"({"type":"join","name":"tab\t"})", dir::client, decode_errc::wrong_type, "name"},
-    bad_input{R"({"type":"join","name":"nul\u0000"})", dir::client, decode_errc::wrong_type, "name"},
-    bad_input{R"({"type":"join","name":"del\u007f"})", dir::client, decode_errc::wrong_type, "name"},
-    bad_input{R"({"type":"join","name":"c1\u0085"})", dir::client, decode_errc::wrong_type, "name"},
-    bad_input{R"({"type":"join","name":"rlo\u202eevil"})", dir::client, decode_errc::wrong_type, "name"},
-    bad_input{R"({"type":"join","name":"line\u2028sep"})", dir::client, decode_errc::wrong_type, "name"},
-    bad_input{R"({"type":"message","from":"a\rb","text":"b","time":1})", dir::server, decode_errc::wrong_type, "from"},
-    bad_input{R"({"type":"presence","users":["ok","b\u001bad"]})", dir::server, decode_errc::wrong_type, "users"},
-    bad_input{R"({"type":"left","name":"\u2066x"})", dir::server, decode_errc::wrong_type, "name"}
+    bad_input{R"({"type":"join","name":"a\u0001b"})", dir::client, decode_errc::bad_character, "name"},
+    bad_input{R"({"type":"join","name":"a\nb"})", dir::client, decode_errc::bad_character, "name"},
+    bad_input{R"({"type":"join","name":"tab\t"})", dir::client, decode_errc::bad_character, "name"},
+    bad_input{R"({"type":"join","name":"nul\u0000"})", dir::client, decode_errc::bad_character, "name"},
+    bad_input{R"({"type":"join","name":"del\u007f"})", dir::client, decode_errc::bad_character, "name"},
+    bad_input{R"({"type":"join","name":"c1\u0085"})", dir::client, decode_errc::bad_character, "name"},
+    bad_input{R"({"type":"join","name":"rlo\u202eevil"})", dir::client, decode_errc::bad_character, "name"},
+    bad_input{R"({"type":"join","name":"line\u2028sep"})", dir::client, decode_errc::bad_character, "name"},
+    bad_input{R"({"type":"message","from":"a\rb","text":"b","time":1})", dir::server, decode_errc::bad_character, "from"},
+    bad_input{R"({"type":"presence","users":["ok","b\u001bad"]})", dir::server, decode_errc::bad_character, "users[1]"},
+    bad_input{R"({"type":"left","name":"\u2066x"})", dir::server, decode_errc::bad_character, "name"}
 ));
 
 // ---- invalid_utf8: raw bytes anywhere in the document ------------------------
@@ -229,12 +229,12 @@ INSTANTIATE_TEST_SUITE_P(TooLong, DecodeRejects, ::testing::Values(
     bad_input{R"({"type":"message","from":"a","text":")" + std::string(max_text_bytes + 1, 'b') + R"(","time":1})", dir::server, decode_errc::too_long, "text"},
     bad_input{R"({"type":"joined","name":")" + std::string(max_name_bytes + 1, 'a') + "\"}", dir::server, decode_errc::too_long, "name"},
     bad_input{R"({"type":"left","name":")" + std::string(100, 'a') + "\"}", dir::server, decode_errc::too_long, "name"},
-    bad_input{presence_of(1, std::string(max_name_bytes + 1, 'u')), dir::server, decode_errc::too_long, "users"},
+    bad_input{presence_of(1, std::string(max_name_bytes + 1, 'u')), dir::server, decode_errc::too_long, "users[0]"},
     bad_input{presence_of(max_users + 1, "u"), dir::server, decode_errc::too_long, "users"},
     // the whole input: checked before parsing, whatever it contains
-    bad_input{std::string(max_json_bytes + 1, ' '), dir::client, decode_errc::too_long, ""},
-    bad_input{R"({"type":"chat","text":"hi"})" + std::string(max_json_bytes, ' '), dir::client, decode_errc::too_long, ""},
-    bad_input{std::string(max_json_bytes + 1, '['), dir::server, decode_errc::too_long, ""}
+    bad_input{std::string(max_json_bytes + 1, ' '), dir::client, decode_errc::document_too_long, ""},
+    bad_input{R"({"type":"chat","text":"hi"})" + std::string(max_json_bytes, ' '), dir::client, decode_errc::document_too_long, ""},
+    bad_input{std::string(max_json_bytes + 1, '['), dir::server, decode_errc::document_too_long, ""}
 ));
 
 // ---- empty_value ---------------------------------------------------------------
@@ -248,8 +248,8 @@ INSTANTIATE_TEST_SUITE_P(EmptyValue, DecodeRejects, ::testing::Values(
     bad_input{R"({"type":"chat","text":""})", dir::client, decode_errc::empty_value, "text"},
     bad_input{R"({"type":"message","from":"","text":"b","time":1})", dir::server, decode_errc::empty_value, "from"},
     bad_input{R"({"type":"message","from":"a","text":"","time":1})", dir::server, decode_errc::empty_value, "text"},
-    bad_input{R"({"type":"presence","users":["ada",""]})", dir::server, decode_errc::empty_value, "users"},
-    bad_input{R"({"type":"presence","users":["  "]})", dir::server, decode_errc::empty_value, "users"},
+    bad_input{R"({"type":"presence","users":["ada",""]})", dir::server, decode_errc::empty_value, "users[1]"},
+    bad_input{R"({"type":"presence","users":["  "]})", dir::server, decode_errc::empty_value, "users[0]"},
     bad_input{R"({"type":"joined","name":""})", dir::server, decode_errc::empty_value, "name"},
     bad_input{R"({"type":"left","name":" "})", dir::server, decode_errc::empty_value, "name"},
     bad_input{R"({"type":"error","code":"","message":"m"})", dir::server, decode_errc::empty_value, "code"}
@@ -273,13 +273,17 @@ TEST(DecodePrecedence, BadUtf8BeatsBadSyntaxAndNonObjects) {
   EXPECT_TRUE(fails_with(decode_server("\xEF\xBB\xBF{\"type\":\"\xC0\"}"), decode_errc::invalid_utf8, ""));
 }
 
-TEST(DecodePrecedence, TypeBeforeFieldsAndFieldsInDeclarationOrder) {
+TEST(DecodePrecedence, TypeFirstThenDocumentOrderThenMissingFields) {
   EXPECT_TRUE(fails_with(decode_client(R"({"name":5})"), decode_errc::missing_field, "type"));
   EXPECT_TRUE(fails_with(decode_client(R"({"type":"nope","name":5})"), decode_errc::unknown_type, "type"));
-  // message: from, then text, then time - whatever order they arrive in.
-  EXPECT_TRUE(fails_with(decode_server(R"({"time":"x","text":"","from":"","type":"message"})"), decode_errc::empty_value, "from"));
-  EXPECT_TRUE(fails_with(decode_server(R"({"time":"x","text":"","from":"a","type":"message"})"), decode_errc::empty_value, "text"));
-  EXPECT_TRUE(fails_with(decode_server(R"({"time":"x","text":"b","from":"a","type":"message"})"), decode_errc::wrong_type, "time"));
+  // The first bad value in the document, wherever "type" is...
+  EXPECT_TRUE(fails_with(decode_server(R"({"time":"x","text":"","from":"","type":"message"})"), decode_errc::wrong_type, "time"));
+  EXPECT_TRUE(fails_with(decode_server(R"({"text":"","from":"","type":"message","time":1})"), decode_errc::empty_value, "text"));
+  EXPECT_TRUE(fails_with(decode_server(R"({"type":"message","from":"","text":"","time":1})"), decode_errc::empty_value, "from"));
+  // ...and missing fields at the end of their object, in declaration order.
+  EXPECT_TRUE(fails_with(decode_server(R"({"type":"message","time":1})"), decode_errc::missing_field, "from"));
+  EXPECT_TRUE(fails_with(decode_server(R"({"type":"message","time":1,"from":"a"})"), decode_errc::missing_field, "text"));
+  EXPECT_TRUE(fails_with(decode_server(R"({"type":"message","time":"x"})"), decode_errc::wrong_type, "time"));
 }
 
 // ---- boundaries that must pass -----------------------------------------------------
@@ -324,7 +328,7 @@ TEST(DecodeLimits, DeepNestingIsRejectedWithoutExhaustingTheStack) {
   const std::size_t depth = 30000;
   const std::string json = R"({"type":"chat","text":"hi","x":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
   ASSERT_LE(json.size(), max_json_bytes);
-  EXPECT_TRUE(fails_with(decode_client(json), decode_errc::invalid_json, ""));
+  EXPECT_TRUE(fails_with(decode_client(json), decode_errc::too_deep, ""));
   const std::string objects = [] {
     std::string s = R"({"type":"chat","text":"hi","x":)";
     for (int i = 0; i < 5000; ++i) s += R"({"a":)";
@@ -332,7 +336,7 @@ TEST(DecodeLimits, DeepNestingIsRejectedWithoutExhaustingTheStack) {
     s += std::string(5000, '}');
     return s + "}";
   }();
-  EXPECT_TRUE(fails_with(decode_client(objects), decode_errc::invalid_json, ""));
+  EXPECT_TRUE(fails_with(decode_client(objects), decode_errc::too_deep, ""));
 }
 
 TEST(DecodeLimits, ModestNestingInIgnoredFieldsIsFine) {
@@ -351,16 +355,29 @@ TEST(DecodeErrc, HasStableNames) {
   EXPECT_EQ(to_string(decode_errc::invalid_utf8), "invalid_utf8");
   EXPECT_EQ(to_string(decode_errc::too_long), "too_long");
   EXPECT_EQ(to_string(decode_errc::empty_value), "empty_value");
+  EXPECT_EQ(to_string(decode_errc::document_too_long), "document_too_long");
+  EXPECT_EQ(to_string(decode_errc::too_deep), "too_deep");
+  EXPECT_EQ(to_string(decode_errc::duplicate_key), "duplicate_key");
+  EXPECT_EQ(to_string(decode_errc::out_of_range), "out_of_range");
+  EXPECT_EQ(to_string(decode_errc::bad_enum), "bad_enum");
+  EXPECT_EQ(to_string(decode_errc::too_short), "too_short");
+  EXPECT_EQ(to_string(decode_errc::bad_character), "bad_character");
 }
 
 TEST(DecodeErrc, DetailsAreHumanReadableAndSafeToSendBack) {
   const auto missing = decode_client(R"({"type":"chat"})");
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.error().detail, "missing field 'text' in 'chat'");
+  EXPECT_EQ(missing.error().detail, "text: missing (expected a value)");
+  EXPECT_EQ(missing.error().expected, "a value");
 
   const auto wrong_dir = decode_client(R"({"type":"presence","users":[]})");
   ASSERT_FALSE(wrong_dir.ok());
-  EXPECT_NE(wrong_dir.error().detail.find("server-to-client"), std::string::npos) << wrong_dir.error().detail;
+  EXPECT_EQ(wrong_dir.error().expected, "one of join, chat");
+
+  const auto deep = decode_server(R"({"type":"presence","users":["a","b",7]})");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.error().path, "users[2]");
+  EXPECT_EQ(deep.error().expected, "a string");
 
   // A hostile type is echoed truncated (on a code point boundary) and without
   // control characters, so the detail can be put into an error message as is.

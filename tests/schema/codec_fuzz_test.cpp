@@ -112,14 +112,17 @@ bool well_formed(const Result& r, Decode decode, const std::string& input, int i
   const decode_error& e = r.error();
   const int code = static_cast<int>(e.code);
   const bool ok = code >= static_cast<int>(decode_errc::invalid_json) &&
-                  code <= static_cast<int>(decode_errc::empty_value) && !e.detail.empty() &&
-                  testing::is_valid_utf8(e.detail) && testing::is_valid_utf8(e.field);
+                  code <= static_cast<int>(decode_errc::bad_character) && !e.detail.empty() &&
+                  testing::is_valid_utf8(e.detail) && testing::is_valid_utf8(e.path);
   EXPECT_TRUE(ok) << "iteration " << iteration << ": bad error " << code << " '" << e.detail << "' for input of "
                   << input.size() << " bytes";
   return ok;
 }
 
 constexpr int iterations = 4000;
+
+const auto client_decoder = [](std::string_view j) { return decode_client(j); };
+const auto server_decoder = [](std::string_view j) { return decode_server(j); };
 
 // FNV-1a over every verdict, so the two builds (simdjson 3.0.1 with SIMD
 // kernels natively, 3.9.4's portable kernel in WASM) can be held to the same
@@ -136,7 +139,7 @@ class digest {
       add_bytes(encode(*r));
     } else {
       add_bytes(to_string(r.error().code));
-      add_bytes(r.error().field);
+      add_bytes(r.error().path);
     }
   }
   std::uint64_t value() const { return h_; }
@@ -148,7 +151,7 @@ class digest {
 // Update when the decoder's rules, the seeds or the mutator change on purpose
 // (the failure message prints the new value); it must then be the same in
 // the native and the WASM run.
-constexpr std::uint64_t expected_digest = 0x8c1c942679758e9bull;
+constexpr std::uint64_t expected_digest = 0xa4473807ff5c5d90ull;
 
 TEST(DecodeFuzz, MutatedMessagesNeverCrashAndAlwaysAnswer) {
   const auto corpus = seeds();
@@ -162,12 +165,12 @@ TEST(DecodeFuzz, MutatedMessagesNeverCrashAndAlwaysAnswer) {
     const auto s = decode_server(input);
     verdicts.add(c);
     verdicts.add(s);
-    ASSERT_TRUE(well_formed(c, decode_client, input, i));
-    ASSERT_TRUE(well_formed(s, decode_server, input, i));
+    ASSERT_TRUE(well_formed(c, client_decoder, input, i));
+    ASSERT_TRUE(well_formed(s, server_decoder, input, i));
     // Syntax and UTF-8 verdicts don't depend on the direction.
     if (!c.ok() && (c.error().code == decode_errc::invalid_json || c.error().code == decode_errc::invalid_utf8)) {
       ASSERT_FALSE(s.ok()) << "iteration " << i;
-      EXPECT_EQ(s.error().code, c.error().code) << "iteration " << i;
+      EXPECT_EQ(s.error().code, c.error().code) << "iteration " << i << ": " << input;
     }
     (c.ok() || s.ok()) ? ++accepted : ++rejected;
   }
@@ -183,8 +186,8 @@ TEST(DecodeFuzz, RandomBytesNeverCrash) {
     std::string input(r.below(64), '\0');
     for (char& c : input) c = static_cast<char>(r.next());
     if (r.below(2)) input.insert(0, "{\"type\":");
-    ASSERT_TRUE(well_formed(decode_client(input), decode_client, input, i));
-    ASSERT_TRUE(well_formed(decode_server(input), decode_server, input, i));
+    ASSERT_TRUE(well_formed(decode_client(input), client_decoder, input, i));
+    ASSERT_TRUE(well_formed(decode_server(input), server_decoder, input, i));
   }
 }
 

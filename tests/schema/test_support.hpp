@@ -1,6 +1,7 @@
 // Shared helpers for the codec tests (native and WASM builds).
 #pragma once
 
+#include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
 
 #include <gtest/gtest.h>
@@ -14,7 +15,7 @@ namespace duplex::schema {
 // Readable gtest failure output: names instead of enum integers.
 inline void PrintTo(decode_errc c, std::ostream* os) { *os << to_string(c); }
 inline void PrintTo(const decode_error& e, std::ostream* os) {
-  *os << to_string(e.code) << " field='" << e.field << "' detail='" << e.detail << "'";
+  *os << to_string(e.code) << " field='" << e.path << "' detail='" << e.detail << "'";
 }
 
 }  // namespace duplex::schema
@@ -60,8 +61,8 @@ template <class Result>
 ::testing::AssertionResult fails_with(const Result& r, decode_errc code, std::string_view field) {
   if (r.ok()) return ::testing::AssertionFailure() << "decoded successfully, expected " << to_string(code);
   const decode_error& e = r.error();
-  if (e.code != code || e.field != field || e.detail.empty()) {
-    return ::testing::AssertionFailure() << "got " << to_string(e.code) << " field='" << e.field << "' detail='"
+  if (e.code != code || e.path != field || e.detail.empty()) {
+    return ::testing::AssertionFailure() << "got " << to_string(e.code) << " field='" << e.path << "' detail='"
                                          << e.detail << "', expected " << to_string(code) << " field='" << field
                                          << "'";
   }
