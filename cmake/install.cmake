@@ -24,8 +24,9 @@ set(DUPLEX_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/duplex"
 set_target_properties(duplex_schema PROPERTIES EXPORT_NAME schema)
 set_target_properties(duplex_protocol PROPERTIES EXPORT_NAME protocol)
 set_target_properties(duplex PROPERTIES EXPORT_NAME duplex)
+set_target_properties(duplex_simdjson PROPERTIES EXPORT_NAME simdjson)
 
-install(TARGETS duplex duplex_protocol duplex_schema
+install(TARGETS duplex duplex_protocol duplex_schema duplex_simdjson
   EXPORT duplexTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -34,6 +35,8 @@ install(TARGETS duplex duplex_protocol duplex_schema
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/lib/include/duplex"
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.hpp")
+# The schema's public headers include simdjson.h.
+install(FILES "${DUPLEX_SIMDJSON_AMALGAMATION_DIR}/simdjson.h" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 install(EXPORT duplexTargets
   NAMESPACE duplex::

@@ -1,8 +1,9 @@
 // duplex-chat: the chat server. Serves the web page (the WASM client) at /
-// and the chat room at /ws/chat.
-#include "chat_room.hpp"
+// and the chat rooms at /ws/chat, with history in SQLite (--data) or memory.
+#include "chat_service.hpp"
 
 #include <duplex/net/server.hpp>
+#include <duplex/realtime/sqlite_history.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -40,8 +41,15 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
   --allow-host NAME    answer requests for Host NAME (repeatable). Listening on
                        loopback, only localhost, 127.0.0.1 and [::1] are
                        answered (against DNS rebinding); otherwise any.
+  --data DIR           keep the rooms' history in SQLite under DIR (default
+                       ./duplex-data, created if missing)
+  --memory             keep history in memory only (lost on restart)
+  --history N          messages a joiner or watcher gets (default 100)
+  --max-rooms N        rooms open at once (default 1000)
   --help               this text
 )";
+
+std::size_t count_arg(std::string_view flag, const std::string& v, std::size_t lo, std::size_t hi);
 
 void log_line(std::string_view line) {
   const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -53,6 +61,14 @@ void log_line(std::string_view line) {
 [[noreturn]] void fail(std::string_view why) {
   std::cerr << "duplex-chat: " << why << "\n(try --help)\n";
   std::exit(2);
+}
+
+std::size_t count_arg(std::string_view flag, const std::string& v, std::size_t lo, std::size_t hi) {
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || *end || v[0] == '-' || n < lo || n > hi)
+    fail("bad " + std::string(flag) + " " + v + " (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
+  return static_cast<std::size_t>(n);
 }
 
 }  // namespace
@@ -74,6 +90,9 @@ int main(int argc, char** argv) {
   opts.websocket.deflate.enabled = true;
 
   std::vector<std::string> extra_hosts;
+  std::filesystem::path data_dir = "duplex-data";
+  bool memory = false;
+  duplex::chat::service_config chat;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -103,6 +122,14 @@ int main(int argc, char** argv) {
       extra_hosts.push_back(value());
     } else if (arg == "--allow-origin") {
       opts.allowed_origins.push_back(value());
+    } else if (arg == "--data") {
+      data_dir = value();
+    } else if (arg == "--memory") {
+      memory = true;
+    } else if (arg == "--history") {
+      chat.join_history = count_arg(arg, value(), 0, 1000);
+    } else if (arg == "--max-rooms") {
+      chat.max_rooms = count_arg(arg, value(), 1, 1'000'000);
     } else if (arg == "--max-message") {
       const std::string v = value();
       char* end = nullptr;
@@ -123,22 +150,51 @@ int main(int argc, char** argv) {
     opts.allowed_hosts = extra_hosts;
   if (!std::filesystem::is_directory(opts.root)) fail("--root " + opts.root.string() + " is not a directory");
 
+  // History: SQLite unless --memory. A store that cannot be opened stops
+  // the server here; a disk error later is logged and chat goes on live.
+  std::unique_ptr<duplex::realtime::history_engine> history;
+  std::string store = "memory";
+  if (memory) {
+    history = std::make_unique<duplex::realtime::memory_history>();
+  } else {
+    std::error_code ec;
+    std::string detail;
+    duplex::realtime::sqlite_history_config sc;
+    sc.directory = data_dir;
+    sc.on_error = [](std::error_code e, const std::string& why) {
+      std::cerr << "duplex-chat: history not written (" << e.message() << "): " << why
+                << "; chat continues live\n";
+    };
+    auto db = duplex::realtime::sqlite_history::open(sc, ec, &detail);
+    if (!db) {
+      std::cerr << "duplex-chat: cannot use --data " << data_dir.string() << ": " << ec.message()
+                << (detail.empty() ? "" : " (" + detail + ")") << "\n";
+      return 1;
+    }
+    store = db->database_path().string();
+    if (db->recovered_from_crash()) log_line("history: previous run did not stop cleanly; rooms get new epochs");
+    history = std::move(db);
+  }
+
   try {
     asio::io_context io(1);
     duplex::server srv(io, opts);
-    duplex::chat::room room(log_line);
-    srv.websocket("/ws/chat", [&room](duplex::websocket ws) { return room.serve(std::move(ws)); });
+    duplex::chat::service rooms(io.get_executor(), *history, chat, log_line);
+    srv.websocket("/ws/chat", [&rooms](duplex::websocket ws) { return rooms.serve(std::move(ws)); },
+                  duplex::chat::service::endpoint());
+    rooms.start();
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](auto, int) {
       log_line("stopping");
+      rooms.stop();
       io.stop();
     });
     asio::co_spawn(io, srv.run(), asio::detached);
     const char* scheme = opts.tls_cert_file.empty() ? "http" : "https";
     const std::string host = opts.host == "0.0.0.0" || opts.host == "127.0.0.1" ? "localhost" : opts.host;
     log_line(std::string("listening on ") + scheme + "://" + host + ":" + std::to_string(srv.port()) +
-             "/ (root " + opts.root.string() + ")");
+             "/ (root " + opts.root.string() + ", history " + store + ")");
     io.run();
   } catch (const std::exception& e) {
     std::cerr << "duplex-chat: " << e.what() << "\n";
