@@ -113,7 +113,7 @@ function pipeLines(stream, prefix) {
 
 function startServer(exe, port, root) {
   log(`starting ${exe} --host 127.0.0.1 --port ${port} --root ${root}`);
-  server = spawn(exe, ['--host', '127.0.0.1', '--port', String(port), '--root', root], {
+  server = spawn(exe, ['--host', '127.0.0.1', '--port', String(port), '--root', root, '--memory'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   pipeLines(server.stdout, 'server');
