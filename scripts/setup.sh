@@ -12,6 +12,7 @@ packages=(
   chromium
   openssl
   clang-14 libclang-rt-14-dev
+  libhiredis-dev redis-server
 )
 missing=()
 for p in "${packages[@]}"; do

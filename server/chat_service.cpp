@@ -4,6 +4,7 @@
 #include <duplex/schema/codec.hpp>
 
 #include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
 #include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
@@ -20,8 +21,9 @@ using realtime::stream_position;
 using steady = std::chrono::steady_clock;
 
 struct service::session {
-  explicit session(websocket w) : ws(std::move(w)) {}
+  explicit session(websocket w) : ws(std::move(w)), topic("chat.to." + std::to_string(ws.id())) {}
   websocket ws;
+  std::string topic;         // the hub topic of replies to this connection only
   bool v2 = true;
   room* in = nullptr;        // the room watched (v2) or joined (v1)
   std::string name, token;   // set while joined
@@ -39,6 +41,8 @@ struct service::session {
 struct service::room {
   room(std::string n, std::chrono::milliseconds grace) : name(std::move(n)), presence({grace}) {}
   std::string name;
+  std::string topic = "chat.room." + name;       // lines and diffs, to live version-2 watchers
+  std::string legacy_topic = "chat.v1." + name;  // to version-1 members
   realtime::presence presence;
   std::set<session*> watchers;                        // version 2 sessions
   std::set<session*> legacy;                          // version 1 members
@@ -46,20 +50,11 @@ struct service::room {
   // Encoded answers shared by every new watcher until they change (a join
   // storm encodes the history and the snapshot once, not once per joiner).
   std::optional<stream_position> history_top;
-  std::vector<prepared_message> history_frames;
-  std::optional<prepared_message> snapshot_frame;
+  std::vector<std::string> history_frames;
+  std::optional<std::string> snapshot_frame;
 };
 
 namespace {
-
-template <class M>
-void reply(service::session& s, const M& m) {
-  s.ws.post(schema::encode(m));
-}
-
-void reply_error(service::session& s, std::string code, std::string why) {
-  reply(s, v1::error{std::move(code), std::move(why)});
-}
 
 std::string error_code_name(std::error_code ec) {
   using realtime::errc;
@@ -95,8 +90,10 @@ constexpr std::size_t frame_budget = 256 * 1024;
 
 }  // namespace
 
-service::service(asio::any_io_executor ex, realtime::history_engine& history, service_config config, log_fn log)
+service::service(asio::any_io_executor ex, hub& topics, realtime::history_engine& history, service_config config,
+                 log_fn log)
     : ex_(std::move(ex)),
+      hub_(topics),
       history_(history),
       config_(std::move(config)),
       log_(std::move(log)),
@@ -104,7 +101,27 @@ service::service(asio::any_io_executor ex, realtime::history_engine& history, se
 
 service::~service() = default;
 
-std::size_t service::rooms() const noexcept { return rooms_->size(); }
+void service::send(session& s, std::string json) { hub_.publish(s.topic, std::move(json)); }
+
+template <class M>
+void service::reply(session& s, const M& m) {
+  send(s, schema::encode(m));
+}
+
+void service::reply_error(session& s, std::string code, std::string why) {
+  reply(s, v1::error{std::move(code), std::move(why)});
+}
+
+// Runs f() on the service's executor and resumes on the caller's.
+template <class F>
+asio::awaitable<void> service::in_service(F f) {
+  co_await asio::co_spawn(
+      ex_, [&f]() -> asio::awaitable<void> {
+        f();
+        co_return;
+      },
+      asio::use_awaitable);
+}
 
 endpoint_options service::endpoint() {
   endpoint_options o;
@@ -135,15 +152,16 @@ asio::awaitable<void> service::tick_loop() {
 asio::awaitable<void> service::serve(websocket ws) {
   auto s = std::make_shared<session>(ws);
   s->v2 = ws.subprotocol() == schema::subprotocol_name<schema::chat_protocol_v2>();
+  hub_.subscribe(ws, s->topic);
   message msg;
   while (co_await ws.read(msg)) {
-    if (msg.binary) {
-      reply_error(*s, "bad_message", "binary messages are not part of the chat protocol");
-      continue;
-    }
-    handle(s, msg.data);
+    co_await in_service([&] {
+      if (msg.binary) reply_error(*s, "bad_message", "binary messages are not part of the chat protocol");
+      else handle(s, msg.data);
+    });
   }
-  closed(*s);
+  co_await in_service([&] { closed(*s); });
+  hub_.unsubscribe(ws, s->topic);
 }
 
 void service::handle(const std::shared_ptr<session>& s, std::string_view text) {
@@ -179,7 +197,9 @@ void service::handle(const std::shared_ptr<session>& s, std::string_view text) {
 
 service::room* service::open_room(session& s, std::string_view name) {
   std::error_code ec;
+  const auto before = rooms_->size();
   room* r = rooms_->open(name, ec, [this](std::string_view n) { return room(std::string(n), config_.grace); });
+  if (rooms_->size() != before) rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
   if (!r) {
     reply_error(s, error_code_name(ec),
                 ec == realtime::errc::too_many_rooms
@@ -221,7 +241,7 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
   }
   s->resume_from.reset();
   if (r.history_top) {  // nothing published since the last answer: send the same frames
-    for (auto& f : r.history_frames) s->ws.post(f);
+    for (auto& f : r.history_frames) send(*s, f);
     s->delivered = r.history_top->offset;
     return deliver_buffered(*s, r.history_top->offset);
   }
@@ -248,8 +268,15 @@ void service::deliver_buffered(session& s, std::uint64_t after) {
     s.delivered = p.offset;
   }
   s.buffer.clear();
+  go_live(s);
+}
+
+// The history is sent: live lines and diffs from now on (the hub keeps this
+// thread's replies and publishes in order), starting with the snapshot.
+void service::go_live(session& s) {
   s.live = true;
   send_snapshot(s);
+  hub_.subscribe(s.ws, s.in->topic);
 }
 
 void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code ec,
@@ -283,8 +310,7 @@ void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code 
   reply(s, v2::resumed{rm.name, r.top.epoch, r.top.offset, r.publications.size()});
   s.delivered = r.top.offset;
   s.buffer.clear();
-  s.live = true;
-  send_snapshot(s);
+  go_live(s);
   const auto took = steady::now() - s.resume_started;
   ++stats_.resumed;
   stats_.replayed += r.publications.size();
@@ -305,9 +331,9 @@ void service::send_history(session& s, const std::string& epoch, std::uint64_t t
   std::size_t bytes = 0;
   auto flush = [&](std::uint64_t seq) {
     h.seq = seq;
-    prepared_message f(schema::encode(h));
-    s.ws.post(f);
-    if (cache) r.history_frames.push_back(std::move(f));
+    std::string f = schema::encode(h);
+    if (cache) r.history_frames.push_back(f);
+    send(s, std::move(f));
     h.replace = false;
     h.messages.clear();
     bytes = 0;
@@ -334,7 +360,7 @@ void service::send_snapshot(session& s) {
     for (auto& m : snap.members) p.users.push_back(std::move(m.name));
     r.snapshot_frame.emplace(schema::encode(p));
   }
-  s.ws.post(*r.snapshot_frame);
+  send(s, *r.snapshot_frame);
 }
 
 void service::on_join(const std::shared_ptr<session>& s, v2::join j) {
@@ -355,7 +381,10 @@ void service::on_join(const std::shared_ptr<session>& s, v2::join j) {
       session& old = *it->second;
       old.name.clear();
       old.token.clear();
-      old.ws.post_close(4000, "replaced by a newer connection of the same member");
+      asio::post(old.ws.executor(), [ws = old.ws]() mutable {
+        ws.post_close(4000, "replaced by a newer connection of the same member");
+      });
+      members_.fetch_sub(1, std::memory_order_relaxed);
       r.holders.erase(it);
       r.presence.disconnect(j.name, token, now);
       ec = r.presence.join(j.name, token, "", now);
@@ -365,6 +394,7 @@ void service::on_join(const std::shared_ptr<session>& s, v2::join j) {
   s->name = std::move(j.name);
   s->token = std::move(token);
   r.holders[s->name] = s.get();
+  members_.fetch_add(1, std::memory_order_relaxed);
   if (log_) log_("join " + s->ws.remote_address() + " " + r.name + " " + s->name);
   reply(*s, v2::joined{s->name, r.name, s->token});
 }
@@ -378,6 +408,8 @@ void service::on_legacy_join(const std::shared_ptr<session>& s, v1::join j) {
     return reply_error(*s, "name_taken", "the name " + j.name + " is in use");
   s->in = r;
   r->legacy.insert(s.get());
+  hub_.subscribe(s->ws, r->legacy_topic);
+  members_.fetch_add(1, std::memory_order_relaxed);
   s->live = true;
   s->name = std::move(j.name);
   s->token = std::move(token);
@@ -390,6 +422,7 @@ void service::on_leave(session& s) {
   room& r = *s.in;
   r.presence.leave(s.name, s.token);
   r.holders.erase(s.name);
+  members_.fetch_sub(1, std::memory_order_relaxed);
   if (log_) log_("leave " + r.name + " " + s.name);
   s.name.clear();
   s.token.clear();
@@ -411,17 +444,15 @@ void service::on_chat(session& s, std::string text) {
                      }
                      r->history_top.reset();
                      r->history_frames.clear();
-                     if (!r->legacy.empty()) {
-                       const prepared_message old(payload);
-                       for (session* l : r->legacy) l->ws.post(old);
-                     }
-                     const prepared_message out(schema::encode(line(std::move(m), name, pos.offset, pos.epoch)));
+                     if (!r->legacy.empty()) hub_.publish(r->legacy_topic, payload);
+                     // Live watchers get it through the room's topic; those
+                     // still loading keep it to merge with their history.
+                     hub_.publish(r->topic, schema::encode(line(std::move(m), name, pos.offset, pos.epoch)));
                      for (session* w : r->watchers) {
                        if (!w->live) {
                          w->buffer.push_back({pos.offset, payload});
                          w->buffer_epoch = pos.epoch;
-                       } else if (pos.offset > w->delivered) {
-                         w->ws.post(out);
+                       } else {
                          w->delivered = pos.offset;
                        }
                      }
@@ -432,6 +463,8 @@ void service::unsubscribe(session& s) {
   if (!s.in) return;
   s.in->watchers.erase(&s);
   s.in->legacy.erase(&s);
+  hub_.unsubscribe(s.ws, s.in->topic);
+  hub_.unsubscribe(s.ws, s.in->legacy_topic);
   s.in = nullptr;
   ++s.generation;
 }
@@ -443,7 +476,10 @@ void service::closed(session& s) {
     // with the token takes it back); version 1 has no token: leave now.
     if (s.v2) r.presence.disconnect(s.name, s.token, steady::now());
     else r.presence.leave(s.name, s.token);
-    if (auto it = r.holders.find(s.name); it != r.holders.end() && it->second == &s) r.holders.erase(it);
+    if (auto it = r.holders.find(s.name); it != r.holders.end() && it->second == &s) {
+      r.holders.erase(it);
+      members_.fetch_sub(1, std::memory_order_relaxed);
+    }
     if (log_) log_("disconnect " + r.name + " " + s.name);
   }
   unsubscribe(s);
@@ -459,24 +495,21 @@ void service::tick() {
       v2::presence_diff d{r.name, {}, std::move(diff.leaves), r.presence.snapshot(0).total};
       d.joins.reserve(diff.joins.size());
       for (auto& m : diff.joins) d.joins.push_back(m.name);
-      const prepared_message out(schema::encode(d));
-      for (session* w : r.watchers)
-        if (w->live) w->ws.post(out);  // a watcher still loading gets the snapshot, which has this diff
+      // To the live watchers; one still loading gets the snapshot, which has this diff.
+      hub_.publish(r.topic, schema::encode(d));
       if (!r.legacy.empty()) {
         // Version 1: one announcement per change and the whole online list.
-        std::vector<prepared_message> frames;
-        for (auto& n : d.leaves) frames.emplace_back(schema::encode(v1::left{n}));
-        for (auto& n : d.joins) frames.emplace_back(schema::encode(v1::joined{n}));
+        for (auto& n : d.leaves) hub_.publish(r.legacy_topic, schema::encode(v1::left{n}));
+        for (auto& n : d.joins) hub_.publish(r.legacy_topic, schema::encode(v1::joined{n}));
         v1::presence all;
         for (auto& m : r.presence.snapshot(v1::max_users).members) all.users.push_back(std::move(m.name));
-        frames.emplace_back(schema::encode(all));
-        for (session* l : r.legacy)
-          for (auto& f : frames) l->ws.post(f);
+        hub_.publish(r.legacy_topic, schema::encode(all));
       }
     }
     if (r.watchers.empty() && r.legacy.empty() && r.presence.size() == 0) idle.emplace_back(name);
   });
   for (auto& n : idle) rooms_->erase(n);
+  if (!idle.empty()) rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
 }
 
 }  // namespace duplex::chat

@@ -12,9 +12,15 @@
 // - Presence: the snapshot goes to a new watcher only; every tick (100 ms)
 //   the room's coalesced diff goes to all its watchers. A dropped member
 //   keeps its name for the grace period; a join with its token takes it back.
-// All state lives on one executor; connections hop onto it to act.
+// Threads: connections may live on any of the server's threads. All chat
+// state lives on one executor; each connection hops onto it to act. What
+// goes out travels through the duplex::hub, which keeps one thread's sends
+// in order: a room's lines and diffs on the room's topic (a watcher is
+// subscribed once its history is sent), replies on the connection's own
+// topic.
 #pragma once
 
+#include <duplex/net/hub.hpp>
 #include <duplex/net/server.hpp>
 #include <duplex/net/websocket.hpp>
 #include <duplex/realtime/history.hpp>
@@ -26,6 +32,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -60,8 +67,10 @@ class service {
  public:
   using log_fn = std::function<void(std::string_view)>;
 
-  // `ex`: the executor all chat state lives on. `history` outlives the service.
-  service(asio::any_io_executor ex, realtime::history_engine& history, service_config config = {}, log_fn log = {});
+  // `ex`: the executor all chat state lives on; `topics`: a hub over the
+  // server's io_contexts. Both and `history` outlive the service.
+  service(asio::any_io_executor ex, hub& topics, realtime::history_engine& history, service_config config = {},
+          log_fn log = {});
   ~service();
   service(const service&) = delete;
   service& operator=(const service&) = delete;
@@ -75,14 +84,22 @@ class service {
   // Stops the tick; connections keep working until closed.
   void stop();
 
-  // Both on the service's executor only.
-  std::size_t rooms() const noexcept;
+  // Any thread (for metrics).
+  std::size_t rooms() const noexcept { return rooms_open_.load(std::memory_order_relaxed); }
+  std::size_t members() const noexcept { return members_.load(std::memory_order_relaxed); }
+  // The service's executor only.
   const service_stats& stats() const noexcept { return stats_; }
 
   struct session;
   struct room;
 
  private:
+  template <class F>
+  asio::awaitable<void> in_service(F f);
+  void send(session& s, std::string json);
+  template <class M>
+  void reply(session& s, const M& m);
+  void reply_error(session& s, std::string code, std::string why);
   void handle(const std::shared_ptr<session>& s, std::string_view text);
   void on_join(const std::shared_ptr<session>& s, schema::v2::join j);
   void on_chat(session& s, std::string text);
@@ -97,6 +114,7 @@ class service {
   void unsubscribe(session& s);
   void answer_resume(const std::shared_ptr<session>& s, std::error_code ec, const realtime::history_page& page);
   void deliver_buffered(session& s, std::uint64_t after);
+  void go_live(session& s);
   void send_history(session& s, const std::string& epoch, std::uint64_t top, bool replace,
                     const std::vector<realtime::publication>& pubs);
   void send_snapshot(session& s);
@@ -105,6 +123,7 @@ class service {
   asio::awaitable<void> tick_loop();
 
   asio::any_io_executor ex_;
+  hub& hub_;
   realtime::history_engine& history_;
   service_config config_;
   log_fn log_;
@@ -112,6 +131,7 @@ class service {
   service_stats stats_;
   std::unique_ptr<asio::steady_timer> timer_;
   bool stopped_ = false;
+  std::atomic<std::size_t> rooms_open_{0}, members_{0};
 };
 
 }  // namespace duplex::chat

@@ -1,22 +1,23 @@
 // duplex-chat: the chat server. Serves the web page (the WASM client) at /
-// and the chat rooms at /ws/chat, with history in SQLite (--data) or memory.
+// and the chat rooms at /ws/chat (history in SQLite under --data, or in
+// memory), plus /healthz and /metrics.
 #include "chat_service.hpp"
+#include "ops.hpp"
 
+#include <duplex/net/hub.hpp>
+#include <duplex/net/io_pool.hpp>
 #include <duplex/net/server.hpp>
 #include <duplex/realtime/sqlite_history.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #ifndef DUPLEX_DEFAULT_ROOT
 #define DUPLEX_DEFAULT_ROOT "build/site"
@@ -41,22 +42,24 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
   --allow-host NAME    answer requests for Host NAME (repeatable). Listening on
                        loopback, only localhost, 127.0.0.1 and [::1] are
                        answered (against DNS rebinding); otherwise any.
+  --threads N          threads serving connections (default: the number of
+                       cores); the room's members may be on any of them
+  --drain-timeout SEC  on SIGTERM/SIGINT: stop accepting, send Close 1001 to
+                       every client and wait this long for their Close before
+                       exiting 0 (default 10; a second signal exits at once)
+  --log-json           log one JSON object per line instead of text
   --data DIR           keep the rooms' history in SQLite under DIR (default
                        ./duplex-data, created if missing)
   --memory             keep history in memory only (lost on restart)
   --history N          messages a joiner or watcher gets (default 100)
   --max-rooms N        rooms open at once (default 1000)
   --help               this text
+
+GET /healthz answers 200 "ok", or 503 while draining; GET /metrics gives
+Prometheus text (see README).
 )";
 
-std::size_t count_arg(std::string_view flag, const std::string& v, std::size_t lo, std::size_t hi);
-
-void log_line(std::string_view line) {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
-  std::cout << stamp << ' ' << line << std::endl;
-}
+using duplex::chat::log_line;
 
 [[noreturn]] void fail(std::string_view why) {
   std::cerr << "duplex-chat: " << why << "\n(try --help)\n";
@@ -90,6 +93,8 @@ int main(int argc, char** argv) {
   opts.websocket.deflate.enabled = true;
 
   std::vector<std::string> extra_hosts;
+  std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  auto drain_timeout = std::chrono::milliseconds(10'000);
   std::filesystem::path data_dir = "duplex-data";
   bool memory = false;
   duplex::chat::service_config chat;
@@ -122,6 +127,20 @@ int main(int argc, char** argv) {
       extra_hosts.push_back(value());
     } else if (arg == "--allow-origin") {
       opts.allowed_origins.push_back(value());
+    } else if (arg == "--threads") {
+      const std::string v = value();
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (*end || n < 1 || n > 1024) fail("bad --threads " + v);
+      threads = static_cast<std::size_t>(n);
+    } else if (arg == "--drain-timeout") {
+      const std::string v = value();
+      char* end = nullptr;
+      const double sec = std::strtod(v.c_str(), &end);
+      if (*end || v.empty() || !(sec >= 0 && sec <= 3600)) fail("bad --drain-timeout " + v);
+      drain_timeout = std::chrono::milliseconds(static_cast<long long>(sec * 1000));
+    } else if (arg == "--log-json") {
+      duplex::chat::set_log_json(true);
     } else if (arg == "--data") {
       data_dir = value();
     } else if (arg == "--memory") {
@@ -153,6 +172,7 @@ int main(int argc, char** argv) {
   // History: SQLite unless --memory. A store that cannot be opened stops
   // the server here; a disk error later is logged and chat goes on live.
   std::unique_ptr<duplex::realtime::history_engine> history;
+  duplex::realtime::sqlite_history* db = nullptr;
   std::string store = "memory";
   if (memory) {
     history = std::make_unique<duplex::realtime::memory_history>();
@@ -162,42 +182,53 @@ int main(int argc, char** argv) {
     duplex::realtime::sqlite_history_config sc;
     sc.directory = data_dir;
     sc.on_error = [](std::error_code e, const std::string& why) {
-      std::cerr << "duplex-chat: history not written (" << e.message() << "): " << why
-                << "; chat continues live\n";
+      log_line("history-error " + e.message() + ": " + why + " (chat continues live)");
     };
-    auto db = duplex::realtime::sqlite_history::open(sc, ec, &detail);
-    if (!db) {
+    auto opened = duplex::realtime::sqlite_history::open(sc, ec, &detail);
+    if (!opened) {
       std::cerr << "duplex-chat: cannot use --data " << data_dir.string() << ": " << ec.message()
                 << (detail.empty() ? "" : " (" + detail + ")") << "\n";
       return 1;
     }
-    store = db->database_path().string();
-    if (db->recovered_from_crash()) log_line("history: previous run did not stop cleanly; rooms get new epochs");
-    history = std::move(db);
+    store = opened->database_path().string();
+    if (opened->recovered_from_crash()) log_line("history: the previous run did not stop cleanly; rooms get new epochs");
+    db = opened.get();
+    history = std::move(opened);
   }
 
   try {
-    asio::io_context io(1);
-    duplex::server srv(io, opts);
-    duplex::chat::service rooms(io.get_executor(), *history, chat, log_line);
+    // Declared first, so destroyed last: everything below is torn down after
+    // the threads stop.
+    duplex::io_pool pool(threads);
+    duplex::server srv(pool.contexts(), opts);
+    duplex::hub hub(pool.contexts());
+    // The chat's state lives on thread 0; members may be on any thread.
+    duplex::chat::service rooms(pool[0].get_executor(), hub, *history, chat, log_line);
     srv.websocket("/ws/chat", [&rooms](duplex::websocket ws) { return rooms.serve(std::move(ws)); },
                   duplex::chat::service::endpoint());
     rooms.start();
 
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](auto, int) {
-      log_line("stopping");
-      rooms.stop();
-      io.stop();
-    });
-    asio::co_spawn(io, srv.run(), asio::detached);
+    duplex::chat::operations ops(srv);
+    ops.metrics().gauge("duplex_chat_members", "Members joined to a chat room (connected), over all rooms.",
+                        [&rooms] { return double(rooms.members()); });
+    ops.metrics().gauge("duplex_chat_rooms", "Chat rooms open (watched, joined, or holding a name in its grace period).",
+                        [&rooms] { return double(rooms.rooms()); });
+    // After the drain: everything queued for SQLite is committed before exit.
+    if (db) ops.on_flush([db] { db->flush(); });
+    ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
+    ops.serve_routes();
+    ops.handle_signals(pool, drain_timeout);
+
+    asio::co_spawn(pool[0], srv.run(), asio::detached);
     const char* scheme = opts.tls_cert_file.empty() ? "http" : "https";
     const std::string host = opts.host == "0.0.0.0" || opts.host == "127.0.0.1" ? "localhost" : opts.host;
     log_line(std::string("listening on ") + scheme + "://" + host + ":" + std::to_string(srv.port()) +
-             "/ (root " + opts.root.string() + ", history " + store + ")");
-    io.run();
+             "/ (root " + opts.root.string() + ", " + std::to_string(threads) + " threads, history " + store + ")");
+    pool.start();
+    pool.join();
   } catch (const std::exception& e) {
     std::cerr << "duplex-chat: " << e.what() << "\n";
     return 1;
   }
+  return 0;
 }

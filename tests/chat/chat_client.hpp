@@ -6,6 +6,8 @@
 #include "chat_service.hpp"
 
 #include <duplex/net/client.hpp>
+#include <duplex/net/hub.hpp>
+#include <duplex/net/io_pool.hpp>
 #include <duplex/net/server.hpp>
 #include <duplex/realtime/sqlite_history.hpp>
 #include <duplex/schema/chat.hpp>
@@ -32,11 +34,14 @@ namespace duplex::test {
 
 namespace v2 = schema::v2;
 
-// The chat service on a real server; history in SQLite under `dir`, or in
-// memory when dir is empty. Stopped (and the store closed) by the destructor.
+// The chat service on a real server with `threads` threads (connections
+// spread over them, chat state on thread 0); history in SQLite under `dir`,
+// or in memory when dir is empty. Stopped (and the store closed) by the
+// destructor.
 class chat_server {
  public:
-  explicit chat_server(std::filesystem::path dir = {}, chat::service_config cfg = {}) {
+  explicit chat_server(std::filesystem::path dir = {}, chat::service_config cfg = {}, std::size_t threads = 1)
+      : pool_(threads) {
     if (dir.empty()) {
       history_ = std::make_unique<realtime::memory_history>();
     } else {
@@ -49,20 +54,21 @@ class chat_server {
     server_options o;
     o.host = "127.0.0.1";
     o.port = 0;
-    srv_ = std::make_unique<server>(io_, o);
-    svc_ = std::make_unique<chat::service>(io_.get_executor(), *history_, cfg);
+    srv_ = std::make_unique<server>(pool_.contexts(), o);
+    hub_ = std::make_unique<hub>(pool_.contexts());
+    svc_ = std::make_unique<chat::service>(pool_[0].get_executor(), *hub_, *history_, cfg);
     srv_->websocket("/ws/chat", [this](websocket ws) { return svc_->serve(std::move(ws)); }, chat::service::endpoint());
     svc_->start();
-    asio::co_spawn(io_, srv_->run(), asio::detached);
-    thread_ = std::thread([this] { io_.run(); });
+    asio::co_spawn(pool_[0], srv_->run(), asio::detached);
+    pool_.start();
   }
   ~chat_server() {
-    asio::post(io_, [this] {
+    asio::post(pool_[0], asio::use_future([this] {
       svc_->stop();
       srv_->stop();
-      io_.stop();
-    });
-    thread_.join();
+    })).get();
+    pool_.stop();
+    pool_.join();
     svc_.reset();
     srv_.reset();
     history_.reset();
@@ -71,15 +77,15 @@ class chat_server {
   // Runs f on the service's thread and returns its result.
   template <class F>
   auto on_service(F f) {
-    return asio::post(io_, asio::use_future([this, f] { return f(*svc_); })).get();
+    return asio::post(pool_[0], asio::use_future([this, f] { return f(*svc_); })).get();
   }
 
  private:
-  asio::io_context io_{1};
+  io_pool pool_;
   std::unique_ptr<realtime::history_engine> history_;
   std::unique_ptr<server> srv_;
+  std::unique_ptr<hub> hub_;
   std::unique_ptr<chat::service> svc_;
-  std::thread thread_;
 };
 
 // One protocol-v2 connection. Everything received is kept in `seen`.

@@ -109,8 +109,11 @@ TEST(ChatService, HistorySurvivesARestart) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(ChatService, ResumeReplaysTheGapExactlyOnceThenLive) {
-  chat_server srv;
+class ChatThreads : public ::testing::TestWithParam<std::size_t> {};
+INSTANTIATE_TEST_SUITE_P(Threads, ChatThreads, ::testing::Values(1, 2));
+
+TEST_P(ChatThreads, ResumeReplaysTheGapExactlyOnceThenLive) {
+  chat_server srv({}, {}, GetParam());
   run([&]() -> asio::awaitable<void> {
     auto a = co_await chat_client::open(srv);
     co_await join(a, "ada");
@@ -194,8 +197,8 @@ TEST(ChatService, RefusedResumesAreTypedAndReloadTheRecentHistory) {
   });
 }
 
-TEST(ChatService, PresenceSnapshotToTheJoinerDiffsToEveryone) {
-  chat_server srv;
+TEST_P(ChatThreads, PresenceSnapshotToTheJoinerDiffsToEveryone) {
+  chat_server srv({}, {}, GetParam());
   run([&]() -> asio::awaitable<void> {
     auto a = co_await chat_client::open(srv);
     co_await join(a, "ada");
@@ -300,8 +303,8 @@ TEST(ChatService, BadInputGetsTypedErrorsAndAffectsNobodyElse) {
   });
 }
 
-TEST(ChatService, JoinStormCostsEachMemberLinearBytes) {
-  chat_server srv;
+TEST_P(ChatThreads, JoinStormCostsEachMemberLinearBytes) {
+  chat_server srv({}, {}, GetParam());
   constexpr int n = 300;
   std::uint64_t most = 0;
   const std::string marker = "marker";

@@ -10,6 +10,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
+#include <asio/read_until.hpp>
 #include <asio/use_future.hpp>
 #include <asio/write.hpp>
 
@@ -86,6 +87,20 @@ inline std::string http_exchange(std::uint16_t port, const std::string& request,
     }
   }
   return out;
+}
+
+// A WebSocket client that completes the upgrade at `path` and then never
+// reads or writes again, so never answers the server's Close.
+inline asio::ip::tcp::socket silent_client(asio::io_context& io, std::uint16_t port, const std::string& path) {
+  asio::ip::tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(s, asio::buffer("GET " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+  std::string head;
+  asio::read_until(s, asio::dynamic_buffer(head), "\r\n\r\n");
+  if (head.rfind("HTTP/1.1 101", 0) != 0) throw std::runtime_error("upgrade refused: " + head);
+  return s;
 }
 
 }  // namespace duplex::test

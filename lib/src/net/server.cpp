@@ -7,6 +7,8 @@
 #include "session.hpp"
 
 #include <asio/co_spawn.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/post.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
@@ -15,9 +17,11 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <unordered_map>
 
 namespace duplex {
 
@@ -33,7 +37,18 @@ struct server::impl : std::enable_shared_from_this<impl> {
     endpoint_options opts;
   };
 
-  impl(asio::io_context& io, server_options o) : io(io), opts(std::move(o)), acceptor(io) {
+  // One per thread: its connections and counters, touched by that thread only
+  // (counters are read by scrapes, see metrics.hpp).
+  struct worker {
+    explicit worker(asio::io_context& io) : io(io) {}
+    asio::io_context& io;
+    std::unordered_map<detail::session*, std::weak_ptr<detail::session>> live;
+    traffic_counters stats;
+  };
+
+  impl(std::vector<asio::io_context*> threads, server_options o)
+      : opts(std::move(o)), acceptor(*threads.at(0)) {
+    for (auto* t : threads) workers.push_back(std::make_unique<worker>(*t));
     tcp::endpoint ep(asio::ip::make_address(opts.host), opts.port);
     acceptor.open(ep.protocol());
     acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -53,18 +68,27 @@ struct server::impl : std::enable_shared_from_this<impl> {
     if (opts.log) opts.log(line);
   }
 
+  // One acceptor hands sockets to the threads in turn, rather than one
+  // SO_REUSEPORT acceptor per thread: the kernel spreads SO_REUSEPORT
+  // connections by a hash of the addresses, which leaves threads idle when
+  // there are few long-lived connections, closing one of those acceptors
+  // (drain) resets the connections in its queue, and it load-balances on
+  // Linux only. An accept is cheap next to a handshake, so one thread keeps up.
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
+    std::size_t next = 0;
     for (;;) {
+      worker& w = *workers[next];
       std::error_code ec;
-      tcp::socket sock = co_await acceptor.async_accept(redirect_error(use_awaitable, ec));
+      tcp::socket sock = co_await acceptor.async_accept(w.io, redirect_error(use_awaitable, ec));
       if (ec) {
         if (!acceptor.is_open()) co_return;
         // EMFILE and the like: keep serving the connections we have.
         continue;
       }
+      next = (next + 1) % workers.size();
       sock.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(io, serve(std::move(sock)), asio::detached);
+      asio::co_spawn(w.io, serve(std::move(sock), w), asio::detached);
     }
   }
 
@@ -74,7 +98,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     co_await io.write(asio::buffer(bytes), ec);
   }
 
-  asio::awaitable<void> serve(tcp::socket sock) {
+  asio::awaitable<void> serve(tcp::socket sock, worker& w) {
     auto self = shared_from_this();
     std::string peer;
     {
@@ -133,7 +157,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
       if (proto::is_websocket_upgrade(req)) {
         timer.cancel();
-        co_await upgrade(std::move(io), req, leftover, peer);
+        co_await upgrade(std::move(io), req, leftover, peer, w);
         co_return;
       }
 
@@ -161,6 +185,15 @@ struct server::impl : std::enable_shared_from_this<impl> {
     if (req.method != "GET" && !head)
       return proto::format_response(405, {{"Allow", "GET, HEAD"}, {"Content-Type", "text/plain"}, {"Connection", conn}},
                                     "method not allowed\n");
+    if (!routes.empty()) {
+      auto path = decode_target_path(req.target);
+      if (auto r = path ? routes.find(*path) : routes.end(); r != routes.end()) {
+        const route_response out = r->second(req);
+        return proto::format_response(
+            out.status, {{"Content-Type", out.content_type}, {"Cache-Control", "no-store"}, {"Connection", conn}},
+            out.body, head);
+      }
+    }
     std::optional<std::filesystem::path> file;
     if (!opts.root.empty()) file = resolve_static(opts.root, req.target);
     if (!file) {
@@ -180,7 +213,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
   }
 
   asio::awaitable<void> upgrade(detail::stream io, const proto::http_request& req, std::string_view leftover,
-                                const std::string& peer) {
+                                const std::string& peer, worker& w) {
     auto path = decode_target_path(req.target);
     auto it = path ? endpoints.find(*path) : endpoints.end();
     if (it == endpoints.end()) it = endpoints.find("*");
@@ -189,6 +222,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
       check = {404, make_error_code(errc::bad_handshake), "no WebSocket endpoint at this path"};
     if (check && !proto::origin_allowed(req, opts.allowed_origins, tls != nullptr))
       check = {403, make_error_code(errc::origin_refused), "origin not allowed"};
+    if (check && is_draining.load(std::memory_order_acquire))
+      check = {503, make_error_code(errc::closed), "server shutting down"};
     if (!check) {
       log("refused " + peer + " " + req.target + " " + std::to_string(check.status) + " " + check.message);
       co_await respond(io, proto::format_refusal(check));
@@ -211,7 +246,14 @@ struct server::impl : std::enable_shared_from_this<impl> {
     session->path = req.target;
     session->subprotocol = subprotocol;
     session->extensions = extensions;
+    session->stats = &w.stats;
     session->start(leftover);
+    w.live.emplace(session.get(), session);
+    live_total.fetch_add(1, std::memory_order_acq_rel);
+    w.stats.opened.add();
+    // drain() marks the server first and then visits each thread's live
+    // sessions on that thread: a session registered after the visit sees the mark.
+    if (is_draining.load(std::memory_order_acquire)) start_close(*session, proto::close_code::going_away);
     log("open " + peer + " " + req.target);
     // The handler runs in a coroutine of its own, so this one's frame and
     // serve()'s (request buffer, parsed headers, timer) are freed now rather
@@ -221,7 +263,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     // The handler's own coroutine is spawned directly; a completion handler,
     // not a wrapping coroutine frame, does the closing afterwards (an idle
     // connection holds one frame less).
-    asio::co_spawn(ex, ep.fn(ws), [self = shared_from_this(), ws](std::exception_ptr failure) {
+    asio::co_spawn(ex, ep.fn(ws), [self = shared_from_this(), ws, &w](std::exception_ptr failure) {
       std::uint16_t code = proto::close_code::normal;
       if (failure) {
         try {
@@ -233,30 +275,139 @@ struct server::impl : std::enable_shared_from_this<impl> {
         }
         code = proto::close_code::internal_error;
       }
-      asio::co_spawn(ws.executor(), finish_endpoint(self, ws, code), asio::detached);
+      asio::co_spawn(ws.executor(), finish_endpoint(self, ws, code, w), asio::detached);
     });
   }
 
-  static asio::awaitable<void> finish_endpoint(std::shared_ptr<impl> self, duplex::websocket ws, std::uint16_t code) {
+  static asio::awaitable<void> finish_endpoint(std::shared_ptr<impl> self, duplex::websocket ws, std::uint16_t code,
+                                               worker& w) {
     co_await ws.close(code, code == proto::close_code::internal_error ? "internal error" : "");
+    self->closed(ws, w);
     self->log("close " + ws.remote_address() + " " + std::to_string(ws.close_code()) + " " + ws.error().message());
   }
 
-  asio::io_context& io;
+  void closed(const duplex::websocket& ws, worker& w) {
+    w.live.erase(reinterpret_cast<detail::session*>(ws.id()));
+    w.stats.closed.add();
+    const std::uint16_t c = ws.close_code();
+    if (c >= 1000 && c < 1016)
+      w.stats.closes_by_code[c - 1000].add();
+    else
+      w.stats.closes_other.add();
+    if (ws.error() == errc::slow_consumer) w.stats.slow_consumer_closes.add();
+    live_total.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  // Sends our Close; the handler's read() sees the peer's answer and returns.
+  static void start_close(detail::session& s, std::uint16_t code) {
+    if (s.transport_done || s.conn.get_state() != proto::state::open) return;
+    if (s.conn.close(code, "server shutting down")) {
+      s.arm_close_deadline();
+      s.wake_writer();
+    }
+  }
+
+  // Runs `f(worker&)` on each worker's thread.
+  template <class F>
+  void on_each_worker(F f) {
+    for (auto& w : workers) asio::post(w->io, [self = shared_from_this(), wp = w.get(), f] { f(*self, *wp); });
+  }
+
+  // Polls: the count changes on many threads, and a drain happens once.
+  asio::awaitable<void> wait_for_closes(std::chrono::steady_clock::time_point until) {
+    asio::steady_timer tick(co_await asio::this_coro::executor);
+    while (live_total.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < until) {
+      tick.expires_after(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(20),
+                                                                       until - std::chrono::steady_clock::now()));
+      std::error_code ec;
+      co_await tick.async_wait(redirect_error(use_awaitable, ec));
+    }
+  }
+
+  asio::awaitable<std::size_t> drain(std::chrono::milliseconds timeout) {
+    auto self = shared_from_this();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    is_draining.store(true, std::memory_order_release);
+    asio::post(acceptor.get_executor(), [self] {
+      std::error_code ec;
+      self->acceptor.close(ec);
+    });
+    on_each_worker([](impl&, worker& w) {
+      for (auto& [_, weak] : w.live)
+        if (auto s = weak.lock()) start_close(*s, proto::close_code::going_away);
+    });
+    co_await wait_for_closes(deadline);
+    const std::size_t left = live_total.load(std::memory_order_acquire);
+    if (left > 0) {
+      log("drain-timeout " + std::to_string(left) + " connections dropped");
+      on_each_worker([](impl&, worker& w) {
+        for (auto& [_, weak] : w.live)
+          if (auto s = weak.lock()) s->drop(make_error_code(errc::close_timeout));
+      });
+      // Their handlers see the drop at once; a handler that ignores its
+      // connection's end is not waited for past this grace.
+      co_await wait_for_closes(std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+    }
+    co_return left;
+  }
+
+  server_stats stats() const {
+    server_stats out;
+    std::array<std::uint64_t, 16> codes{};
+    std::uint64_t other = 0;
+    for (const auto& w : workers) {
+      const auto& c = w->stats;
+      out.opened += c.opened.get();
+      out.closed += c.closed.get();
+      out.messages_in += c.messages_in.get();
+      out.messages_out += c.messages_out.get();
+      out.bytes_in += c.bytes_in.get();
+      out.bytes_out += c.bytes_out.get();
+      out.slow_consumer_closes += c.slow_consumer_closes.get();
+      for (std::size_t i = 0; i < codes.size(); ++i) codes[i] += c.closes_by_code[i].get();
+      other += c.closes_other.get();
+    }
+    // Read separately from opened and closed, so never "negative".
+    out.connections = out.opened >= out.closed ? out.opened - out.closed : 0;
+    for (std::size_t i = 0; i < codes.size(); ++i)
+      if (codes[i]) out.closes_by_code.emplace_back(std::to_string(1000 + i), codes[i]);
+    if (other) out.closes_by_code.emplace_back("other", other);
+    return out;
+  }
+
   server_options opts;
   tcp::acceptor acceptor;
   std::unique_ptr<asio::ssl::context> tls;
   std::map<std::string, endpoint, std::less<>> endpoints;
+  std::map<std::string, http_handler, std::less<>> routes;
+  std::vector<std::unique_ptr<worker>> workers;
+  std::atomic<bool> is_draining{false};
+  std::atomic<std::size_t> live_total{0};  // open WebSockets, all threads (once per connection)
 };
 
-server::server(asio::io_context& io, server_options opts) : impl_(std::make_shared<impl>(io, std::move(opts))) {}
+server::server(asio::io_context& io, server_options opts)
+    : impl_(std::make_shared<impl>(std::vector<asio::io_context*>{&io}, std::move(opts))) {}
+server::server(std::vector<asio::io_context*> threads, server_options opts)
+    : impl_(std::make_shared<impl>(std::move(threads), std::move(opts))) {}
 server::~server() { stop(); }
 
 void server::websocket(std::string path, handler h, endpoint_options opts) {
   impl_->endpoints[std::move(path)] = {std::move(h), std::move(opts)};
 }
 
+void server::route(std::string path, http_handler h) { impl_->routes[std::move(path)] = std::move(h); }
+
 asio::awaitable<void> server::run() { return impl_->accept_loop(); }
+
+asio::awaitable<std::size_t> server::drain(std::chrono::milliseconds timeout) { return impl_->drain(timeout); }
+bool server::draining() const noexcept { return impl_->is_draining.load(std::memory_order_acquire); }
+server_stats server::stats() const { return impl_->stats(); }
+
+std::vector<asio::io_context*> server::contexts() const {
+  std::vector<asio::io_context*> out;
+  for (const auto& w : impl_->workers) out.push_back(&w->io);
+  return out;
+}
 
 void server::stop() {
   std::error_code ec;

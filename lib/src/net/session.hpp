@@ -2,6 +2,7 @@
 // watchdog. Shared by the server and the client.
 #pragma once
 
+#include <duplex/net/metrics.hpp>
 #include <duplex/net/websocket.hpp>
 #include <duplex/protocol/connection.hpp>
 
@@ -95,6 +96,7 @@ struct session : std::enable_shared_from_this<session> {
   std::string extensions;
   std::string path;
   std::string remote;
+  traffic_counters* stats = nullptr;  // the server thread's; none on the client side
 };
 
 // The user-facing handle; see make_handle() in websocket.cpp.

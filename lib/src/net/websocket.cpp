@@ -73,7 +73,8 @@ void session::start_write() {
   if (writing || transport_done || !conn.has_output()) return;
   conn.swap_output(inflight);
   writing = true;
-  auto done = [self = shared_from_this()](std::error_code ec, std::size_t) {
+  auto done = [self = shared_from_this()](std::error_code ec, std::size_t n) {
+    if (self->stats) self->stats->bytes_out.add(n);
     self->writing = false;
     self->inflight.clear();  // keeps its capacity for the next swap
     self->drain_signal.cancel();
@@ -182,6 +183,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
       switch (ev->type) {
         case kind::text:
         case kind::binary:
+          if (s.stats) s.stats->messages_in.add();
           if (one) {
             // A reassembled or inflated message changes buffers with the
             // caller's (no copy of a big message); a whole frame's payload is
@@ -250,6 +252,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
       co_return false;
     }
     s.conn.commit(n);
+    if (s.stats) s.stats->bytes_in.add(n);
     s.last_activity = std::chrono::steady_clock::now();
   }
 }
@@ -321,6 +324,7 @@ std::error_code websocket::post(std::string_view data, bool binary) {
   auto& s = *s_;
   if (auto ec = s.admit(data.size())) return ec;
   s.conn.send(binary ? protocol::opcode::binary : protocol::opcode::text, data);
+  if (s.stats) s.stats->messages_out.add();
   s.wake_writer();
   return {};
 }
@@ -338,6 +342,7 @@ std::error_code websocket::post(const prepared_message& m) {
   if (it->payload.size() >= m.data_.size()) return post(m.data_, m.binary_);  // didn't shrink
   if (auto ec = s.admit(it->payload.size())) return ec;
   s.conn.send_compressed(m.binary_ ? protocol::opcode::binary : protocol::opcode::text, it->payload);
+  if (s.stats) s.stats->messages_out.add();
   s.wake_writer();
   return {};
 }

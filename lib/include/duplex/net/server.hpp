@@ -9,11 +9,22 @@
 //
 // A connection is one coroutine: handshake (bounded by handshake_timeout),
 // then the endpoint's handler. When the handler returns, the connection is
-// closed with 1000 if it is still open. The server runs on the thread of its
-// io_context; run several servers (one per thread) to use more cores.
+// closed with 1000 if it is still open.
+//
+// All cores: give the server several io_contexts, each run by one thread
+// (duplex::io_pool). The acceptor runs on the first and hands each accepted
+// socket to the next io_context in turn; a connection then lives on that
+// thread only (its handler, its sends). Use duplex::hub to publish across
+// threads, and post_from_any_thread() (hub.hpp) to send to another thread's
+// connection.
+//
+// Graceful shutdown: drain() stops accepting, sends Close 1001 to every
+// client and waits, bounded, for the close handshakes.
 #pragma once
 
+#include <duplex/net/metrics.hpp>
 #include <duplex/net/websocket.hpp>
+#include <duplex/protocol/http.hpp>
 
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
@@ -63,12 +74,23 @@ struct endpoint_options {
   std::optional<websocket_options> websocket;  // overrides server_options::websocket
 };
 
+// What a plain-HTTP route answers (see server::route()).
+struct route_response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
 class server {
  public:
   using handler = std::function<asio::awaitable<void>(duplex::websocket)>;
+  using http_handler = std::function<route_response(const protocol::http_request&)>;
 
   // Binds and listens at once (throws std::system_error if it can't).
   server(asio::io_context& io, server_options opts);
+  // Connections spread round-robin over `threads` (one io_context per
+  // thread); the acceptor runs on threads[0].
+  server(std::vector<asio::io_context*> threads, server_options opts);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -77,9 +99,27 @@ class server {
   // "*" catches every path no other endpoint matches.
   void websocket(std::string path, handler h, endpoint_options opts = {});
 
-  // Accepts connections until stop().
+  // Answers GET and HEAD for `path` (exact match, query ignored) with `h`,
+  // called on the connection's thread (so it must be thread-safe when the
+  // server has several). Takes precedence over static files.
+  void route(std::string path, http_handler h);
+
+  // Accepts connections until stop() or drain(). Spawn it on threads[0].
   asio::awaitable<void> run();
   void stop();
+
+  // Graceful shutdown, from any executor: stops accepting, refuses new
+  // upgrades with 503, sends Close 1001 "server shutting down" to every
+  // WebSocket client, and waits for the close handshakes. At `timeout` the
+  // connections still open are dropped and drain() returns (shortly after:
+  // their handlers return first). Returns how many were dropped.
+  asio::awaitable<std::size_t> drain(std::chrono::milliseconds timeout);
+  bool draining() const noexcept;
+
+  // Counters summed over the threads; any thread may call it.
+  server_stats stats() const;
+
+  std::vector<asio::io_context*> contexts() const;
 
   std::uint16_t port() const noexcept;
   const server_options& options() const noexcept;

@@ -7,7 +7,8 @@
 // everything queued with one write. The outgoing buffer is bounded
 // (send_queue_limit) and the overflow policy says what happens to a peer that
 // reads too slowly. A websocket is a cheap handle (shared ownership): copy it
-// into a room to broadcast. Use it only from its io_context's thread.
+// into a room to broadcast. Use it only from its io_context's thread; from
+// another thread, post_from_any_thread() or duplex::hub (hub.hpp).
 #pragma once
 
 #include <duplex/error.hpp>

@@ -1,0 +1,40 @@
+#include <duplex/net/io_pool.hpp>
+
+namespace duplex {
+
+io_pool::io_pool(std::size_t threads) {
+  if (threads == 0) threads = 1;
+  for (std::size_t i = 0; i < threads; ++i) {
+    // Hint 1: one thread runs each context (asio skips some cross-thread
+    // wake-ups); posting to it from other threads stays safe.
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    guards_.push_back(asio::make_work_guard(*contexts_.back()));
+  }
+}
+
+io_pool::~io_pool() {
+  stop();
+  join();
+}
+
+std::vector<asio::io_context*> io_pool::contexts() const {
+  std::vector<asio::io_context*> out;
+  for (const auto& c : contexts_) out.push_back(c.get());
+  return out;
+}
+
+void io_pool::start() {
+  for (auto& c : contexts_) threads_.emplace_back([io = c.get()] { io->run(); });
+}
+
+void io_pool::stop() noexcept {
+  for (auto& c : contexts_) c->stop();
+}
+
+void io_pool::join() {
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+}  // namespace duplex

@@ -1,0 +1,57 @@
+#include <duplex/net/metrics.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+namespace duplex {
+
+namespace {
+
+void family(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+void sample(std::string& out, std::string_view name, double v) {
+  char num[64];
+  if (std::isnan(v))
+    std::snprintf(num, sizeof num, "NaN");
+  else if (v == std::floor(v) && std::fabs(v) < 1e15)
+    std::snprintf(num, sizeof num, "%.0f", v);
+  else
+    std::snprintf(num, sizeof num, "%.9g", v);
+  out.append(name).append(" ").append(num).append("\n");
+}
+
+void one(std::string& out, std::string_view name, std::string_view help, std::string_view type, double v) {
+  family(out, name, help, type);
+  sample(out, name, v);
+}
+
+}  // namespace
+
+void metrics::gauge(std::string name, std::string help, std::function<double()> value) {
+  gauges_.push_back({std::move(name), std::move(help), std::move(value)});
+}
+
+std::string metrics::render(const server_stats& s) const {
+  std::string out;
+  out.reserve(2048);
+  one(out, "duplex_connections", "Open WebSocket connections.", "gauge", double(s.connections));
+  one(out, "duplex_connections_opened_total", "WebSocket connections opened.", "counter", double(s.opened));
+  one(out, "duplex_messages_received_total", "WebSocket messages received.", "counter", double(s.messages_in));
+  one(out, "duplex_messages_sent_total", "WebSocket messages queued for sending.", "counter", double(s.messages_out));
+  one(out, "duplex_received_bytes_total", "Bytes read from WebSocket connections (after TLS).", "counter",
+      double(s.bytes_in));
+  one(out, "duplex_sent_bytes_total", "Bytes written to WebSocket connections (before TLS).", "counter",
+      double(s.bytes_out));
+  one(out, "duplex_slow_consumer_closes_total", "Connections closed because their send queue overflowed.", "counter",
+      double(s.slow_consumer_closes));
+  family(out, "duplex_closes_total", "WebSocket connections closed, by close code.", "counter");
+  for (const auto& [code, n] : s.closes_by_code)
+    sample(out, "duplex_closes_total{code=\"" + code + "\"}", double(n));
+  for (const auto& g : gauges_) one(out, g.name, g.help, "gauge", g.value());
+  return out;
+}
+
+}  // namespace duplex

@@ -1,0 +1,105 @@
+#include "ops.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/signal_set.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+
+namespace duplex::chat {
+
+namespace {
+
+std::atomic<bool> json_logs{false};
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char esc[8];
+          std::snprintf(esc, sizeof esc, "\\u%04x", c);
+          out += esc;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+}  // namespace
+
+void set_log_json(bool on) { json_logs = on; }
+
+void log_line(std::string_view line) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char stamp[32];
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::string out;
+  if (json_logs) {
+    const auto space = line.find(' ');
+    out = "{\"time\":\"";
+    out += stamp;
+    out += "\",\"event\":";
+    append_json_string(out, line.substr(0, space));
+    out += ",\"detail\":";
+    append_json_string(out, space == std::string_view::npos ? std::string_view() : line.substr(space + 1));
+    out += "}\n";
+  } else {
+    out.append(stamp).append(" ").append(line).append("\n");
+  }
+  // One write per line: stdio locks the stream per call, so lines from
+  // different threads never interleave.
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+}
+
+void operations::serve_routes() {
+  srv_.route("/healthz", [this](const protocol::http_request&) {
+    if (srv_.draining()) return route_response{503, "text/plain; charset=utf-8", "draining\n"};
+    for (const auto& c : checks_)
+      if (!c.ok()) return route_response{503, "text/plain; charset=utf-8", "degraded: " + c.name + "\n"};
+    return route_response{200, "text/plain; charset=utf-8", "ok\n"};
+  });
+  srv_.route("/metrics", [this](const protocol::http_request&) {
+    return route_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(srv_.stats())};
+  });
+}
+
+void operations::handle_signals(io_pool& pool, std::chrono::milliseconds drain_timeout) {
+  signals_ = std::make_unique<asio::signal_set>(pool[0], SIGINT, SIGTERM);
+  signals_->async_wait([this, &pool, drain_timeout](std::error_code ec, int sig) {
+    if (ec) return;
+    log_line("draining on signal " + std::to_string(sig) + " (timeout " + std::to_string(drain_timeout.count()) +
+             " ms; a second signal exits at once)");
+    signals_->async_wait([](std::error_code ec2, int sig2) {
+      if (ec2) return;
+      log_line("exiting on second signal " + std::to_string(sig2));
+      std::_Exit(128 + sig2);
+    });
+    asio::co_spawn(
+        pool[0],
+        [this, &pool, drain_timeout]() -> asio::awaitable<void> {
+          const std::size_t dropped = co_await srv_.drain(drain_timeout);
+          log_line("drained (" + std::to_string(dropped) + " connections dropped at the timeout)");
+          for (auto& f : flushes_) f();
+          log_line("stopped");
+          pool.stop();
+        },
+        asio::detached);
+  });
+}
+
+}  // namespace duplex::chat
