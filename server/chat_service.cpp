@@ -153,14 +153,19 @@ asio::awaitable<void> service::serve(websocket ws) {
   auto s = std::make_shared<session>(ws);
   s->v2 = ws.subprotocol() == schema::subprotocol_name<schema::chat_protocol_v2>();
   hub_.subscribe(ws, s->topic);
+  // A connection on the service's own thread acts in place; others hop.
+  const bool here = ws.executor() == ex_;
   message msg;
+  auto act = [&] {
+    if (msg.binary) reply_error(*s, "bad_message", "binary messages are not part of the chat protocol");
+    else handle(s, msg.data);
+  };
   while (co_await ws.read(msg)) {
-    co_await in_service([&] {
-      if (msg.binary) reply_error(*s, "bad_message", "binary messages are not part of the chat protocol");
-      else handle(s, msg.data);
-    });
+    if (here) act();
+    else co_await in_service(act);
   }
-  co_await in_service([&] { closed(*s); });
+  if (here) closed(*s);
+  else co_await in_service([&] { closed(*s); });
   hub_.unsubscribe(ws, s->topic);
 }
 
