@@ -53,7 +53,7 @@ struct config {
   std::string url = "ws://127.0.0.1:3000/ws/chat";
   int clients = 5000;
   int concurrency = 256;
-  std::string subprotocol;
+  std::string subprotocol = "duplex.chat.v1";  // the chat refuses clients without one (4406)
   std::string join = R"({"type":"join","name":"u%d"})";
   std::string chat = R"({"type":"chat","text":"%s"})";
   double timeout_s = 10;

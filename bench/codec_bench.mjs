@@ -49,6 +49,45 @@ const parseServer = () => {
   for (const l of serverJson) sink += JSON.parse(l).type.length;
   return serverBytes;
 };
+// The same rules duplex's decoder applies (lib/include/duplex/schema/codec.hpp,
+// chat.hpp), written by hand in JS after JSON.parse: what a page would run
+// to trust a message without the WASM decoder. (JSON.parse cannot see
+// duplicate keys or lone-surrogate escapes; those checks are not included.)
+const enc8 = new TextEncoder();
+const utf8Bytes = (s) => {
+  // Fast path: ASCII strings are as many bytes as UTF-16 units.
+  for (let i = 0; i < s.length; ++i) if (s.charCodeAt(i) > 0x7f) return enc8.encode(s).length;
+  return s.length;
+};
+const nameControl = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]/;
+const blankOnly = /^[\u0020\u00a0\u1680\u2000-\u200d\u202f\u205f\u2060\u3000\ufeff\u180e\u115f\u1160\u3164\uffa0]*$/;
+const isName = (v) => typeof v === 'string' && utf8Bytes(v) <= 32 && !nameControl.test(v) && !blankOnly.test(v);
+const isText = (v) => typeof v === 'string' && v.length > 0 && utf8Bytes(v) <= 4000;
+const isInt64 = (v) => typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= 9223372036854775807;
+function validServer(m) {
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) return false;
+  switch (m.type) {
+    case 'message': return isName(m.from) && isText(m.text) && isInt64(m.time);
+    case 'presence': return Array.isArray(m.users) && m.users.length <= 10000 && m.users.every(isName);
+    case 'joined': case 'left': return isName(m.name);
+    case 'error': return typeof m.code === 'string' && m.code.length > 0 && typeof m.message === 'string';
+    default: return false;
+  }
+}
+function validClient(m) {
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) return false;
+  if (m.type === 'join') return isName(m.name);
+  if (m.type === 'chat') return isText(m.text);
+  return false;
+}
+for (const l of clientJson) if (!validClient(JSON.parse(l))) throw new Error(`validation rejects ${l}`);
+for (const l of serverJson) if (!validServer(JSON.parse(l))) throw new Error(`validation rejects ${l.slice(0, 80)}`);
+const parseValidate = () => {
+  for (const l of clientJson) sink += validClient(JSON.parse(l)) ? 1 : 0;
+  for (const l of serverJson) sink += validServer(JSON.parse(l)) ? 1 : 0;
+  return clientBytes + serverBytes;
+};
+
 const stringify = () => {
   let b = 0;
   // Byte length would cost as much as stringify itself; UTF-16 length is close
@@ -60,6 +99,7 @@ const stringify = () => {
 const dc = measure(clientJson.length, parseClient);
 const ds = measure(serverJson.length, parseServer);
 const dall = measure(lines.length, () => parseClient() + parseServer());
+const dval = measure(lines.length, parseValidate);
 const enc = measure(lines.length, stringify);
 console.log(JSON.stringify({
   impl: `node-json (${process.version})`,
@@ -69,6 +109,7 @@ console.log(JSON.stringify({
   decode: dall,
   decode_client: dc,
   decode_server: ds,
+  decode_validate: dval,
   encode: enc,
   sink: sink % 7,
 }));

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # bench/instructions.sh: user-space instructions per echoed message, counted
-# by callgrind, for duplex-echo and the raw TCP echo. Unlike messages per
+# by callgrind, for duplex-echo, the uWebSockets echo and the raw TCP echo. Unlike messages per
 # second, an instruction count barely moves with the machine's speed, so it
 # shows what a change to the hot path bought even on a noisy VM.
 #
 #   bench/instructions.sh               # 32 B text, 100 connections, window 16
 #   SIZE=1024 WINDOW=1 bench/instructions.sh
+#   SERVERS=duplex,uws bench/instructions.sh   # some of: duplex uws raw
 #
 # Each server runs under callgrind twice, loaded for SHORT and then LONG
 # seconds; the difference of the two totals divided by the difference of the
@@ -19,6 +20,7 @@ WINDOW=${WINDOW:-16}
 CONNS=${CONNS:-100}
 SHORT=${SHORT:-2}
 LONG=${LONG:-5}
+SERVERS=${SERVERS:-duplex,uws,raw}
 BUILD=${BENCH_BUILD_DIR:-build/bench}
 LOADGEN=$BUILD/bench/loadgen
 OUT=$BUILD/callgrind
@@ -30,9 +32,14 @@ if (($(nproc) >= 2)); then pin_server=(taskset -c 0); pin_loadgen=(taskset -c 1)
 
 declare -A CMD=(
   [duplex]="$BUILD/examples/duplex-echo --quiet --port 0"
+  [uws]="build/peers/uws_echo --port 0"
   [raw]="$BUILD/bench/raw_echo --port 0"
 )
-for name in duplex raw; do
+for name in ${SERVERS//,/ }; do
+  if [[ $name == uws && ! -x build/peers/uws_echo ]]; then
+    echo "instructions.sh: no build/peers/uws_echo (bench/run.sh builds it): skipped" >&2
+    continue
+  fi
   totals=()
   for secs in "$SHORT" "$LONG"; do
     log=$OUT/$name-$secs.log

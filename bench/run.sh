@@ -5,7 +5,7 @@
 #   bench/run.sh                      # the whole run (a few minutes)
 #   DURATION=10 bench/run.sh          # longer measured phase per scenario
 #   ONLY=echo,idle bench/run.sh       # some groups: echo large broadcast idle codec
-#   SERVERS=duplex,raw bench/run.sh   # some servers: duplex beast ws raw
+#   SERVERS=duplex,raw bench/run.sh   # some servers: duplex uws beast ws raw
 #   ROUNDS=5 bench/run.sh             # rounds of each echo scenario (median reported)
 #
 # Servers run pinned to core $SERVER_CPU (0), the load generator to core
@@ -25,7 +25,10 @@ BROADCAST_CLIENTS=${BROADCAST_CLIENTS:-1000}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 ONLY=${ONLY:-echo,large,broadcast,idle,codec}
-SERVERS=${SERVERS:-duplex,beast,ws,raw}
+SERVERS=${SERVERS:-duplex,uws,beast,ws,raw}
+# uWebSockets + uSockets sources (bench only, never linked into duplex); built
+# in a copy under build/peers. Default: ../shared/peers beside the main checkout.
+PEERS_DIR=${PEERS_DIR:-$(cd "$(git rev-parse --git-common-dir 2>/dev/null || echo .git)/../.." 2>/dev/null && pwd)/shared/peers}
 BENCH_WASM=${BENCH_WASM:-auto}   # auto: build the WASM codec bench when em++ is there; 0: never
 JOBS=${BENCH_JOBS:-2}
 BUILD=${BENCH_BUILD_DIR:-build/bench}
@@ -50,6 +53,28 @@ else
 fi
 cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
 
+# uWebSockets peers: plain TCP on uSockets' epoll loop (no TLS, zlib or
+# io_uring), -O3 with LTO as uSockets' Makefile builds its objects.
+have_uws=0
+UWS=$ROOT/build/peers
+build_uws() {
+  [[ -f $PEERS_DIR/uWebSockets/src/App.h && -f $PEERS_DIR/uSockets/Makefile ]] || return 1
+  mkdir -p "$UWS"
+  cp -ru "$PEERS_DIR/uWebSockets" "$PEERS_DIR/uSockets" "$UWS/"
+  make -C "$UWS/uSockets" -j "$JOBS" >"$UWS/uSockets.log" 2>&1 || return 1
+  local prog def
+  for prog in echo broadcast; do
+    def=0; [[ $prog == broadcast ]] && def=1
+    if [[ ! -x $UWS/uws_$prog || $ROOT/bench/uws_peer.cpp -nt $UWS/uws_$prog || $UWS/uSockets/uSockets.a -nt $UWS/uws_$prog ]]; then
+      g++ -O3 -flto -std=c++20 -DUWS_NO_ZLIB -DUWS_PEER_BROADCAST=$def -I"$UWS/uWebSockets/src" -I"$UWS/uSockets/src" \
+        "$ROOT/bench/uws_peer.cpp" "$UWS"/uSockets/*.o -o "$UWS/uws_$prog" >"$UWS/uws_$prog.log" 2>&1 || return 1
+    fi
+  done
+}
+if want "$SERVERS" uws; then
+  if build_uws; then have_uws=1; else log "uWebSockets peers not built (sources: PEERS_DIR=$PEERS_DIR; logs in $UWS)"; fi
+fi
+
 BIN=$ROOT/$BUILD/bench
 ECHO_BIN=$ROOT/$BUILD/examples/duplex-echo
 LOADGEN=$BIN/loadgen
@@ -68,7 +93,9 @@ if want "$ONLY" codec && [[ $BENCH_WASM != 0 ]] && command -v emcmake >/dev/null
   fi
 fi
 command -v node >/dev/null || { log "node is needed (ws peers, codec baseline, report)"; exit 1; }
-[[ -d node_modules/ws ]] || { log "node_modules/ws missing: run scripts/setup.sh (npm ci)"; exit 1; }
+if want "$SERVERS" ws && [[ ! -d node_modules/ws ]]; then
+  log "node_modules/ws missing: run scripts/setup.sh (npm ci), or leave ws out of SERVERS"; exit 1
+fi
 
 # ---- environment --------------------------------------------------------------
 hard=$(ulimit -Hn)
@@ -110,10 +137,12 @@ server_cmd() {  # echo servers by name (kind=echo) and broadcast servers (kind=b
   local name=$1 kind=$2
   case "$kind/$name" in
     echo/duplex) SCMD=("$ECHO_BIN" --port 0 --quiet) ;;
+    echo/uws) SCMD=("$UWS/uws_echo" --port 0) ;;
     echo/beast) SCMD=("$BIN/beast_echo" --port 0) ;;
     echo/ws) SCMD=(node "$ROOT/bench/ws_echo.mjs" --port 0) ;;
     echo/raw) SCMD=("$BIN/raw_echo" --port 0) ;;
     broadcast/duplex) SCMD=("$BIN/duplex_broadcast" --port 0) ;;
+    broadcast/uws) SCMD=("$UWS/uws_broadcast" --port 0) ;;
     broadcast/beast) SCMD=("$BIN/beast_broadcast" --port 0) ;;
     broadcast/ws) SCMD=(node "$ROOT/bench/ws_broadcast.mjs" --port 0) ;;
     *) return 1 ;;
@@ -211,9 +240,10 @@ run_load() {
 
 # ---- scenarios ----------------------------------------------------------------
 echo_servers=()
-for s in duplex beast ws raw; do
+for s in duplex uws beast ws raw; do
   want "$SERVERS" "$s" || continue
   [[ $s == beast && $have_beast == 0 ]] && continue
+  [[ $s == uws && $have_uws == 0 ]] && continue
   echo_servers+=("$s")
 done
 

@@ -1,5 +1,6 @@
-# `cmake --install`: headers, the three libraries, a CMake package
-# (find_package(duplex) -> duplex::duplex, duplex::protocol, duplex::schema)
+# `cmake --install`: headers, the libraries, a CMake package
+# (find_package(duplex) -> duplex::duplex, duplex::protocol, duplex::schema,
+# duplex::realtime, duplex::redis, duplex::simdjson)
 # and duplex.pc for pkg-config. Native builds only: the WASM client is a web
 # artifact, not a library to link.
 #
@@ -25,8 +26,13 @@ set_target_properties(duplex_schema PROPERTIES EXPORT_NAME schema)
 set_target_properties(duplex_protocol PROPERTIES EXPORT_NAME protocol)
 set_target_properties(duplex PROPERTIES EXPORT_NAME duplex)
 set_target_properties(duplex_simdjson PROPERTIES EXPORT_NAME simdjson)
+set_target_properties(duplex_realtime PROPERTIES EXPORT_NAME realtime)
+set_target_properties(duplex_redis PROPERTIES EXPORT_NAME redis)
 
-install(TARGETS duplex duplex_protocol duplex_schema duplex_simdjson
+# duplex_simdjson is the simdjson 3.9.4 amalgamation (cmake/simdjson.cmake):
+# the schema's codec templates include simdjson.h, so it is installed with
+# duplex (under include/duplex/third_party, not to clash with a system one).
+install(TARGETS duplex duplex_protocol duplex_schema duplex_simdjson duplex_realtime duplex_redis
   EXPORT duplexTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -35,8 +41,8 @@ install(TARGETS duplex duplex_protocol duplex_schema duplex_simdjson
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/lib/include/duplex"
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.hpp")
-# The schema's public headers include simdjson.h.
-install(FILES "${DUPLEX_SIMDJSON_AMALGAMATION_DIR}/simdjson.h" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES "${DUPLEX_SIMDJSON_AMALGAMATION_DIR}/simdjson.h"
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/duplex/third_party/simdjson)
 
 install(EXPORT duplexTargets
   NAMESPACE duplex::

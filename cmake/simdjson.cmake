@@ -27,7 +27,9 @@ endif()
 
 add_library(duplex_simdjson STATIC "${DUPLEX_SIMDJSON_AMALGAMATION_DIR}/simdjson.cpp")
 # SYSTEM: the 5 MB header is not ours to warn about.
-target_include_directories(duplex_simdjson SYSTEM PUBLIC "$<BUILD_INTERFACE:${DUPLEX_SIMDJSON_AMALGAMATION_DIR}>")
+target_include_directories(duplex_simdjson SYSTEM PUBLIC
+  "$<BUILD_INTERFACE:${DUPLEX_SIMDJSON_AMALGAMATION_DIR}>"
+  "$<INSTALL_INTERFACE:include/duplex/third_party/simdjson>")  # cmake/install.cmake puts simdjson.h there
 target_compile_definitions(duplex_simdjson PUBLIC SIMDJSON_EXCEPTIONS=0)
 # The parser is the hot path even in Debug builds.
 target_compile_options(duplex_simdjson PRIVATE -O3)

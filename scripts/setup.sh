@@ -25,7 +25,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# npm: @nozbe/simdjson (amalgamation for the WASM build), playwright-core, ws.
+# npm: @nozbe/simdjson (the simdjson amalgamation, both builds), playwright-core, ws, typescript.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund

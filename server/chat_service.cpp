@@ -1,5 +1,6 @@
 #include "chat_service.hpp"
 
+#include <duplex/net/channel.hpp>
 #include <duplex/realtime/recovery.hpp>
 #include <duplex/schema/codec.hpp>
 
@@ -124,9 +125,7 @@ asio::awaitable<void> service::in_service(F f) {
 }
 
 endpoint_options service::endpoint() {
-  endpoint_options o;
-  o.subprotocols = {schema::subprotocol_name<schema::chat_protocol_v2>()};
-  return o;
+  return protocol_endpoint<schema::chat_protocol_v2, schema::chat_protocol>();
 }
 
 void service::start() {
@@ -150,8 +149,16 @@ asio::awaitable<void> service::tick_loop() {
 }
 
 asio::awaitable<void> service::serve(websocket ws) {
+  const std::string& version = ws.subprotocol();
+  if (version != schema::subprotocol_name<schema::chat_protocol_v2>() &&
+      version != schema::subprotocol_name<schema::chat_protocol>() && !version.empty()) {
+    // Offered only versions this server does not speak (channel.hpp).
+    const std::string why = schema::version_mismatch_reason("chat", schema::chat_protocol_v2::version);
+    co_await ws.close(schema::close_version_mismatch, why);
+    co_return;
+  }
   auto s = std::make_shared<session>(ws);
-  s->v2 = ws.subprotocol() == schema::subprotocol_name<schema::chat_protocol_v2>();
+  s->v2 = version == schema::subprotocol_name<schema::chat_protocol_v2>();
   hub_.subscribe(ws, s->topic);
   // A connection on the service's own thread acts in place; others hop.
   const bool here = ws.executor() == ex_;

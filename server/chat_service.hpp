@@ -1,7 +1,8 @@
 // The chat behind /ws/chat: rooms, history, resume and presence (issue 11),
 // on duplex::realtime. Speaks version 2 of the chat protocol
-// (duplex.chat.v2, duplex/schema/chat.hpp) and, for clients that offer no
-// subprotocol, version 1 in the lobby (no history, full online lists).
+// (duplex.chat.v2, duplex/schema/chat.hpp) and, for duplex.chat.v1 or a
+// client that offers no subprotocol, version 1 in the lobby (no history,
+// full online lists); other versions are closed with 4406 and a reason.
 //
 // - Rooms are opened on first watch/join, up to max_rooms; a room nobody
 //   watches is closed again at the next tick (its history stays stored).
@@ -77,7 +78,7 @@ class service {
 
   // The WebSocket handler for the endpoint: one call per connection.
   asio::awaitable<void> serve(websocket ws);
-  // Endpoint options: offers duplex.chat.v2 (a client offering nothing speaks v1).
+  // Endpoint options: duplex.chat.v2, duplex.chat.v1 (a client offering nothing speaks v1).
   static endpoint_options endpoint();
   // Starts the presence tick (call once, before serving).
   void start();

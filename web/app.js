@@ -1,46 +1,78 @@
 // The chat page. All protocol work (WebSocket, JSON encode/decode) happens in
 // the C++ client compiled to WebAssembly (duplex_client.js/.wasm); this file
 // only wires it to the DOM. User-supplied text is only ever assigned with
-// textContent, never parsed as HTML.
+// textContent, never parsed as HTML. Type-checked (tsc --checkJs, in the
+// tests) against chat.d.ts, which the build generates from the protocol's C++
+// description (lib/include/duplex/schema/chat.hpp).
+//
+// The room comes from the URL (/#lobby; default lobby). The page watches it
+// at once (history and who is online, before joining), numbers what it has
+// seen by (epoch, seq), and after a dropped connection reconnects by itself
+// (exponential backoff with full jitter) and resumes from there: the missed
+// lines arrive once; if the server cannot resume, it sends the recent
+// history and the page starts the room over.
+// @ts-check
 'use strict';
 
 (() => {
-  const byId = (id) => document.querySelector(`[data-testid="${id}"]`);
+  /** @param {string} id */
+  const byId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
   const ui = {
     status: byId('status'),
-    name: byId('name'),
-    join: byId('join'),
-    joinForm: document.getElementById('join-form'),
+    room: byId('room'),
+    name: /** @type {HTMLInputElement} */ (byId('name')),
+    join: /** @type {HTMLButtonElement} */ (byId('join')),
+    joinForm: /** @type {HTMLFormElement} */ (document.getElementById('join-form')),
     alert: byId('alert'),
     messages: byId('messages'),
-    message: byId('message'),
-    send: byId('send'),
-    composer: document.getElementById('composer'),
+    message: /** @type {HTMLInputElement} */ (byId('message')),
+    send: /** @type {HTMLButtonElement} */ (byId('send')),
+    composer: /** @type {HTMLFormElement} */ (document.getElementById('composer')),
     users: byId('users'),
-    userCount: document.getElementById('user-count'),
+    userCount: /** @type {HTMLElement} */ (document.getElementById('user-count')),
   };
 
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
-  const utf8 = new TextEncoder();
-  const byteLength = (s) => utf8.encode(s).length;
+  const ROOM_RULE = /^[A-Za-z0-9_.-]{1,64}$/;
+  const wantedRoom = decodeURIComponent(location.hash.slice(1));
+  const room = ROOM_RULE.test(wantedRoom) ? wantedRoom : 'lobby';
 
+  /** @type {DuplexChat.Client | null} */
   let client = null;
-  let limits = { name: 32, text: 4000 };
+  /** @type {DuplexChat.Module | null} */
+  let duplexModule = null;
   let connState = 'loading';   // mirrors the client: connecting | open | closing | closed
+  /** @type {string | null} */
   let me = null;               // the name the server confirmed
+  /** @type {string | null} */
   let pendingName = null;      // join sent, no answer yet
+  /** @type {string | null} */
   let wantedName = null;       // re-join with this name after a reconnect
-  let reconnectDelay = 1000;
-  let reconnectTimer = null;
+  /** @type {string | undefined} */
+  let token;                   // from `joined`: takes the name back after a reconnect
+  /** @type {{epoch: string, seq: number} | null} */
+  let position = null;         // the last line seen in this room
+  let resuming = false;        // a resume is in flight
+  let everOpen = false;
+  let attempts = 0;            // reconnects since the last open
+  let reconnectDelay = 0;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let reconnectTimer;
   let leaving = false;         // page is being hidden/unloaded: don't reconnect
+  let outOfDate = false;       // the server speaks no version of our protocol
+  /** @type {Set<string>} */
+  const users = new Set();
+  let usersTotal = 0;
 
   // ---- small DOM helpers --------------------------------------------------
 
+  /** @param {string} text @param {string} state */
   function setStatus(text, state) {
     ui.status.textContent = text;
     ui.status.dataset.state = state;
   }
 
+  /** @param {string} text */
   function showAlert(text) {
     ui.alert.textContent = text;
     ui.alert.hidden = false;
@@ -62,41 +94,47 @@
 
   function refreshStatus() {
     switch (connState) {
-      case 'connecting': setStatus('connecting', 'connecting'); break;
+      case 'connecting': setStatus(everOpen ? 'reconnecting' : 'connecting', 'connecting'); break;
       case 'open':
-        if (me !== null) setStatus(`joined as ${me}`, 'joined');
+        if (resuming) setStatus('reconnecting', 'connecting');
+        else if (me !== null) setStatus(`joined as ${me}`, 'joined');
         else if (pendingName !== null) setStatus(`joining as ${pendingName}`, 'connected');
         else setStatus('connected', 'connected');
         break;
       case 'closing': setStatus('closing', 'closed'); break;
       case 'closed': {
-        const secs = Math.round(reconnectDelay / 1000);
-        setStatus(`closed (reconnecting in ${secs}s)`, 'closed');
+        if (outOfDate) { setStatus('this page is out of date: reload', 'error'); break; }
+        setStatus(`reconnecting in ${(reconnectDelay / 1000).toFixed(1)}s`, 'closed');
         break;
       }
       default: setStatus(connState, connState);
     }
   }
 
+  /** @param {HTMLElement} el */
   function nearBottom(el) {
     return el.scrollHeight - el.scrollTop - el.clientHeight < 40;
   }
 
+  /** @param {HTMLElement} li */
   function appendItem(li) {
     const stick = nearBottom(ui.messages);
     ui.messages.appendChild(li);
     if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
   }
 
+  /** @param {number} ms */
   function formatTime(ms) {
     const d = new Date(ms);
     if (!Number.isFinite(d.getTime())) return '';
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   }
 
+  /** @param {{from: string, text: string, time: number, seq: number}} m */
   function addChatLine(m) {
     const li = document.createElement('li');
     li.className = 'msg' + (m.from === me ? ' mine' : '');
+    li.dataset.seq = String(m.seq);
     const head = document.createElement('div');
     head.className = 'meta';
     const from = document.createElement('span');
@@ -113,6 +151,7 @@
     appendItem(li);
   }
 
+  /** @param {string} text @param {string} [kind] */
   function addNote(text, kind) {
     const li = document.createElement('li');
     li.className = `note ${kind || ''}`.trim();
@@ -120,7 +159,7 @@
     appendItem(li);
   }
 
-  function renderUsers(users) {
+  function renderUsers() {
     const sorted = [...users].sort((a, b) => a.localeCompare(b));
     const items = sorted.map((name) => {
       const li = document.createElement('li');
@@ -129,44 +168,88 @@
       return li;
     });
     ui.users.replaceChildren(...items);
-    ui.userCount.textContent = String(users.length);
+    ui.userCount.textContent = String(Math.max(usersTotal, users.size));
+  }
+
+  // A line is shown once: lines at or below the position (same epoch) were shown.
+  /** @param {{from: string, text: string, time: number, seq: number, epoch: string}} m */
+  function showLine(m) {
+    if (position && position.epoch === m.epoch && m.seq <= position.seq) return;
+    addChatLine(m);
+    position = { epoch: m.epoch, seq: m.seq };
   }
 
   // ---- protocol events ----------------------------------------------------
 
+  /** @param {DuplexChat.ServerMessage} m */
   function onServerMessage(m) {
     switch (m.type) {
       case 'message':
-        addChatLine(m);
+        if (m.room === room) showLine(m);
+        break;
+      case 'history':
+        if (m.replace) {
+          ui.messages.replaceChildren();
+          position = null;
+        }
+        for (const line of m.messages) showLine(line);
+        position = { epoch: m.epoch, seq: Math.max(m.seq, position && position.epoch === m.epoch ? position.seq : 0) };
+        break;
+      case 'resumed':
+        resuming = false;
+        position = { epoch: m.epoch, seq: m.seq };
+        if (m.missed > 0) addNote(`${m.missed} missed message${m.missed === 1 ? '' : 's'} while reconnecting`, 'self');
+        refreshStatus();
         break;
       case 'presence':
-        renderUsers(m.users);
+        users.clear();
+        for (const u of m.users) users.add(u);
+        usersTotal = m.total;
+        renderUsers();
         break;
-      case 'joined':
-        if (pendingName !== null && m.name === pendingName) {
-          me = pendingName;
-          wantedName = me;
-          pendingName = null;
-          clearAlert();
-          refreshControls();
-          refreshStatus();
-          renderUsers([...ui.users.children].map((li) => li.textContent));
-          ui.message.focus();
-          addNote(`You joined as ${me}`, 'self');
-        } else {
-          addNote(`${m.name} joined`, 'join');
+      case 'presence_diff': {
+        for (const u of m.leaves) users.delete(u);
+        for (const u of m.joins) users.add(u);
+        usersTotal = m.total;
+        renderUsers();
+        // Announce small changes only: a storm of joins is not a wall of notes.
+        if (m.joins.length + m.leaves.length <= 3) {
+          for (const u of m.leaves) if (!m.joins.includes(u) && u !== me) addNote(`${u} left`, 'leave');
+          for (const u of m.joins) if (!m.leaves.includes(u) && u !== me) addNote(`${u} joined`, 'join');
         }
         break;
-      case 'left':
-        addNote(`${m.name} left`, 'leave');
+      }
+      case 'joined': {
+        const first = wantedName === null || wantedName !== m.name;
+        me = m.name;
+        token = m.token;
+        wantedName = me;
+        pendingName = null;
+        clearAlert();
+        refreshControls();
+        refreshStatus();
+        renderUsers();
+        if (first) {
+          ui.message.focus();
+          addNote(`You joined as ${me}`, 'self');
+        }
         break;
+      }
       case 'error':
+        if (m.code === 'epoch_mismatch' || m.code === 'cannot_resume' || m.code === 'position_from_future') {
+          // The recent history follows: the room starts over on the page.
+          resuming = false;
+          addNote('Could not catch up: reloading the recent history', 'leave');
+          refreshStatus();
+          break;
+        }
         // The server answers a join with joined or an error, in order, so an
         // error while a join is pending (name_taken, bad_message for a name
         // it won't accept, ...) is the join's refusal: let the user retry.
         if (pendingName !== null) {
           pendingName = null;
           wantedName = null;
+          token = undefined;
           ui.name.setAttribute('aria-invalid', 'true');
           refreshControls();
           refreshStatus();
@@ -180,53 +263,84 @@
     }
   }
 
+  /** @param {DuplexChat.DecodeError | DuplexChat.TransportError} e */
   function onClientError(e) {
     if (e.kind === 'decode') {
-      showAlert(`protocol error: undecodable server message (${e.code}${e.field ? ` in '${e.field}'` : ''}: ${e.detail})`);
+      showAlert(`protocol error: undecodable server message (${e.code}${e.path ? ` at '${e.path}'` : ''}: ${e.detail})`);
       console.warn('duplex: could not decode', e);
     } else {
-      setStatus(`error: ${e.message}`, 'error');
       console.warn('duplex:', e.message);
     }
   }
 
+  /** @param {DuplexChat.State} s */
   function onState(s) {
     connState = s;
     if (s === 'open') {
-      reconnectDelay = 1000;
-      if (wantedName !== null) sendJoin(wantedName);   // re-join after a reconnect
+      everOpen = true;
+      attempts = 0;
+      // Watch the room (or resume it from the last line seen), then re-join.
+      if (position) {
+        resuming = true;
+        send({ type: 'resume', room, epoch: position.epoch, seq: position.seq });
+      } else {
+        send({ type: 'watch', room });
+      }
+      if (wantedName !== null) sendJoin(wantedName);
     }
     if (s === 'closed' || s === 'closing') {
-      if (me !== null) addNote('Disconnected', 'leave');
       me = null;
       pendingName = null;
-      renderUsers([]);
+      resuming = false;
     }
+    if (s === 'closed') scheduleReconnect();
     refreshControls();
     refreshStatus();
-    if (s === 'closed') scheduleReconnect();
   }
 
+  // Exponential backoff with full jitter: a uniform wait up to
+  // min(15 s, 0.5 s * 2^attempts), so a server restart does not bring every
+  // page back in the same instant.
   function scheduleReconnect() {
     clearTimeout(reconnectTimer);
-    if (leaving) return;
-    const delay = reconnectDelay;
-    reconnectTimer = setTimeout(connect, delay);
-    reconnectDelay = Math.min(reconnectDelay * 2, 15000);
+    if (leaving || outOfDate) return;
+    reconnectDelay = Math.random() * Math.min(15000, 500 * 2 ** attempts);
+    attempts = Math.min(attempts + 1, 10);
+    reconnectTimer = setTimeout(connect, reconnectDelay);
   }
 
   function connect() {
     clearTimeout(reconnectTimer);
-    client.connect(wsUrl);
+    if (client) client.connect(wsUrl);
+  }
+
+  // What the page sends is checked by the same C++ rules the server applies
+  // (client.send decodes it first): a refusal names the field and the rule.
+  /** @param {DuplexChat.DecodeError | DuplexChat.TransportError} err */
+  function sendError(err) {
+    if (err.kind === 'transport') return err.message;
+    if (err.code === 'too_long') return `That ${err.path === 'name' ? 'name' : 'message'} is too long (expected ${err.expected}).`;
+    if (err.code === 'empty_value') return err.path === 'name' ? 'Please enter a name.' : 'Please enter a message.';
+    return `${err.path || 'message'}: ${err.code} (expected ${err.expected})`;
+  }
+
+  /** @param {DuplexChat.ClientMessage} m */
+  function send(m) {
+    const err = client ? client.send(m) : null;
+    if (!client || err) {
+      showAlert(err ? sendError(err) : 'not connected');
+      return false;
+    }
+    return true;
   }
 
   // ---- user actions -------------------------------------------------------
 
+  /** @param {string} name */
   function sendJoin(name) {
-    if (!client.join(name)) {
-      showAlert('not connected');
-      return;
-    }
+    /** @type {DuplexChat.ClientMessage} */
+    const join = token !== undefined && name === wantedName ? { type: 'join', name, room, token } : { type: 'join', name, room };
+    if (!send(join)) return;
     pendingName = name;
     refreshControls();
     refreshStatus();
@@ -237,10 +351,6 @@
     const name = ui.name.value.trim();
     ui.name.removeAttribute('aria-invalid');
     if (!name) { showAlert('Please enter a name.'); return; }
-    if (byteLength(name) > limits.name) {
-      showAlert(`That name is too long (max ${limits.name} bytes).`);
-      return;
-    }
     clearAlert();
     sendJoin(name);
   });
@@ -249,18 +359,12 @@
     ev.preventDefault();
     const text = ui.message.value;
     if (!text.trim()) return;
-    if (byteLength(text) > limits.text) {
-      showAlert(`That message is too long (max ${limits.text} bytes).`);
-      return;
-    }
-    if (!client.say(text)) {
-      showAlert('not connected');
-      return;
-    }
+    if (!send({ type: 'chat', text })) return;
     ui.message.value = '';
     ui.message.focus();
   });
 
+  window.addEventListener('hashchange', () => location.reload());   // another room: start over
   window.addEventListener('pagehide', () => {
     leaving = true;
     clearTimeout(reconnectTimer);
@@ -268,9 +372,9 @@
   });
   window.addEventListener('pageshow', (ev) => {
     // Back/forward cache restore: the socket was closed on pagehide.
-    if (ev.persisted && client) {
+    if (ev.persisted && client && !outOfDate) {
       leaving = false;
-      reconnectDelay = 1000;
+      attempts = 0;
       connect();
     }
   });
@@ -278,24 +382,36 @@
   // ---- start ----------------------------------------------------------------
 
   async function start() {
+    ui.room.textContent = `#${room}`;
+    document.title = `#${room} · duplex chat`;
+    if (wantedRoom && wantedRoom !== room) showAlert(`"${wantedRoom}" is not a room name (1-64 of A-Z a-z 0-9 _ . -): showing #lobby`);
     setStatus('loading', 'loading');
+    /** @type {DuplexChat.Module} */
     let Module;
     try {
       if (typeof createDuplexClient !== 'function') throw new Error('duplex_client.js did not load');
       Module = await createDuplexClient();
     } catch (err) {
-      setStatus(`error: could not load the WebAssembly client (${err && err.message ? err.message : err})`, 'error');
+      setStatus(`error: could not load the WebAssembly client (${err instanceof Error ? err.message : err})`, 'error');
       return;
     }
-    limits = { name: Module.maxNameBytes, text: Module.maxTextBytes };
+    duplexModule = Module;
     client = new Module.DuplexClient();
     client.on('state', onState);
     client.on('message', onServerMessage);
     client.on('error', onClientError);
     client.on('close', (c) => {
+      if (duplexModule && c.code === duplexModule.versionMismatchCode) {
+        // The server speaks a newer (or older) chat than this page: say so
+        // and stop reconnecting; a reload fetches the matching page.
+        outOfDate = true;
+        showAlert(c.reason || 'this page is out of date: reload');
+        return;
+      }
       if (c.code !== 1000 && c.code !== 1001) console.info('duplex: connection closed', c);
     });
-    window.duplexClient = client;   // handy from the devtools console
+    /** @type {any} */ (window).duplexClient = client;   // handy from the devtools console
+    /** @type {any} */ (window).duplexProtocol = Module.protocol;   // {name, version, subprotocol, fingerprint}
     connect();
   }
 

@@ -10,7 +10,7 @@
 #include <variant>
 #include <vector>
 
-namespace duplex::schema {
+namespace duplex::handwritten {
 
 // Limits both ends enforce; the decoder rejects longer values with
 // decode_errc::too_long so a client can't make the server relay megabytes.
@@ -71,4 +71,4 @@ struct error {
 using client_message = std::variant<join, chat>;
 using server_message = std::variant<message, presence, joined, left, error>;
 
-}  // namespace duplex::schema
+}  // namespace duplex::handwritten

@@ -1,6 +1,6 @@
 // Encoding half of the chat codec (decoding lives in decode.cpp), plus the
 // names of the decode error codes.
-#include <duplex/schema/codec.hpp>
+#include "codec.hpp"
 
 #include <array>
 #include <charconv>
@@ -10,7 +10,7 @@
 #include <string_view>
 #include <variant>
 
-namespace duplex::schema {
+namespace duplex::handwritten {
 
 std::string_view to_string(decode_errc c) noexcept {
   switch (c) {
@@ -148,4 +148,4 @@ std::string encode(const server_message& m) {
   return std::visit([](const auto& v) { return encode(v); }, m);
 }
 
-}  // namespace duplex::schema
+}  // namespace duplex::handwritten

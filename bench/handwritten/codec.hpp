@@ -1,16 +1,19 @@
+// The hand-written chat codec duplex had before the generic one (commit
+// 3fbca4a, lib/src/schema/), kept only as the baseline of bench/codec_bench.
+// Namespace duplex::handwritten; not part of the library.
 // JSON codec for the chat schema. Decoding uses simdjson's on-demand API with
 // one reused parser per thread; encoding writes compact JSON. Decoding never
 // throws: bad input yields a decode_error saying what was wrong and where.
 #pragma once
 
-#include <duplex/schema/chat.hpp>
+#include "chat.hpp"
 
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
 
-namespace duplex::schema {
+namespace duplex::handwritten {
 
 enum class decode_errc {
   invalid_json = 1,  // not parseable JSON (or trailing garbage)
@@ -105,4 +108,4 @@ std::string encode(const error&);
 std::string encode(const client_message&);
 std::string encode(const server_message&);
 
-}  // namespace duplex::schema
+}  // namespace duplex::handwritten

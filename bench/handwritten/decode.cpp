@@ -13,7 +13,7 @@
 // size, then UTF-8, then JSON syntax anywhere in the document (unknown fields
 // are walked and checked too, not just skipped), then "type", then the fields
 // of that type in declaration order.
-#include <duplex/schema/codec.hpp>
+#include "codec.hpp"
 
 #include <simdjson.h>
 
@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-namespace duplex::schema {
+namespace duplex::handwritten {
 namespace {
 
 namespace od = simdjson::ondemand;
@@ -572,4 +572,4 @@ decode_result<server_message> decode_server(std::string_view json) {
   return unknown_type(type, false);
 }
 
-}  // namespace duplex::schema
+}  // namespace duplex::handwritten

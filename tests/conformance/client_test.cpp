@@ -3,6 +3,7 @@
 // is a hand-written server on a raw listening socket that answers the
 // upgrade by hand, sends raw unmasked frames and checks every byte the
 // client answers with. Numbering follows Autobahn's client mode.
+#include "strict_cases.hpp"
 #include "wire.hpp"
 
 #include <duplex/error.hpp>
@@ -35,11 +36,13 @@ struct outcome {
 // duplex::connect plus an echo loop, on a background io_context.
 class client_under_test {
  public:
-  client_under_test(std::uint16_t port, duplex::connect_options opts, std::string path) {
+  // `batch`: the echo reads with read(message_batch&) (as duplex-echo does)
+  // instead of one message per read().
+  client_under_test(std::uint16_t port, duplex::connect_options opts, std::string path, bool batch = false) {
     const std::string url = "ws://127.0.0.1:" + std::to_string(port) + path;
     future_ = promise_.get_future();
-    thread_ = std::thread([this, url, opts = std::move(opts)]() mutable {
-      asio::co_spawn(io_, run(url, std::move(opts)), asio::detached);
+    thread_ = std::thread([this, url, opts = std::move(opts), batch]() mutable {
+      asio::co_spawn(io_, run(url, std::move(opts), batch), asio::detached);
       io_.run();
       result_.finished = clock::now();
       promise_.set_value(result_);
@@ -60,14 +63,23 @@ class client_under_test {
   }
 
  private:
-  asio::awaitable<void> run(std::string url, duplex::connect_options opts) {
+  asio::awaitable<void> run(std::string url, duplex::connect_options opts, bool batch) {
     try {
       auto ws = co_await duplex::connect(url, std::move(opts));
       result_.connected = true;
       result_.subprotocol = ws.subprotocol();
-      while (auto msg = co_await ws.read()) {
-        co_await ws.send(*msg);
-        ++result_.echoed;
+      if (batch) {
+        duplex::message_batch b;
+        while (co_await ws.read(b))
+          for (const auto& m : b) {
+            co_await ws.send(m.data, m.binary);
+            ++result_.echoed;
+          }
+      } else {
+        while (auto msg = co_await ws.read()) {
+          co_await ws.send(*msg);
+          ++result_.echoed;
+        }
       }
       result_.close_code = ws.close_code();
       result_.close_reason = ws.close_reason();
@@ -100,8 +112,8 @@ duplex::connect_options default_options() {
 // accepted connection (`peer`) on which the test plays the server.
 class client_case {
  public:
-  explicit client_case(duplex::connect_options opts = default_options(), std::string path = "/")
-      : client_(lst_.port(), std::move(opts), std::move(path)) {}
+  explicit client_case(duplex::connect_options opts = default_options(), std::string path = "/", bool batch = false)
+      : client_(lst_.port(), std::move(opts), std::move(path), batch) {}
   ~client_case() { peer.reset(); }  // lets a client still waiting for our TCP close finish
   std::uint16_t port() const { return lst_.port(); }
 
@@ -864,6 +876,43 @@ TEST(ClientMisc, ClientMisc_10_3_TopBitLengthFails) {
   ASSERT_TRUE(c.send(frame(opc::binary, "abc", {.masked = false, .declared_length = 0x8000000000000003ull})));
   expect_client_fails(c, 1002, duplex::errc::protocol_error);
 }
+
+// ------------------------------------------------------------- strict ----
+// Autobahn's strict expectation (strict_cases.hpp): the messages before a
+// violation in the same segment are echoed, then the client fails with the
+// violation's code. For both read styles.
+
+struct client_strict_param {
+  strict_case c;
+  bool batch;
+};
+void PrintTo(const client_strict_param& p, std::ostream* os) { *os << p.c.id; }
+
+class ClientStrict : public ::testing::TestWithParam<client_strict_param> {};
+
+TEST_P(ClientStrict, RepliesBeforeTheViolationThenClose) {
+  const auto& [sc, batch] = GetParam();
+  client_case c(default_options(), "/", batch);
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.send(sc.bytes));
+  for (std::size_t i = 0; i < sc.echoes.size(); ++i)
+    ASSERT_TRUE(c.next_is(sc.echoes[i].first, sc.echoes[i].second)) << "reply " << i;
+  const auto why = sc.code == 1007   ? duplex::errc::invalid_utf8
+                   : sc.code == 1009 ? duplex::errc::message_too_big
+                                     : duplex::errc::protocol_error;
+  expect_client_fails(c, sc.code, why);  // next_is_close: nothing between the echoes and the Close
+}
+
+std::vector<client_strict_param> client_strict_params() {
+  std::vector<client_strict_param> v;
+  for (bool batch : {false, true})
+    for (auto& c : strict_cases(false, duplex::websocket_options{}.max_message_size)) v.push_back({c, batch});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Conformance, ClientStrict, ::testing::ValuesIn(client_strict_params()), [](const auto& info) {
+  return std::string(info.param.batch ? "ClientBatch_" : "ClientSingle_") + info.param.c.id;
+});
 
 }  // namespace
 }  // namespace conformance

@@ -32,6 +32,12 @@ asio::awaitable<void> echo(duplex::websocket ws) {
   while (auto msg = co_await ws.read()) co_await ws.send(*msg);
 }
 
+asio::awaitable<void> batch_echo(duplex::websocket ws) {
+  duplex::message_batch batch;
+  while (co_await ws.read(batch))
+    for (const auto& m : batch) co_await ws.send(m.data, m.binary);
+}
+
 duplex::server_options echo_server_options() {
   duplex::server_options o;
   o.websocket.max_message_size = max_message;
@@ -44,6 +50,7 @@ duplex::server_options echo_server_options() {
 void install_endpoints(duplex::server& srv) {
   const duplex::websocket_options base = echo_server_options().websocket;
   srv.websocket("*", echo);
+  srv.websocket("/batch", batch_echo);
 
   duplex::endpoint_options idle;
   idle.websocket = base;

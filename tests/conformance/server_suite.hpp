@@ -41,12 +41,17 @@ class server_under_test {
 // Echoes every message until the peer closes (like examples/echo.cpp).
 asio::awaitable<void> echo(duplex::websocket ws);
 
+// The same through read(message_batch&): every message of one read at once
+// (like duplex-echo).
+asio::awaitable<void> batch_echo(duplex::websocket ws);
+
 // Options of the shared server: 1 MiB messages, an echo that waits for its
 // reader, same-origin policy (allowed_origins empty), logs to stderr when
 // DUPLEX_CONFORMANCE_LOG is set.
 duplex::server_options echo_server_options();
 // Endpoints of the shared server:
 //   "*"        echo
+//   "/batch"   batch_echo
 //   "/idle"    echo with idle_timeout 400 ms
 //   "/closer"  the server closes at once with 1000 "bye"; close_timeout 300 ms
 //   "/proto"   echo speaking subprotocols {"chat.v2", "chat"}

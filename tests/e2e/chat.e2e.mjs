@@ -456,7 +456,7 @@ async function main() {
     await step('raw browser WebSocket: "not json" -> bad_message, socket stays open, then join works', async () => {
       const r = await C.evaluate(async () => {
         const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
-        const ws = new WebSocket(url);
+        const ws = new WebSocket(url, ['duplex.chat.v1']);   // version 1 (still served; the page speaks v2)
         window.__raw = ws;
         const inbox = [];
         let wake = null;
@@ -516,6 +516,20 @@ async function main() {
       await waitMessage(A, ['rawcarol', 'left']);
     });
 
+    await step('raw browser WebSocket offering only duplex.chat.v0: accepted, then closed 4406 with a reason', async () => {
+      const r = await C.evaluate(async () => {
+        const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
+        const ws = new WebSocket(url, ['duplex.chat.v0']);
+        return await new Promise((resolve) => {
+          const timer = setTimeout(() => resolve({ timeout: true }), 5000);
+          ws.onclose = (e) => { clearTimeout(timer); resolve({ code: e.code, reason: e.reason, protocol: ws.protocol }); };
+        });
+      });
+      log(`  old client closed with ${JSON.stringify(r)}`);
+      check(r.code === 4406, `an unsupported version closed with ${JSON.stringify(r)}, expected 4406`);
+      check(/out of date: reload/.test(r.reason || ''), `close reason ${JSON.stringify(r.reason)} does not tell the page to reload`);
+    });
+
     await step('raw browser WebSocket negotiates permessage-deflate; a 3000-char chat comes back intact', async () => {
       // duplex-chat negotiates permessage-deflate by default and broadcasts
       // compressed: the browser must inflate what duplex deflated (and the
@@ -523,7 +537,7 @@ async function main() {
       const text = Array.from({ length: 400 }, (_, i) => `word${i % 23} chat`).join(' ').padEnd(3000, '.').slice(0, 3000);
       const r = await C.evaluate(async (text) => {
         const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
-        const ws = new WebSocket(url);
+        const ws = new WebSocket(url, ['duplex.chat.v1']);   // version 1 (still served; the page speaks v2)
         window.__deflate = ws;
         const inbox = [];
         let wake = null;

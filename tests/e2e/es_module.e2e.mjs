@@ -3,7 +3,8 @@
 // Chromium does `import createDuplexClient from './duplex_client.mjs'`, and
 // the client it makes joins a real duplex-chat and gets its own line back.
 // Also: the module sets no global, its Content-Types are right, and every
-// method the hand-written duplex_client.d.ts declares exists on the object.
+// method of `interface Client` in duplex_client.d.ts (generated from the
+// chat's description) exists on the object.
 //
 //   node tests/e2e/es_module.e2e.mjs --server build/native/server/duplex-chat \
 //        --package build/wasm-package
@@ -59,11 +60,12 @@ for (const f of files)
 root = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-esm-'));
 for (const f of files) fs.copyFileSync(path.join(opts.pkg, f), path.join(root, f));
 
-// Methods of `class DuplexClient` in the .d.ts, so the declarations cannot
-// drift from the bindings unnoticed.
+// Methods of `interface Client` in the .d.ts, so the declarations cannot
+// drift from the bindings unnoticed; and the module's default export.
 const dts = fs.readFileSync(path.join(root, 'duplex_client.d.ts'), 'utf8');
-const classBody = dts.match(/class DuplexClient \{([\s\S]*?)\n\}/);
-if (!classBody) await fail('no `class DuplexClient` in duplex_client.d.ts');
+const classBody = dts.match(/interface Client \{([\s\S]*?)\n  \}/);
+if (!classBody) await fail('no `interface Client` in duplex_client.d.ts');
+if (!/^export default createDuplexClient;$/m.test(dts)) await fail('duplex_client.d.ts has no default export');
 const declared = [...new Set([...classBody[1].matchAll(/^\s+(\w+)(?:<[^>]*>)?\(/gm)].map((m) => m[1]))]
   .filter((n) => n !== 'constructor');
 log(`.d.ts declares: ${declared.join(', ')}`);
@@ -76,12 +78,12 @@ const declared = ${JSON.stringify(declared)};
 const result = { globalLeaked: 'createDuplexClient' in window, missing: [], got: null, states: [] };
 try {
   const Module = await createDuplexClient();
-  result.maxNameBytes = Module.maxNameBytes;
+  result.subprotocol = Module.protocol.subprotocol;
   const client = new Module.DuplexClient();
   result.missing = declared.filter((m) => typeof client[m] !== 'function');
   client.on('state', (s) => {
     result.states.push(s);
-    if (s === 'open') { client.join('esm'); client.say('hello from a module'); }
+    if (s === 'open') { client.send({ type: 'join', name: 'esm', room: 'lobby' }); client.send({ type: 'chat', text: 'hello from a module' }); }
   });
   client.on('message', (m) => {
     if (m.type === 'message' && m.from === 'esm') { result.got = m.text; client.close(); }
@@ -124,7 +126,7 @@ try {
   if (declared.length < 5) await fail(`only ${declared.length} methods parsed from the .d.ts`);
   if (r.got !== 'hello from a module') await fail(`no echo of our line (got ${JSON.stringify(r.got)})`);
   if (r.close !== 1000) await fail(`closed with ${r.close}, expected 1000`);
-  if (r.maxNameBytes !== 32) await fail(`maxNameBytes ${r.maxNameBytes}`);
+  if (r.subprotocol !== 'duplex.chat.v2') await fail(`protocol.subprotocol ${r.subprotocol}`);
   if (problems.length) await fail(problems.join('\n'));
   log('PASS');
   await cleanup();

@@ -316,3 +316,48 @@ TEST(Connection, LongCloseReasonIsCutAtACharacterBoundary) {
   ASSERT_EQ(ev.kinds.size(), 1u);
   EXPECT_EQ(ev.kinds[0], kind::close);  // still valid UTF-8
 }
+
+// defer_failures: a violation behind valid messages stops the events there
+// with the connection still OPEN, so replies to those messages can be sent;
+// the next call fails it, and the Close follows the replies. Nothing after
+// the violation is acted on (no Pong).
+TEST(Connection, DeferredFailureLetsEarlierMessagesBeAnswered) {
+  struct violation {
+    std::string frame;
+    std::uint16_t code;
+  };
+  const std::vector<violation> cases{
+      {frame(0xA1, "rsv2"), 1002},                     // RSV2
+      {frame(0x85, ""), 1002},                         // reserved opcode
+      {frame(0x80, "stray"), 1002},                    // continuation without a message
+      {frame(0x09, "p"), 1002},                        // fragmented Ping
+      {frame(0x81, "\xed\xa0\x80"), 1007},             // invalid UTF-8 (fast path)
+      {frame(0x01, "\xff") + frame(0x80, "x"), 1007},  // invalid UTF-8 in a fragment
+      {frame(0x88, close_payload(999)), 1002},         // bad close code
+  };
+  for (const auto& v : cases) {
+    connection c(role::server, 1 << 20);
+    c.defer_failures(true);
+    c.receive_data(frame(0x81, "one") + frame(0x82, std::string(200, 'b')) + v.frame + frame(0x89, "late ping"));
+    auto e1 = c.next_event();
+    ASSERT_TRUE(e1);
+    EXPECT_EQ(e1->data, "one");
+    auto e2 = c.next_event();
+    ASSERT_TRUE(e2);
+    EXPECT_EQ(e2->type, kind::binary);
+    EXPECT_FALSE(c.next_event());
+    EXPECT_TRUE(c.failure_pending());
+    EXPECT_EQ(c.get_state(), state::open);
+    ASSERT_TRUE(c.send(opcode::text, "one"));  // the reply still goes
+    auto f = c.next_event();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->type, kind::failed);
+    EXPECT_EQ(f->code, v.code);
+    EXPECT_FALSE(c.failure_pending());
+    EXPECT_EQ(c.get_state(), state::closed);
+    EXPECT_EQ(c.output().substr(0, 5), std::string("\x81\x03one", 5));  // the reply, then the Close (no Pong)
+    EXPECT_EQ(sent_close_code(c), v.code);
+    EXPECT_EQ(c.output().size(), 5u + 2 + 2 + (f->data.size() > 123 ? 123 : f->data.size()));
+    EXPECT_FALSE(c.next_event());
+  }
+}

@@ -1,6 +1,8 @@
 // duplex-chat as a real process: a room whose members are on different
 // threads, /healthz and /metrics, and the drain on SIGTERM/SIGINT.
+#include <duplex/net/channel.hpp>
 #include <duplex/net/client.hpp>
+#include <duplex/schema/chat.hpp>
 
 #include "chat_process.hpp"
 #include "test_server.hpp"
@@ -22,6 +24,13 @@ using duplex::test::silent_client;
 using namespace std::chrono_literals;
 
 namespace {
+
+// The chat's /ws/chat speaks duplex.chat.v<N> only (others are closed 4406).
+asio::awaitable<duplex::websocket> connect_chat(std::string url) {
+  duplex::connect_options o;
+  o.subprotocols = duplex::offered_subprotocols<duplex::schema::chat_protocol>();
+  co_return co_await duplex::connect(url, o);
+}
 
 std::string get(std::uint16_t port, const std::string& path) {
   return http_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", true);
@@ -74,7 +83,7 @@ TEST(ChatOps, MembersOnDifferentThreadsShareTheRoomAndTheMetricsCountThem) {
       [&]() -> asio::awaitable<void> {
         std::vector<duplex::websocket> ws;
         for (int i = 0; i < members; ++i) {
-          ws.push_back(co_await duplex::connect(chat.ws_url()));
+          ws.push_back(co_await connect_chat(chat.ws_url()));
           co_await ws.back().send(R"({"type":"join","name":"u)" + std::to_string(i) + R"("})");
         }
         // Sleeping lets this thread's io_context write the queued joins.
@@ -95,7 +104,7 @@ TEST(ChatOps, MembersOnDifferentThreadsShareTheRoomAndTheMetricsCountThem) {
           EXPECT_EQ(seen, 1);
         }
         // A name taken on the other thread is refused.
-        auto dup = co_await duplex::connect(chat.ws_url());
+        auto dup = co_await connect_chat(chat.ws_url());
         co_await dup.send(R"({"type":"join","name":"u0"})");
         EXPECT_NE((co_await dup.read())->data.find("name_taken"), std::string::npos);
         for (auto& w : ws) co_await w.close();
@@ -116,7 +125,7 @@ TEST(ChatOps, SigtermDrainsFiftyClientsWithGoingAwayAndExitsZero) {
       [&]() -> asio::awaitable<void> {
         std::vector<duplex::websocket> ws;
         for (int i = 0; i < clients; ++i) {
-          ws.push_back(co_await duplex::connect(chat.ws_url()));
+          ws.push_back(co_await connect_chat(chat.ws_url()));
           if (i % 2 == 0) co_await ws.back().send(R"({"type":"join","name":"d)" + std::to_string(i) + R"("})");
         }
         while (metric(chat.port(), "duplex_chat_members") != clients / 2) co_await sleep_for(10ms);

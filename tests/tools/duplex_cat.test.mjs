@@ -331,7 +331,7 @@ test('duplex-chat: join and chat round trip, clean close -> 0', async () => {
   const chat = await startChat();
   try {
     const url = `ws://${HOST}:${chat.port}/ws/chat`;
-    const run = cat(['--json', url]);
+    const run = cat(['--json', '-s', 'duplex.chat.v1', url]);
     run.send('{"type":"join","name":"cat"}');
     await run.waitFor(/"data":"\{\\"type\\":\\"presence\\"/);
     run.send('{"type":"chat","text":"meow"}');
@@ -352,7 +352,7 @@ test('duplex-chat: a foreign --origin is refused (403) -> 3; its own origin pass
     const refused = await cat(['--origin', 'http://evil.example', url]).exited;
     assert.equal(refused.code, 3, refused.stderr);
     assert.match(refused.stderr, /403/);
-    const own = cat(['--json', '--origin', `http://${HOST}:${chat.port}`, url]);
+    const own = cat(['--json', '-s', 'duplex.chat.v1', '--origin', `http://${HOST}:${chat.port}`, url]);
     own.end();
     assert.equal((await own.exited).code, 0);
   } finally { await stopChat(chat); }

@@ -232,7 +232,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     }
     const endpoint& ep = it->second;
     const websocket_options& wopts = ep.opts.websocket ? *ep.opts.websocket : opts.websocket;
-    const std::string subprotocol = proto::select_subprotocol(req, ep.opts.subprotocols);
+    const std::string subprotocol = ep.opts.choose_subprotocol
+                                        ? ep.opts.choose_subprotocol(proto::offered_subprotocols(req))
+                                        : proto::select_subprotocol(req, ep.opts.subprotocols);
     std::optional<std::pair<proto::deflate_params, std::string>> deflate;
     if (wopts.deflate.enabled) deflate = proto::negotiate_server(req.headers, wopts.deflate);
     const std::string extensions = deflate ? deflate->second : std::string();

@@ -45,7 +45,11 @@ session::session(stream s, protocol::role r, const websocket_options& o)
       drain_signal(io.tcp.get_executor()),
       deadline(io.tcp.get_executor()),
       last_activity(clock::now()) {
+  // A violation waits until the messages before it were handed out and
+  // answered (see read_messages).
+  conn.defer_failures(true);
   std::error_code ec;
+  io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write
   auto ep = io.tcp.remote_endpoint(ec);
   if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
 }
@@ -72,6 +76,25 @@ void session::wake_writer() noexcept {
 void session::start_write() {
   if (writing || transport_done || !conn.has_output()) return;
   conn.swap_output(inflight);
+  std::size_t sent = 0;
+  if (!io.tls) {
+    // Write at once (the socket is non-blocking): usually the socket buffer
+    // takes everything, and no asynchronous operation, allocation or
+    // completion handler is needed. Only what is left waits for the reactor.
+    std::error_code ec;
+    sent = io.tcp.write_some(asio::buffer(inflight), ec);
+    if (stats) stats->bytes_out.add(sent);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+      inflight.clear();
+      drop(ec);
+      return;
+    }
+    if (sent == inflight.size()) {
+      inflight.clear();  // keeps its capacity for the next swap
+      drain_signal.cancel();
+      return;
+    }
+  }
   writing = true;
   auto done = [self = shared_from_this()](std::error_code ec, std::size_t n) {
     if (self->stats) self->stats->bytes_out.add(n);
@@ -87,7 +110,7 @@ void session::start_write() {
   if (io.tls)
     asio::async_write(*io.tls, asio::buffer(inflight), std::move(done));
   else
-    asio::async_write(io.tcp, asio::buffer(inflight), std::move(done));
+    asio::async_write(io.tcp, asio::buffer(inflight.data() + sent, inflight.size() - sent), std::move(done));
 }
 
 void session::drop(std::error_code why) noexcept {
@@ -222,7 +245,10 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
       }
     }
     // One batch per read from the socket: hand out what this read brought.
+    // A violation behind these messages is raised by the next read, once the
+    // handler has queued its replies to them.
     if (many && !many->empty()) co_return true;
+    if (s.conn.failure_pending()) continue;
     if (s.transport_done) co_return false;
     if (s.conn.get_state() == protocol::state::closed) {
       co_await s.finish();
@@ -325,7 +351,7 @@ std::error_code websocket::post(std::string_view data, bool binary) {
   if (auto ec = s.admit(data.size())) return ec;
   s.conn.send(binary ? protocol::opcode::binary : protocol::opcode::text, data);
   if (s.stats) s.stats->messages_out.add();
-  s.wake_writer();
+  if (!s.write_scheduled) s.wake_writer();  // a batch's later replies find the flush scheduled
   return {};
 }
 

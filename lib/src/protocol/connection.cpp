@@ -70,7 +70,17 @@ void connection::receive_data(std::string_view bytes) {
   commit(bytes.size());
 }
 
-event connection::fail(std::uint16_t code, errc why, std::string_view reason) {
+std::optional<event> connection::fail(std::uint16_t code, errc why, std::string_view reason) {
+  if (defer_failures_ && state_ != state::closed) {
+    pending_ = {code, why, reason};
+    in_frame_ = in_message_ = false;
+    return std::nullopt;
+  }
+  return fail_now(code, why, reason);
+}
+
+event connection::fail_now(std::uint16_t code, errc why, std::string_view reason) {
+  pending_.code = 0;
   if (state_ == state::open) {
     std::string payload;
     payload.push_back(static_cast<char>(code >> 8));
@@ -86,31 +96,39 @@ event connection::fail(std::uint16_t code, errc why, std::string_view reason) {
 
 std::optional<event> connection::next_event() {
   if (state_ == state::closed) return std::nullopt;
+  if (pending_.code) [[unlikely]]
+    return fail_now(pending_.code, pending_.why, pending_.reason);
   auto* base = reinterpret_cast<unsigned char*>(in_.get());
-  // Fast path for the common frame: a whole small text or binary message in
-  // one frame (FIN, no RSV bits, 7-bit length), masked as our role requires,
-  // outside a fragmented message. It needs none of the checks below; any
-  // other frame takes the general path, which enforces every rule.
+  // Fast path for the common frame: a whole text or binary message in one
+  // frame (FIN, no RSV bits, 7- or minimal 16-bit length), masked as our role
+  // requires, outside a fragmented message. It needs none of the checks
+  // below; any other frame takes the general path, which enforces every rule.
   if (!in_frame_ && !in_message_) {
     const std::size_t avail = in_end_ - in_begin_;
-    if (avail >= 2) {
-      unsigned char* h = base + in_begin_;
+    unsigned char* h = base + in_begin_;
+    if (avail >= 2 && (h[0] == 0x81 || h[0] == 0x82) && bool(h[1] & 0x80) == (role_ == role::server)) {
       const bool masked = h[1] & 0x80;
-      const std::size_t len = h[1] & 0x7F;
-      const std::size_t head = masked ? 6 : 2;
-      if ((h[0] == 0x81 || h[0] == 0x82) && masked == (role_ == role::server) && len < 126 &&
-          len <= max_message_size_ && avail >= head + len) {
+      std::size_t len = h[1] & 0x7F;
+      std::size_t head = 2;
+      bool fits = len < 126;
+      if (len == 126 && avail >= 4) {
+        len = (std::size_t{h[2]} << 8) | h[3];
+        head = 4;
+        fits = len >= 126;  // a non-minimal length is the general path's to fail
+      }
+      head += masked ? 4 : 0;
+      if (fits && len <= max_message_size_ && avail >= head + len) {
         unsigned char* payload = h + head;
+        std::uint64_t k64 = 0;
         if (masked) {
-          // Under 126 bytes: the word loop inline, no call (apply_mask's
-          // vector loop only pays off on longer payloads).
           std::uint32_t k32;
-          std::memcpy(&k32, h + 2, 4);
-          mask_words(payload, len, (std::uint64_t{k32} << 32) | k32);
+          std::memcpy(&k32, payload - 4, 4);
+          k64 = (std::uint64_t{k32} << 32) | k32;
         }
+        const bool ascii = unmask_ascii(payload, len, k64);
         in_begin_ += head + len;
         const bool text = h[0] == 0x81;
-        if (text && !is_ascii(payload, len) && !is_valid_utf8({reinterpret_cast<char*>(payload), len}))
+        if (text && !ascii && !is_valid_utf8({reinterpret_cast<char*>(payload), len}))
           return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
         event ev{text ? event::kind::text : event::kind::binary, {reinterpret_cast<char*>(payload), len}};
         ev.in_input = true;
@@ -199,7 +217,7 @@ std::optional<event> connection::next_event() {
           in_frame_ = false;
           std::string_view view(reinterpret_cast<char*>(payload), len);
           if (message_compressed_) {
-            if (auto failed = inflate(view, true)) return failed;
+            if (auto failed = inflate(view, true); failed || pending_.code) return failed;
             view = message_;
           } else if (o == opcode::text && !utf8_.feed(payload, len)) {
             return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in text message");
@@ -224,7 +242,7 @@ std::optional<event> connection::next_event() {
       control_.append(reinterpret_cast<char*>(payload), n);
     } else if (message_compressed_) {
       const bool last = frame_fin_ && n == frame_remaining_;
-      if (auto failed = inflate({reinterpret_cast<char*>(payload), n}, last)) return failed;
+      if (auto failed = inflate({reinterpret_cast<char*>(payload), n}, last); failed || pending_.code) return failed;
     } else {
       // Validate as bytes arrive so a bad text message fails at its first
       // invalid byte, not after the whole message was buffered.
@@ -240,7 +258,7 @@ std::optional<event> connection::next_event() {
 
     if (is_control(frame_op_)) {
       if (auto e = on_control()) return e;
-      if (state_ == state::closed) return std::nullopt;
+      if (state_ == state::closed || pending_.code) return std::nullopt;
       continue;
     }
     if (frame_fin_) {
@@ -325,21 +343,25 @@ void connection::write_frame(opcode op, std::string_view payload, bool fin, bool
     apply_mask(reinterpret_cast<unsigned char*>(out_.data() + at), payload.size(), key, 0);
     return;
   }
-  // A small frame is assembled on the stack and appended once: one growth
-  // check and copy per message instead of two.
-  constexpr std::size_t small = 128;
-  unsigned char buf[max_frame_header + small];
-  const std::size_t n = encode_frame_header(buf, op, fin, rsv1, payload.size(), false, {});
-  if (payload.size() <= small) {
-    if (!payload.empty()) std::memcpy(buf + n, payload.data(), payload.size());  // an empty view's data() may be null
-    out_.append(reinterpret_cast<const char*>(buf), n + payload.size());
+  // Server frames up to 64 KiB: the 2- or 4-byte header goes in with
+  // push_back (inline, no call), then the payload with one append.
+  const std::size_t n = payload.size();
+  if (n <= 0xFFFF) {
+    out_.push_back(static_cast<char>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | static_cast<unsigned>(op)));
+    if (n < 126) {
+      out_.push_back(static_cast<char>(n));
+    } else {
+      out_.push_back(static_cast<char>(126));
+      out_.push_back(static_cast<char>(n >> 8));
+      out_.push_back(static_cast<char>(n & 0xFF));
+    }
   } else {
-    out_.append(reinterpret_cast<const char*>(buf), n);
-    out_.append(payload);
+    write_frame_header(out_, op, fin, rsv1, n, false, {});
   }
+  if (n) out_.append(payload.data(), n);  // an empty view's data() may be null
 }
 
-bool connection::send(opcode op, std::string_view payload) {
+bool connection::send_general(opcode op, std::string_view payload) {
   if (state_ != state::open || sending_fragmented_) return false;
   if (op != opcode::text && op != opcode::binary) return false;
   if (deflater_ && deflater_->should_compress(payload.size())) {

@@ -92,11 +92,16 @@ bool host_allowed(const http_request& req, std::span<const std::string> allowed)
   return false;
 }
 
-std::string select_subprotocol(const http_request& req, std::span<const std::string> supported) {
+std::vector<std::string_view> offered_subprotocols(const http_request& req) {
   std::vector<std::string_view> offered;
   for (const auto& h : req.headers.list)
     if (iequals(h.name, "Sec-WebSocket-Protocol"))
       for (auto item : split_list(h.value)) offered.push_back(item);
+  return offered;
+}
+
+std::string select_subprotocol(const http_request& req, std::span<const std::string> supported) {
+  const std::vector<std::string_view> offered = offered_subprotocols(req);
   for (const auto& s : supported)
     if (std::find(offered.begin(), offered.end(), s) != offered.end()) return s;
   return {};

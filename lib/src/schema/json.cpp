@@ -247,6 +247,12 @@ void check_string(decoder& d, std::string_view s, const rules& r) {
   if (!r.display_name) return;
   bool visible = false;
   for (std::size_t i = 0; i < s.size();) {
+    const auto byte = static_cast<unsigned char>(s[i]);
+    if (byte > 0x20 && byte < 0x7F) {  // printable ASCII, nearly every byte of a name
+      visible = true;
+      ++i;
+      continue;
+    }
     const char32_t cp = next_code_point(s, i);
     if (is_name_control(cp)) {
       static constexpr char hex[] = "0123456789ABCDEF";

@@ -35,6 +35,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +72,10 @@ struct endpoint_options {
   // Subprotocols this endpoint speaks, in order of preference; the first one
   // the client offers is chosen (websocket::subprotocol()).
   std::vector<std::string> subprotocols;
+  // When set, picks the answer from what the client offered instead (any
+  // string, even one not offered; empty for none), e.g. to accept a client
+  // of an unsupported version and close it with a reason (channel.hpp).
+  std::function<std::string(std::span<const std::string_view> offered)> choose_subprotocol;
   std::optional<websocket_options> websocket;  // overrides server_options::websocket
 };
 

@@ -105,10 +105,14 @@ class message_batch {
   // entries_ only grows; the first used_ are this batch's, so refilling a
   // batch overwrites entries in place.
   void add(const entry& e) {
-    if (used_ < entries_.size())
-      entries_[used_] = e;
+    if (used_ < entries_.size()) [[likely]]
+      entries_[used_++] = e;
     else
-      entries_.push_back(e);
+      grow(e);
+  }
+  // Out of line, so that add() stays small enough to inline.
+  [[gnu::noinline]] void grow(const entry& e) {
+    entries_.push_back(e);
     ++used_;
   }
   std::string storage_;

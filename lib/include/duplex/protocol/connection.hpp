@@ -77,6 +77,14 @@ class connection {
   // (or the connection is closed: input after CLOSED is ignored).
   std::optional<event> next_event();
   std::size_t buffered_input() const noexcept { return in_end_ - in_begin_; }
+  // For a transport that hands out several messages at once (a batch): with
+  // deferral on, a violation makes next_event() return nullopt with the
+  // connection still OPEN and failure_pending() true, so the messages before
+  // it can be answered first; the next call then fails the connection (its
+  // Close goes after those replies) and returns the failed event. Nothing
+  // after the violation is parsed. This is what Autobahn calls strict.
+  void defer_failures(bool on) noexcept { defer_failures_ = on; }
+  bool failure_pending() const noexcept { return pending_.code != 0; }
   // A text/binary event whose data is not in_input lives in the
   // connection's message buffer (a reassembled or inflated message). This
   // hands that buffer to `into` by swapping, so a big message is not copied
@@ -111,7 +119,18 @@ class connection {
 
   // ---- output ----
   // A complete text or binary message. False when not OPEN or op is not data.
-  bool send(opcode op, std::string_view payload);
+  bool send(opcode op, std::string_view payload) {
+    // The common reply inline: a short uncompressed server frame is a
+    // two-byte header and the payload, appended without a call.
+    if (payload.size() < 126 && role_ == role::server && state_ == state::open && !sending_fragmented_ &&
+        !deflater_ && (op == opcode::text || op == opcode::binary)) {
+      out_.push_back(static_cast<char>(0x80 | static_cast<unsigned>(op)));
+      out_.push_back(static_cast<char>(payload.size()));
+      if (!payload.empty()) out_.append(payload.data(), payload.size());  // an empty view's data() may be null
+      return true;
+    }
+    return send_general(op, payload);
+  }
   // One frame of a fragmented message: the first has op text/binary, the
   // rest op continuation; the last has fin. False on a wrong sequence.
   bool send_frame(opcode op, std::string_view payload, bool fin);
@@ -130,13 +149,21 @@ class connection {
   void mark_closed() noexcept { state_ = state::closed; }
 
  private:
-  event fail(std::uint16_t code, errc why, std::string_view reason);
+  std::optional<event> fail(std::uint16_t code, errc why, std::string_view reason);
+  event fail_now(std::uint16_t code, errc why, std::string_view reason);
   std::optional<event> on_control();
+  bool send_general(opcode op, std::string_view payload);
   void write_frame(opcode op, std::string_view payload, bool fin, bool rsv1 = false);
   std::optional<event> inflate(std::string_view compressed, bool final_fragment);
 
   role role_;
   state state_ = state::open;
+  bool defer_failures_ = false;
+  struct {
+    std::uint16_t code = 0;  // 0: none
+    errc why{};
+    std::string_view reason;  // a literal
+  } pending_;
   std::size_t max_message_size_;
 
   // Input buffer: [in_begin_, in_end_) is unparsed.

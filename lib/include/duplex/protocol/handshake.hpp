@@ -46,6 +46,8 @@ bool host_allowed(const http_request& req, std::span<const std::string> allowed)
 // The server's pick from the client's Sec-WebSocket-Protocol list: the first
 // of `supported` that the client offered, or empty.
 std::string select_subprotocol(const http_request& req, std::span<const std::string> supported);
+// Every subprotocol the client offered, in its order (views into req).
+std::vector<std::string_view> offered_subprotocols(const http_request& req);
 
 // `extensions`: the Sec-WebSocket-Extensions answer (e.g. from
 // negotiate_server()), omitted when empty.

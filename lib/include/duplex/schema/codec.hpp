@@ -46,6 +46,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +55,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace duplex::schema {
 
@@ -132,6 +134,7 @@ struct decoder {
   std::optional<decode_error> error;
   segment path[max_depth + 2];
   int depth = 0;
+  std::vector<std::string_view> views;  // scratch for vectors of strings
 
   // Checks size and first byte, copies and starts parsing; the top-level object in `obj`.
   std::optional<decode_error> open(std::string_view json, od::object& obj);
@@ -162,7 +165,7 @@ void append_double(std::string& out, double v);
 
 // ---- decoding -----------------------------------------------------------------
 
-inline bool is_type(od::value& v, od::json_type want, error_code& e) {
+[[gnu::always_inline]] inline bool is_type(od::value& v, od::json_type want, error_code& e) {
   od::json_type t{};
   e = v.type().get(t);
   return !e && t == want;
@@ -312,6 +315,11 @@ error_code read(decoder& d, od::value& v, T& out, const rules& r, int level) {
     od::array arr;
     if ((e = v.get_array().get(arr))) return e;
     out.clear();
+    constexpr bool strings = std::is_same_v<typename T::value_type, std::string>;
+    // Strings are gathered as views into the parser's buffer first, so the
+    // vector is sized once and each string built once. (Only strings: they
+    // hold no vectors of their own that would reuse the scratch.)
+    if constexpr (strings) d.views.clear();
     std::size_t count = 0;
     for (auto element : arr) {
       od::value item;
@@ -324,10 +332,28 @@ error_code read(decoder& d, od::value& v, T& out, const rules& r, int level) {
         if ((e = check_value(item, level + 1))) return e;
         continue;
       }
-      d.push(out.size());
-      e = read(d, item, out.emplace_back(), r, level + 1);
+      d.push(count - 1);
+      if constexpr (strings) {
+        std::string_view s;
+        if (is_type(item, od::json_type::string, e)) {
+          if (!(e = item.get_string().get(s))) {
+            check_string(d, s, r);
+            d.views.push_back(s);
+          }
+        } else if (!e) {
+          e = wrong(d, item, level + 1, "a string");
+        }
+      } else {
+        e = read(d, item, out.emplace_back(), r, level + 1);
+      }
       d.pop();
       if (e) return e;
+    }
+    if constexpr (strings) {
+      if (!d.failed()) {
+        out.reserve(d.views.size());
+        for (std::string_view s : d.views) out.emplace_back(s);
+      }
     }
   } else if constexpr (described_struct<T>) {
     if (!is_type(v, od::json_type::object, e)) return e ? e : wrong(d, v, level, "an object");

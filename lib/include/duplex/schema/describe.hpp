@@ -230,13 +230,15 @@ struct fnv {
   constexpr void number(std::uint64_t v) {
     for (int i = 0; i < 8; ++i) byte(static_cast<unsigned char>(v >> (8 * i)));
   }
-  constexpr void real(double d) {  // bit-exact enough for the limits people write: whole and simple values
-    number(static_cast<std::uint64_t>(static_cast<std::int64_t>(d)));
+  constexpr void real(double d) { number(__builtin_bit_cast(std::uint64_t, d)); }
+  // size_t is 32 bits in WASM: "no limit" must hash the same on both ends.
+  constexpr void size(std::size_t v) {
+    number(v == std::numeric_limits<std::size_t>::max() ? ~std::uint64_t{0} : std::uint64_t{v});
   }
   constexpr void rule(const rules& r) {
-    number(r.min_bytes), number(r.max_bytes), byte(r.display_name);
+    size(r.min_bytes), size(r.max_bytes), byte(r.display_name);
     number(static_cast<std::uint64_t>(r.min)), number(static_cast<std::uint64_t>(r.max));
-    real(r.min_real), real(r.max_real), number(r.max_items);
+    real(r.min_real), real(r.max_real), size(r.max_items);
   }
 };
 
@@ -276,7 +278,7 @@ constexpr void hash_type(fnv& h) {
 }
 
 template <protocol P>
-constexpr std::uint64_t fingerprint() {
+constexpr std::uint64_t compute_fingerprint() {
   fnv h;
   h.text(P::name);
   h.text("client");
@@ -284,6 +286,14 @@ constexpr std::uint64_t fingerprint() {
   h.text("server");
   hash_type<typename P::server_message>(h);
   return h.h;
+}
+// Computed by the compiler (a variable template forces it), so both builds
+// embed the value their compiler derived from the same description.
+template <protocol P>
+inline constexpr std::uint64_t fingerprint_v = compute_fingerprint<P>();
+template <protocol P>
+constexpr std::uint64_t fingerprint() {
+  return fingerprint_v<P>;
 }
 
 // 16 lowercase hex digits.
