@@ -339,3 +339,23 @@ TEST_P(ChatThreads, JoinStormCostsEachMemberLinearBytes) {
   EXPECT_GT(most, n * 4u) << "every member heard about every join";
   EXPECT_EQ(srv.on_service([](duplex::chat::service& s) { return s.rooms(); }), 1u);
 }
+
+TEST(ChatService, TheSnapshotIsCappedAndCountsEveryone) {
+  duplex::chat::service_config cfg;
+  cfg.presence_cap = 2;
+  chat_server srv({}, cfg);
+  run([&]() -> asio::awaitable<void> {
+    auto a = co_await chat_client::open(srv);
+    auto b = co_await chat_client::open(srv);
+    auto c = co_await chat_client::open(srv);
+    co_await join(a, "ada");
+    co_await join(b, "bob");
+    co_await join(c, "cy");
+    co_await c.until<v2::presence_diff>(total_is_3);
+    auto v = co_await chat_client::open(srv);
+    v.post(v2::watch{"lobby"});
+    auto snap = co_await v.until<v2::presence>();
+    EXPECT_EQ(snap.users, (std::vector<std::string>{"ada", "bob"}));
+    EXPECT_EQ(snap.total, 3u);
+  });
+}
