@@ -58,7 +58,7 @@ if want storm; then
   stop_chat
   if [[ -n $OLD ]]; then
     start_chat "$WORK/old.log" "$OLD"
-    echo "storm old: $("$STORM" --url "ws://127.0.0.1:$PORT/ws/chat" --clients "$CLIENTS" --timeout 10)"
+    echo "storm old: $("$STORM" --url "ws://127.0.0.1:$PORT/ws/chat" --clients "$CLIENTS" --subprotocol "" --timeout 10)"
     stop_chat
   fi
 fi
