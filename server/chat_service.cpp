@@ -235,6 +235,7 @@ void service::on_watch(const std::shared_ptr<session>& s, const std::string& roo
 }
 
 void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream_position* from) {
+  if (s->live) hub_.unsubscribe(s->ws, r.topic);  // watching again: live lines wait for the new answer
   s->in = &r;
   r.watchers.insert(s.get());
   s->live = false;
