@@ -69,7 +69,16 @@ class chat_server {
     })).get();
     pool_.stop();
     pool_.join();
+    // Run what is still queued (hub batches hold connections of every
+    // thread): destroying it with the io_contexts would touch connections
+    // whose io_context is already gone.
+    for (int round = 0; round < 3; ++round)
+      for (std::size_t i = 0; i < pool_.size(); ++i) {
+        pool_[i].restart();
+        pool_[i].poll();
+      }
     svc_.reset();
+    hub_.reset();
     srv_.reset();
     history_.reset();
   }
