@@ -1,11 +1,13 @@
 // duplex-chat: the chat server. Serves the web page (the WASM client) at /
-// and the chat room at /ws/chat, plus /healthz and /metrics.
-#include "chat_room.hpp"
+// and the chat rooms at /ws/chat (history in SQLite under --data, or in
+// memory), plus /healthz and /metrics.
+#include "chat_service.hpp"
 #include "ops.hpp"
 
 #include <duplex/net/hub.hpp>
 #include <duplex/net/io_pool.hpp>
 #include <duplex/net/server.hpp>
+#include <duplex/realtime/sqlite_history.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -46,6 +48,11 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
                        every client and wait this long for their Close before
                        exiting 0 (default 10; a second signal exits at once)
   --log-json           log one JSON object per line instead of text
+  --data DIR           keep the rooms' history in SQLite under DIR (default
+                       ./duplex-data, created if missing)
+  --memory             keep history in memory only (lost on restart)
+  --history N          messages a joiner or watcher gets (default 100)
+  --max-rooms N        rooms open at once (default 1000)
   --help               this text
 
 GET /healthz answers 200 "ok", or 503 while draining; GET /metrics gives
@@ -57,6 +64,14 @@ using duplex::chat::log_line;
 [[noreturn]] void fail(std::string_view why) {
   std::cerr << "duplex-chat: " << why << "\n(try --help)\n";
   std::exit(2);
+}
+
+std::size_t count_arg(std::string_view flag, const std::string& v, std::size_t lo, std::size_t hi) {
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || *end || v[0] == '-' || n < lo || n > hi)
+    fail("bad " + std::string(flag) + " " + v + " (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
+  return static_cast<std::size_t>(n);
 }
 
 }  // namespace
@@ -80,6 +95,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> extra_hosts;
   std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
   auto drain_timeout = std::chrono::milliseconds(10'000);
+  std::filesystem::path data_dir = "duplex-data";
+  bool memory = false;
+  duplex::chat::service_config chat;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -123,6 +141,14 @@ int main(int argc, char** argv) {
       drain_timeout = std::chrono::milliseconds(static_cast<long long>(sec * 1000));
     } else if (arg == "--log-json") {
       duplex::chat::set_log_json(true);
+    } else if (arg == "--data") {
+      data_dir = value();
+    } else if (arg == "--memory") {
+      memory = true;
+    } else if (arg == "--history") {
+      chat.join_history = count_arg(arg, value(), 0, 1000);
+    } else if (arg == "--max-rooms") {
+      chat.max_rooms = count_arg(arg, value(), 1, 1'000'000);
     } else if (arg == "--max-message") {
       const std::string v = value();
       char* end = nullptr;
@@ -143,20 +169,52 @@ int main(int argc, char** argv) {
     opts.allowed_hosts = extra_hosts;
   if (!std::filesystem::is_directory(opts.root)) fail("--root " + opts.root.string() + " is not a directory");
 
+  // History: SQLite unless --memory. A store that cannot be opened stops
+  // the server here; a disk error later is logged and chat goes on live.
+  std::unique_ptr<duplex::realtime::history_engine> history;
+  duplex::realtime::sqlite_history* db = nullptr;
+  std::string store = "memory";
+  if (memory) {
+    history = std::make_unique<duplex::realtime::memory_history>();
+  } else {
+    std::error_code ec;
+    std::string detail;
+    duplex::realtime::sqlite_history_config sc;
+    sc.directory = data_dir;
+    sc.on_error = [](std::error_code e, const std::string& why) {
+      log_line("history-error " + e.message() + ": " + why + " (chat continues live)");
+    };
+    auto opened = duplex::realtime::sqlite_history::open(sc, ec, &detail);
+    if (!opened) {
+      std::cerr << "duplex-chat: cannot use --data " << data_dir.string() << ": " << ec.message()
+                << (detail.empty() ? "" : " (" + detail + ")") << "\n";
+      return 1;
+    }
+    store = opened->database_path().string();
+    if (opened->recovered_from_crash()) log_line("history: the previous run did not stop cleanly; rooms get new epochs");
+    db = opened.get();
+    history = std::move(opened);
+  }
+
   try {
     // Declared first, so destroyed last: everything below is torn down after
     // the threads stop.
     duplex::io_pool pool(threads);
     duplex::server srv(pool.contexts(), opts);
     duplex::hub hub(pool.contexts());
-    duplex::chat::room room(hub, pool[0].get_executor(), log_line);
-    srv.websocket("/ws/chat", [&room](duplex::websocket ws) { return room.serve(std::move(ws)); }, room.endpoint());
+    // The chat's state lives on thread 0; members may be on any thread.
+    duplex::chat::service rooms(pool[0].get_executor(), hub, *history, chat, log_line);
+    srv.websocket("/ws/chat", [&rooms](duplex::websocket ws) { return rooms.serve(std::move(ws)); },
+                  duplex::chat::service::endpoint());
+    rooms.start();
 
     duplex::chat::operations ops(srv);
-    ops.metrics().gauge("duplex_chat_members", "Members joined to the chat room, over all threads.",
-                        [&hub] { return double(hub.subscribers(duplex::chat::room::topic)); });
-    ops.metrics().gauge("duplex_chat_rooms", "Rooms with members.",
-                        [&hub] { return hub.subscribers(duplex::chat::room::topic) > 0 ? 1.0 : 0.0; });
+    ops.metrics().gauge("duplex_chat_members", "Members joined to a chat room (connected), over all rooms.",
+                        [&rooms] { return double(rooms.members()); });
+    ops.metrics().gauge("duplex_chat_rooms", "Chat rooms open (watched, joined, or holding a name in its grace period).",
+                        [&rooms] { return double(rooms.rooms()); });
+    // After the drain: everything queued for SQLite is committed before exit.
+    if (db) ops.on_flush([db] { db->flush(); });
     ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
     ops.serve_routes();
     ops.handle_signals(pool, drain_timeout);
@@ -165,7 +223,7 @@ int main(int argc, char** argv) {
     const char* scheme = opts.tls_cert_file.empty() ? "http" : "https";
     const std::string host = opts.host == "0.0.0.0" || opts.host == "127.0.0.1" ? "localhost" : opts.host;
     log_line(std::string("listening on ") + scheme + "://" + host + ":" + std::to_string(srv.port()) +
-             "/ (root " + opts.root.string() + ", " + std::to_string(threads) + " threads)");
+             "/ (root " + opts.root.string() + ", " + std::to_string(threads) + " threads, history " + store + ")");
     pool.start();
     pool.join();
   } catch (const std::exception& e) {

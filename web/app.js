@@ -4,6 +4,13 @@
 // textContent, never parsed as HTML. Type-checked (tsc --checkJs, in the
 // tests) against chat.d.ts, which the build generates from the protocol's C++
 // description (lib/include/duplex/schema/chat.hpp).
+//
+// The room comes from the URL (/#lobby; default lobby). The page watches it
+// at once (history and who is online, before joining), numbers what it has
+// seen by (epoch, seq), and after a dropped connection reconnects by itself
+// (exponential backoff with full jitter) and resumes from there: the missed
+// lines arrive once; if the server cannot resume, it sends the recent
+// history and the page starts the room over.
 // @ts-check
 'use strict';
 
@@ -12,6 +19,7 @@
   const byId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
   const ui = {
     status: byId('status'),
+    room: byId('room'),
     name: /** @type {HTMLInputElement} */ (byId('name')),
     join: /** @type {HTMLButtonElement} */ (byId('join')),
     joinForm: /** @type {HTMLFormElement} */ (document.getElementById('join-form')),
@@ -25,6 +33,9 @@
   };
 
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
+  const ROOM_RULE = /^[A-Za-z0-9_.-]{1,64}$/;
+  const wantedRoom = decodeURIComponent(location.hash.slice(1));
+  const room = ROOM_RULE.test(wantedRoom) ? wantedRoom : 'lobby';
 
   /** @type {DuplexChat.Client | null} */
   let client = null;
@@ -37,11 +48,21 @@
   let pendingName = null;      // join sent, no answer yet
   /** @type {string | null} */
   let wantedName = null;       // re-join with this name after a reconnect
-  let reconnectDelay = 1000;
+  /** @type {string | undefined} */
+  let token;                   // from `joined`: takes the name back after a reconnect
+  /** @type {{epoch: string, seq: number} | null} */
+  let position = null;         // the last line seen in this room
+  let resuming = false;        // a resume is in flight
+  let everOpen = false;
+  let attempts = 0;            // reconnects since the last open
+  let reconnectDelay = 0;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let reconnectTimer;
   let leaving = false;         // page is being hidden/unloaded: don't reconnect
   let outOfDate = false;       // the server speaks no version of our protocol
+  /** @type {Set<string>} */
+  const users = new Set();
+  let usersTotal = 0;
 
   // ---- small DOM helpers --------------------------------------------------
 
@@ -73,17 +94,17 @@
 
   function refreshStatus() {
     switch (connState) {
-      case 'connecting': setStatus('connecting', 'connecting'); break;
+      case 'connecting': setStatus(everOpen ? 'reconnecting' : 'connecting', 'connecting'); break;
       case 'open':
-        if (me !== null) setStatus(`joined as ${me}`, 'joined');
+        if (resuming) setStatus('reconnecting', 'connecting');
+        else if (me !== null) setStatus(`joined as ${me}`, 'joined');
         else if (pendingName !== null) setStatus(`joining as ${pendingName}`, 'connected');
         else setStatus('connected', 'connected');
         break;
       case 'closing': setStatus('closing', 'closed'); break;
       case 'closed': {
         if (outOfDate) { setStatus('this page is out of date: reload', 'error'); break; }
-        const secs = Math.round(reconnectDelay / 1000);
-        setStatus(`closed (reconnecting in ${secs}s)`, 'closed');
+        setStatus(`reconnecting in ${(reconnectDelay / 1000).toFixed(1)}s`, 'closed');
         break;
       }
       default: setStatus(connState, connState);
@@ -109,10 +130,11 @@
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   }
 
-  /** @param {DuplexChat.Message} m */
+  /** @param {{from: string, text: string, time: number, seq: number}} m */
   function addChatLine(m) {
     const li = document.createElement('li');
     li.className = 'msg' + (m.from === me ? ' mine' : '');
+    li.dataset.seq = String(m.seq);
     const head = document.createElement('div');
     head.className = 'meta';
     const from = document.createElement('span');
@@ -137,8 +159,7 @@
     appendItem(li);
   }
 
-  /** @param {string[]} users */
-  function renderUsers(users) {
+  function renderUsers() {
     const sorted = [...users].sort((a, b) => a.localeCompare(b));
     const items = sorted.map((name) => {
       const li = document.createElement('li');
@@ -147,7 +168,15 @@
       return li;
     });
     ui.users.replaceChildren(...items);
-    ui.userCount.textContent = String(users.length);
+    ui.userCount.textContent = String(Math.max(usersTotal, users.size));
+  }
+
+  // A line is shown once: lines at or below the position (same epoch) were shown.
+  /** @param {{from: string, text: string, time: number, seq: number, epoch: string}} m */
+  function showLine(m) {
+    if (position && position.epoch === m.epoch && m.seq <= position.seq) return;
+    addChatLine(m);
+    position = { epoch: m.epoch, seq: m.seq };
   }
 
   // ---- protocol events ----------------------------------------------------
@@ -156,36 +185,71 @@
   function onServerMessage(m) {
     switch (m.type) {
       case 'message':
-        addChatLine(m);
+        if (m.room === room) showLine(m);
+        break;
+      case 'history':
+        if (m.replace) {
+          ui.messages.replaceChildren();
+          position = null;
+        }
+        for (const line of m.messages) showLine(line);
+        position = { epoch: m.epoch, seq: Math.max(m.seq, position && position.epoch === m.epoch ? position.seq : 0) };
+        break;
+      case 'resumed':
+        resuming = false;
+        position = { epoch: m.epoch, seq: m.seq };
+        if (m.missed > 0) addNote(`${m.missed} missed message${m.missed === 1 ? '' : 's'} while reconnecting`, 'self');
+        refreshStatus();
         break;
       case 'presence':
-        renderUsers(m.users);
+        users.clear();
+        for (const u of m.users) users.add(u);
+        usersTotal = m.total;
+        renderUsers();
         break;
-      case 'joined':
-        if (pendingName !== null && m.name === pendingName) {
-          me = pendingName;
-          wantedName = me;
-          pendingName = null;
-          clearAlert();
-          refreshControls();
-          refreshStatus();
-          renderUsers([...ui.users.children].map((li) => li.textContent || ''));
-          ui.message.focus();
-          addNote(`You joined as ${me}`, 'self');
-        } else {
-          addNote(`${m.name} joined`, 'join');
+      case 'presence_diff': {
+        for (const u of m.leaves) users.delete(u);
+        for (const u of m.joins) users.add(u);
+        usersTotal = m.total;
+        renderUsers();
+        // Announce small changes only: a storm of joins is not a wall of notes.
+        if (m.joins.length + m.leaves.length <= 3) {
+          for (const u of m.leaves) if (!m.joins.includes(u) && u !== me) addNote(`${u} left`, 'leave');
+          for (const u of m.joins) if (!m.leaves.includes(u) && u !== me) addNote(`${u} joined`, 'join');
         }
         break;
-      case 'left':
-        addNote(`${m.name} left`, 'leave');
+      }
+      case 'joined': {
+        const first = wantedName === null || wantedName !== m.name;
+        me = m.name;
+        token = m.token;
+        wantedName = me;
+        pendingName = null;
+        clearAlert();
+        refreshControls();
+        refreshStatus();
+        renderUsers();
+        if (first) {
+          ui.message.focus();
+          addNote(`You joined as ${me}`, 'self');
+        }
         break;
+      }
       case 'error':
+        if (m.code === 'epoch_mismatch' || m.code === 'cannot_resume' || m.code === 'position_from_future') {
+          // The recent history follows: the room starts over on the page.
+          resuming = false;
+          addNote('Could not catch up: reloading the recent history', 'leave');
+          refreshStatus();
+          break;
+        }
         // The server answers a join with joined or an error, in order, so an
         // error while a join is pending (name_taken, bad_message for a name
         // it won't accept, ...) is the join's refusal: let the user retry.
         if (pendingName !== null) {
           pendingName = null;
           wantedName = null;
+          token = undefined;
           ui.name.setAttribute('aria-invalid', 'true');
           refreshControls();
           refreshStatus();
@@ -205,7 +269,6 @@
       showAlert(`protocol error: undecodable server message (${e.code}${e.path ? ` at '${e.path}'` : ''}: ${e.detail})`);
       console.warn('duplex: could not decode', e);
     } else {
-      setStatus(`error: ${e.message}`, 'error');
       console.warn('duplex:', e.message);
     }
   }
@@ -214,26 +277,36 @@
   function onState(s) {
     connState = s;
     if (s === 'open') {
-      reconnectDelay = 1000;
-      if (wantedName !== null) sendJoin(wantedName);   // re-join after a reconnect
+      everOpen = true;
+      attempts = 0;
+      // Watch the room (or resume it from the last line seen), then re-join.
+      if (position) {
+        resuming = true;
+        send({ type: 'resume', room, epoch: position.epoch, seq: position.seq });
+      } else {
+        send({ type: 'watch', room });
+      }
+      if (wantedName !== null) sendJoin(wantedName);
     }
     if (s === 'closed' || s === 'closing') {
-      if (me !== null) addNote('Disconnected', 'leave');
       me = null;
       pendingName = null;
-      renderUsers([]);
+      resuming = false;
     }
+    if (s === 'closed') scheduleReconnect();
     refreshControls();
     refreshStatus();
-    if (s === 'closed') scheduleReconnect();
   }
 
+  // Exponential backoff with full jitter: a uniform wait up to
+  // min(15 s, 0.5 s * 2^attempts), so a server restart does not bring every
+  // page back in the same instant.
   function scheduleReconnect() {
     clearTimeout(reconnectTimer);
     if (leaving || outOfDate) return;
-    const delay = reconnectDelay;
-    reconnectTimer = setTimeout(connect, delay);
-    reconnectDelay = Math.min(reconnectDelay * 2, 15000);
+    reconnectDelay = Math.random() * Math.min(15000, 500 * 2 ** attempts);
+    attempts = Math.min(attempts + 1, 10);
+    reconnectTimer = setTimeout(connect, reconnectDelay);
   }
 
   function connect() {
@@ -251,15 +324,23 @@
     return `${err.path || 'message'}: ${err.code} (expected ${err.expected})`;
   }
 
+  /** @param {DuplexChat.ClientMessage} m */
+  function send(m) {
+    const err = client ? client.send(m) : null;
+    if (!client || err) {
+      showAlert(err ? sendError(err) : 'not connected');
+      return false;
+    }
+    return true;
+  }
+
   // ---- user actions -------------------------------------------------------
 
   /** @param {string} name */
   function sendJoin(name) {
-    const err = client ? client.send({ type: 'join', name }) : null;
-    if (!client || err) {
-      showAlert(err ? sendError(err) : 'not connected');
-      return;
-    }
+    /** @type {DuplexChat.ClientMessage} */
+    const join = token !== undefined && name === wantedName ? { type: 'join', name, room, token } : { type: 'join', name, room };
+    if (!send(join)) return;
     pendingName = name;
     refreshControls();
     refreshStatus();
@@ -278,15 +359,12 @@
     ev.preventDefault();
     const text = ui.message.value;
     if (!text.trim()) return;
-    const err = client ? client.send({ type: 'chat', text }) : null;
-    if (!client || err) {
-      showAlert(err ? sendError(err) : 'not connected');
-      return;
-    }
+    if (!send({ type: 'chat', text })) return;
     ui.message.value = '';
     ui.message.focus();
   });
 
+  window.addEventListener('hashchange', () => location.reload());   // another room: start over
   window.addEventListener('pagehide', () => {
     leaving = true;
     clearTimeout(reconnectTimer);
@@ -296,7 +374,7 @@
     // Back/forward cache restore: the socket was closed on pagehide.
     if (ev.persisted && client && !outOfDate) {
       leaving = false;
-      reconnectDelay = 1000;
+      attempts = 0;
       connect();
     }
   });
@@ -304,6 +382,9 @@
   // ---- start ----------------------------------------------------------------
 
   async function start() {
+    ui.room.textContent = `#${room}`;
+    document.title = `#${room} · duplex chat`;
+    if (wantedRoom && wantedRoom !== room) showAlert(`"${wantedRoom}" is not a room name (1-64 of A-Z a-z 0-9 _ . -): showing #lobby`);
     setStatus('loading', 'loading');
     /** @type {DuplexChat.Module} */
     let Module;

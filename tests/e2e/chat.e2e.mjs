@@ -113,7 +113,7 @@ function pipeLines(stream, prefix) {
 
 function startServer(exe, port, root) {
   log(`starting ${exe} --host 127.0.0.1 --port ${port} --root ${root}`);
-  server = spawn(exe, ['--host', '127.0.0.1', '--port', String(port), '--root', root], {
+  server = spawn(exe, ['--host', '127.0.0.1', '--port', String(port), '--root', root, '--memory'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   pipeLines(server.stdout, 'server');
@@ -456,7 +456,7 @@ async function main() {
     await step('raw browser WebSocket: "not json" -> bad_message, socket stays open, then join works', async () => {
       const r = await C.evaluate(async () => {
         const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
-        const ws = new WebSocket(url, [window.duplexProtocol.subprotocol]);   // the page's version
+        const ws = new WebSocket(url, ['duplex.chat.v1']);   // version 1 (still served; the page speaks v2)
         window.__raw = ws;
         const inbox = [];
         let wake = null;
@@ -537,7 +537,7 @@ async function main() {
       const text = Array.from({ length: 400 }, (_, i) => `word${i % 23} chat`).join(' ').padEnd(3000, '.').slice(0, 3000);
       const r = await C.evaluate(async (text) => {
         const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
-        const ws = new WebSocket(url, [window.duplexProtocol.subprotocol]);   // the page's version
+        const ws = new WebSocket(url, ['duplex.chat.v1']);   // version 1 (still served; the page speaks v2)
         window.__deflate = ws;
         const inbox = [];
         let wake = null;

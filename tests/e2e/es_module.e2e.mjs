@@ -83,7 +83,7 @@ try {
   result.missing = declared.filter((m) => typeof client[m] !== 'function');
   client.on('state', (s) => {
     result.states.push(s);
-    if (s === 'open') { client.send({ type: 'join', name: 'esm' }); client.send({ type: 'chat', text: 'hello from a module' }); }
+    if (s === 'open') { client.send({ type: 'join', name: 'esm', room: 'lobby' }); client.send({ type: 'chat', text: 'hello from a module' }); }
   });
   client.on('message', (m) => {
     if (m.type === 'message' && m.from === 'esm') { result.got = m.text; client.close(); }
@@ -126,7 +126,7 @@ try {
   if (declared.length < 5) await fail(`only ${declared.length} methods parsed from the .d.ts`);
   if (r.got !== 'hello from a module') await fail(`no echo of our line (got ${JSON.stringify(r.got)})`);
   if (r.close !== 1000) await fail(`closed with ${r.close}, expected 1000`);
-  if (r.subprotocol !== 'duplex.chat.v1') await fail(`protocol.subprotocol ${r.subprotocol}`);
+  if (r.subprotocol !== 'duplex.chat.v2') await fail(`protocol.subprotocol ${r.subprotocol}`);
   if (problems.length) await fail(problems.join('\n'));
   log('PASS');
   await cleanup();

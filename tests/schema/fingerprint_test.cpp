@@ -28,6 +28,7 @@ template <protocol P>
 }
 
 TEST(Fingerprint, ChatMatchesItsRecordedVersion) { EXPECT_TRUE(matches_record<chat_protocol>()); }
+TEST(Fingerprint, ChatV2MatchesItsRecordedVersion) { EXPECT_TRUE(matches_record<chat_protocol_v2>()); }
 
 struct chat_v2 : chat_protocol {
   static constexpr unsigned version = 2;

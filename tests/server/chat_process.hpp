@@ -25,7 +25,7 @@ class chat_process {
  public:
   explicit chat_process(std::vector<std::string> flags) {
     std::vector<std::string> args = {DUPLEX_CHAT_BINARY, "--host", "127.0.0.1", "--port", "0",
-                                     "--root", DUPLEX_TEST_ROOT};
+                                     "--root", DUPLEX_TEST_ROOT, "--memory"};  // no ./duplex-data left behind
     args.insert(args.end(), flags.begin(), flags.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -101,6 +102,191 @@ struct chat_protocol {
   static constexpr unsigned version = 1;
   using client_message = schema::client_message;
   using server_message = schema::server_message;
+};
+
+// ---- version 2: rooms, history, resume, presence diffs (issue 11) ----------
+// Every delivered chat line carries its room, its sequence number in the
+// room (seq: 1, 2, 3, ...) and the room's epoch (changes when the room's
+// history is lost or reset, so a stale (epoch, seq) is never trusted).
+// Unchanged messages (chat, error) are shared with version 1.
+namespace v2 {
+
+// Room names: 1-64 bytes of [A-Za-z0-9_.-], case-sensitive. The length is
+// checked by the codec, the characters by the server (error code bad_room).
+inline constexpr std::size_t max_room_bytes = 64;
+inline constexpr rules room_name{.min_bytes = 1, .max_bytes = max_room_bytes};
+inline constexpr rules epoch_text{.max_bytes = 64};
+inline constexpr rules token_text{.min_bytes = 1, .max_bytes = 64};
+// Names in one presence snapshot or diff, messages in one history frame.
+inline constexpr std::size_t max_list = 10000;
+
+// ---- client -> server ----
+
+// Join a room under a display name (watching it first if not yet).
+// `token`: the resume key from an earlier `joined`; a reconnect within the
+// grace period keeps the name with no leave/join seen by others.
+// {"type":"join","name":"ada","room":"lobby"}
+struct join {
+  std::string name;
+  std::string room;
+  std::optional<std::string> token;
+  friend bool operator==(const join&, const join&) = default;
+};
+constexpr auto describe(const join*) {
+  return object<join>("join", field("name", &join::name, display_name), field("room", &join::room, room_name),
+                      field("token", &join::token, token_text));
+}
+
+// Watch a room without joining: recent history, the presence snapshot, then
+// live messages and presence diffs.  {"type":"watch","room":"lobby"}
+struct watch {
+  std::string room;
+  friend bool operator==(const watch&, const watch&) = default;
+};
+constexpr auto describe(const watch*) { return object<watch>("watch", field("room", &watch::room, room_name)); }
+
+// Watch a room from the last (epoch, seq) seen: the missed messages, then
+// `resumed`, then live ones; or an error (epoch_mismatch, cannot_resume,
+// position_from_future) followed by the recent history.
+// {"type":"resume","room":"lobby","epoch":"9f..","seq":41}
+struct resume {
+  std::string room;
+  std::string epoch;
+  std::uint64_t seq = 0;
+  friend bool operator==(const resume&, const resume&) = default;
+};
+constexpr auto describe(const resume*) {
+  return object<resume>("resume", field("room", &resume::room, room_name), field("epoch", &resume::epoch, epoch_text),
+                        field("seq", &resume::seq));
+}
+
+// Leave the room now (frees the name; a dropped connection keeps it for
+// the grace period).  {"type":"leave"}
+struct leave {
+  friend bool operator==(const leave&, const leave&) = default;
+};
+constexpr auto describe(const leave*) { return object<leave>("leave"); }
+
+// ---- server -> client ----
+
+// {"type":"message","from":"ada","text":"hi","time":1732600000000,"room":"lobby","seq":42,"epoch":"9f.."}
+struct message {
+  std::string from;
+  std::string text;
+  std::int64_t time = 0;  // milliseconds since the Unix epoch, server clock
+  std::string room;
+  std::uint64_t seq = 0;
+  std::string epoch;
+  friend bool operator==(const message&, const message&) = default;
+};
+constexpr auto describe(const message*) {
+  return object<message>("message", field("from", &message::from, display_name),
+                         field("text", &message::text, chat_text), field("time", &message::time),
+                         field("room", &message::room, room_name), field("seq", &message::seq),
+                         field("epoch", &message::epoch, epoch_text));
+}
+
+// Stored messages, oldest first. replace: the client's view of the room
+// starts over with these (a fresh load, or a refused resume); otherwise they
+// follow what the client has (a resumed gap, or the next part of a long
+// answer). seq/epoch: the room's position after these messages.
+struct history {
+  std::string room;
+  std::string epoch;
+  std::uint64_t seq = 0;
+  bool replace = true;
+  std::vector<message> messages;
+  friend bool operator==(const history&, const history&) = default;
+};
+constexpr auto describe(const history*) {
+  return object<history>("history", field("room", &history::room, room_name),
+                         field("epoch", &history::epoch, epoch_text), field("seq", &history::seq),
+                         field("replace", &history::replace),
+                         field("messages", &history::messages, {.max_items = max_list}));
+}
+
+// The resume worked: `missed` messages were replayed (in history frames
+// before this one), live ones follow from seq on.
+struct resumed {
+  std::string room;
+  std::string epoch;
+  std::uint64_t seq = 0;
+  std::uint64_t missed = 0;
+  friend bool operator==(const resumed&, const resumed&) = default;
+};
+constexpr auto describe(const resumed*) {
+  return object<resumed>("resumed", field("room", &resumed::room, room_name),
+                         field("epoch", &resumed::epoch, epoch_text), field("seq", &resumed::seq),
+                         field("missed", &resumed::missed));
+}
+
+// Who is in the room, to a new watcher or joiner only: at most a server-set
+// number of names (name order) and the total. Later changes come as diffs.
+struct presence {
+  std::string room;
+  std::vector<std::string> users;
+  std::uint64_t total = 0;
+  friend bool operator==(const presence&, const presence&) = default;
+};
+constexpr auto describe(const presence*) {
+  rules each_name = display_name;
+  each_name.max_items = max_list;
+  return object<presence>("presence", field("room", &presence::room, room_name),
+                          field("users", &presence::users, each_name), field("total", &presence::total));
+}
+
+// Joins and leaves since the last diff, coalesced (sent at most once per
+// server tick, to everyone watching the room). A name in both left and
+// joined again.
+struct presence_diff {
+  std::string room;
+  std::vector<std::string> joins;
+  std::vector<std::string> leaves;
+  std::uint64_t total = 0;
+  friend bool operator==(const presence_diff&, const presence_diff&) = default;
+};
+constexpr auto describe(const presence_diff*) {
+  rules each_name = display_name;
+  each_name.max_items = max_list;
+  return object<presence_diff>("presence_diff", field("room", &presence_diff::room, room_name),
+                               field("joins", &presence_diff::joins, each_name),
+                               field("leaves", &presence_diff::leaves, each_name),
+                               field("total", &presence_diff::total));
+}
+
+// The join worked; only the joiner gets this. Keep `token` to keep the name
+// across a reconnect (send it in the next join).
+struct joined {
+  std::string name;
+  std::string room;
+  std::string token;
+  friend bool operator==(const joined&, const joined&) = default;
+};
+constexpr auto describe(const joined*) {
+  return object<joined>("joined", field("name", &joined::name, display_name), field("room", &joined::room, room_name),
+                        field("token", &joined::token, token_text));
+}
+
+// Error codes of version 2 (error::code), besides bad_message:
+//   bad_room             the room name breaks the rules
+//   too_many_rooms       the server's room limit is reached
+//   name_taken           someone in the room has the name (or holds it for a reconnect)
+//   already_joined       joined already (leave first to switch rooms)
+//   not_joined           chat before join
+//   epoch_mismatch       resume from another epoch (history reset or lost)
+//   cannot_resume        the gap is no longer kept (or too long to replay)
+//   position_from_future resume from a seq the room never reached
+//   storage              (logged) history is not being written; chat continues live
+using client_message = std::variant<join, schema::chat, watch, resume, leave>;
+using server_message = std::variant<message, history, resumed, presence, presence_diff, joined, schema::error>;
+
+}  // namespace v2
+
+struct chat_protocol_v2 {
+  static constexpr std::string_view name = "chat";
+  static constexpr unsigned version = 2;
+  using client_message = v2::client_message;
+  using server_message = v2::server_message;
 };
 
 inline decode_result<client_message> decode_client(std::string_view json) { return decode<client_message>(json); }

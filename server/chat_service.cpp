@@ -1,0 +1,528 @@
+#include "chat_service.hpp"
+
+#include <duplex/net/channel.hpp>
+#include <duplex/realtime/recovery.hpp>
+#include <duplex/schema/codec.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <optional>
+#include <utility>
+
+namespace duplex::chat {
+
+namespace v1 = duplex::schema;
+namespace v2 = duplex::schema::v2;
+using realtime::publication;
+using realtime::stream_position;
+using steady = std::chrono::steady_clock;
+
+struct service::session {
+  explicit session(websocket w) : ws(std::move(w)), topic("chat.to." + std::to_string(ws.id())) {}
+  websocket ws;
+  std::string topic;         // the hub topic of replies to this connection only
+  bool v2 = true;
+  room* in = nullptr;        // the room watched (v2) or joined (v1)
+  std::string name, token;   // set while joined
+  // Between subscribing and the history answer, live lines are buffered
+  // here (subscribe first, then read, then merge).
+  bool live = false;
+  std::uint64_t generation = 0;  // bumped per subscription: late answers for an older one are dropped
+  std::optional<stream_position> resume_from;
+  steady::time_point resume_started;
+  std::vector<publication> buffer;
+  std::string buffer_epoch;
+  std::uint64_t delivered = 0;  // highest seq sent; live lines at or below it were replayed already
+};
+
+struct service::room {
+  room(std::string n, std::chrono::milliseconds grace) : name(std::move(n)), presence({grace}) {}
+  std::string name;
+  std::string topic = "chat.room." + name;       // lines and diffs, to live version-2 watchers
+  std::string legacy_topic = "chat.v1." + name;  // to version-1 members
+  realtime::presence presence;
+  std::set<session*> watchers;                        // version 2 sessions
+  std::set<session*> legacy;                          // version 1 members
+  std::map<std::string, session*, std::less<>> holders;  // name -> its connected session
+  // Encoded answers shared by every new watcher until they change (a join
+  // storm encodes the history and the snapshot once, not once per joiner).
+  std::optional<stream_position> history_top;
+  std::vector<std::string> history_frames;
+  std::optional<std::string> snapshot_frame;
+};
+
+namespace {
+
+std::string error_code_name(std::error_code ec) {
+  using realtime::errc;
+  if (ec == errc::invalid_room_name) return "bad_room";
+  if (ec == errc::too_many_rooms) return "too_many_rooms";
+  if (ec == errc::epoch_mismatch) return "epoch_mismatch";
+  if (ec == errc::position_from_future) return "position_from_future";
+  if (ec == errc::name_taken) return "name_taken";
+  return "cannot_resume";  // gap_beyond_retention, recovery_limit, history_hole, storage
+}
+
+std::string new_token() { return realtime::new_epoch() + realtime::new_epoch(); }
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The stored form of a line is its version-1 message (no room, seq, epoch:
+// those come from where it is stored). Version-1 members get it as is.
+std::optional<v1::message> stored_line(const std::string& payload) {
+  auto d = schema::decode<std::variant<v1::message>>(payload);
+  if (!d) return std::nullopt;
+  return std::get<0>(std::move(*d));
+}
+
+v2::message line(v1::message m, const std::string& room, std::uint64_t seq, const std::string& epoch) {
+  return {std::move(m.from), std::move(m.text), m.time, room, seq, epoch};
+}
+
+// History frames stay well under the decoders' 1 MiB document limit.
+constexpr std::size_t frame_budget = 256 * 1024;
+
+}  // namespace
+
+service::service(asio::any_io_executor ex, hub& topics, realtime::history_engine& history, service_config config,
+                 log_fn log)
+    : ex_(std::move(ex)),
+      hub_(topics),
+      history_(history),
+      config_(std::move(config)),
+      log_(std::move(log)),
+      rooms_(std::make_unique<realtime::room_registry<room>>(config_.max_rooms)) {}
+
+service::~service() = default;
+
+void service::send(session& s, std::string json) { hub_.publish(s.topic, std::move(json)); }
+
+template <class M>
+void service::reply(session& s, const M& m) {
+  send(s, schema::encode(m));
+}
+
+void service::reply_error(session& s, std::string code, std::string why) {
+  reply(s, v1::error{std::move(code), std::move(why)});
+}
+
+// Runs f() on the service's executor and resumes on the caller's.
+template <class F>
+asio::awaitable<void> service::in_service(F f) {
+  co_await asio::co_spawn(
+      ex_, [&f]() -> asio::awaitable<void> {
+        f();
+        co_return;
+      },
+      asio::use_awaitable);
+}
+
+endpoint_options service::endpoint() {
+  return protocol_endpoint<schema::chat_protocol_v2, schema::chat_protocol>();
+}
+
+void service::start() {
+  timer_ = std::make_unique<asio::steady_timer>(ex_);
+  asio::co_spawn(ex_, tick_loop(), asio::detached);
+}
+
+void service::stop() {
+  stopped_ = true;
+  if (timer_) timer_->cancel();
+}
+
+asio::awaitable<void> service::tick_loop() {
+  while (!stopped_) {
+    timer_->expires_after(config_.tick);
+    std::error_code ec;
+    co_await timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopped_) break;
+    tick();
+  }
+}
+
+asio::awaitable<void> service::serve(websocket ws) {
+  const std::string& version = ws.subprotocol();
+  if (version != schema::subprotocol_name<schema::chat_protocol_v2>() &&
+      version != schema::subprotocol_name<schema::chat_protocol>() && !version.empty()) {
+    // Offered only versions this server does not speak (channel.hpp).
+    const std::string why = schema::version_mismatch_reason("chat", schema::chat_protocol_v2::version);
+    co_await ws.close(schema::close_version_mismatch, why);
+    co_return;
+  }
+  auto s = std::make_shared<session>(ws);
+  s->v2 = version == schema::subprotocol_name<schema::chat_protocol_v2>();
+  hub_.subscribe(ws, s->topic);
+  // A connection on the service's own thread acts in place; others hop.
+  const bool here = ws.executor() == ex_;
+  message msg;
+  auto act = [&] {
+    if (msg.binary) reply_error(*s, "bad_message", "binary messages are not part of the chat protocol");
+    else handle(s, msg.data);
+  };
+  while (co_await ws.read(msg)) {
+    if (here) act();
+    else co_await in_service(act);
+  }
+  if (here) closed(*s);
+  else co_await in_service([&] { closed(*s); });
+  hub_.unsubscribe(ws, s->topic);
+}
+
+void service::handle(const std::shared_ptr<session>& s, std::string_view text) {
+  if (!s->v2) {
+    auto d = schema::decode<v1::client_message>(text);
+    if (!d) return reply_error(*s, "bad_message", d.error().detail);
+    if (auto* j = std::get_if<v1::join>(&*d)) return on_legacy_join(s, std::move(*j));
+    return on_chat(*s, std::move(std::get<v1::chat>(*d).text));
+  }
+  auto d = schema::decode<v2::client_message>(text);
+  if (!d) {
+    const bool room_field = d.error().path == "room";
+    return reply_error(*s, room_field ? "bad_room" : "bad_message", d.error().detail);
+  }
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, v2::join>) {
+          on_join(s, std::move(m));
+        } else if constexpr (std::is_same_v<T, v1::chat>) {
+          on_chat(*s, std::move(m.text));
+        } else if constexpr (std::is_same_v<T, v2::watch>) {
+          on_watch(s, m.room, nullptr);
+        } else if constexpr (std::is_same_v<T, v2::resume>) {
+          const stream_position from{m.seq, m.epoch};
+          on_watch(s, m.room, &from);
+        } else {
+          on_leave(*s);
+        }
+      },
+      *d);
+}
+
+service::room* service::open_room(session& s, std::string_view name) {
+  std::error_code ec;
+  const auto before = rooms_->size();
+  room* r = rooms_->open(name, ec, [this](std::string_view n) { return room(std::string(n), config_.grace); });
+  if (rooms_->size() != before) rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
+  if (!r) {
+    reply_error(s, error_code_name(ec),
+                ec == realtime::errc::too_many_rooms
+                    ? "the server has its limit of " + std::to_string(config_.max_rooms) + " rooms"
+                    : "room names are 1-64 characters of A-Z a-z 0-9 _ . -");
+  }
+  return r;
+}
+
+void service::on_watch(const std::shared_ptr<session>& s, const std::string& room_name, const stream_position* from) {
+  if (!s->name.empty() && s->in && s->in->name != room_name) {
+    return reply_error(*s, "already_joined", "you are in " + s->in->name + ": leave it first");
+  }
+  if (auto err = realtime::validate_room_name(room_name)) return reply_error(*s, "bad_room", "bad room name");
+  room* r = s->in && s->in->name == room_name ? s->in : nullptr;
+  if (!r) {
+    unsubscribe(*s);
+    if (!(r = open_room(*s, room_name))) return;
+  }
+  subscribe(s, *r, from);
+}
+
+void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream_position* from) {
+  if (s->live) hub_.unsubscribe(s->ws, r.topic);  // watching again: live lines wait for the new answer
+  s->in = &r;
+  r.watchers.insert(s.get());
+  s->live = false;
+  s->buffer.clear();
+  s->buffer_epoch.clear();
+  const auto gen = ++s->generation;
+  std::weak_ptr<session> weak = s;
+  if (from) {
+    s->resume_from = *from;
+    s->resume_started = steady::now();
+    history_.since(r.name, *from, config_.max_replay, [this, weak, gen](std::error_code ec, realtime::history_page page) {
+      auto s = weak.lock();
+      if (s && s->in && s->generation == gen) answer_resume(s, ec, page);
+    });
+    return;
+  }
+  s->resume_from.reset();
+  if (r.history_top) {  // nothing published since the last answer: send the same frames
+    for (auto& f : r.history_frames) send(*s, f);
+    s->delivered = r.history_top->offset;
+    return deliver_buffered(*s, r.history_top->offset);
+  }
+  history_.recent(r.name, config_.join_history, [this, weak, gen](std::error_code ec, realtime::history_page page) {
+    auto s = weak.lock();
+    if (!s || !s->in || s->generation != gen) return;
+    if (ec) {  // a broker engine can fail; embedded ones don't
+      reply_error(*s, "cannot_resume", "history is unavailable: " + ec.message());
+      page = {};
+    }
+    room& r = *s->in;
+    r.history_frames.clear();
+    send_history(*s, page.top.epoch, page.top.offset, true, page.publications);
+    r.history_top = page.top;
+    s->delivered = page.top.offset;
+    deliver_buffered(*s, page.top.offset);
+  });
+}
+
+void service::deliver_buffered(session& s, std::uint64_t after) {
+  for (auto& p : s.buffer) {
+    if (p.offset <= after) continue;
+    if (auto m = stored_line(p.payload)) reply(s, line(std::move(*m), s.in->name, p.offset, s.buffer_epoch));
+    s.delivered = p.offset;
+  }
+  s.buffer.clear();
+  go_live(s);
+}
+
+// The history is sent: live lines and diffs from now on (the hub keeps this
+// thread's replies and publishes in order), starting with the snapshot.
+void service::go_live(session& s) {
+  s.live = true;
+  send_snapshot(s);
+  hub_.subscribe(s.ws, s.in->topic);
+}
+
+void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code ec,
+                            const realtime::history_page& page) {
+  session& s = *sp;
+  const stream_position from = *s.resume_from;
+  realtime::recovery_result r;
+  if (ec) r.ec = ec;
+  else r = realtime::merge_recovery(from, page, s.buffer, s.buffer_epoch);
+  room& rm = *s.in;
+  if (r.ec) {
+    ++stats_.resume_refused;
+    reply_error(s, error_code_name(r.ec),
+                "cannot resume " + rm.name + " after " + std::to_string(from.offset) + ": " + r.ec.message() +
+                    "; the recent history follows");
+    // The client reloads: the recent history, with the live lines buffered meanwhile.
+    s.resume_from.reset();
+    const auto gen = s.generation;
+    std::weak_ptr<session> weak = sp;
+    history_.recent(rm.name, config_.join_history, [this, weak, gen](std::error_code, realtime::history_page p) {
+      auto sp = weak.lock();
+      if (!sp || !sp->in || sp->generation != gen) return;
+      session& s = *sp;
+      send_history(s, p.top.epoch, p.top.offset, true, p.publications);
+      s.delivered = p.top.offset;
+      deliver_buffered(s, p.top.offset);
+    });
+    return;
+  }
+  if (!r.publications.empty()) send_history(s, from.epoch, r.top.offset, false, r.publications);
+  reply(s, v2::resumed{rm.name, r.top.epoch, r.top.offset, r.publications.size()});
+  s.delivered = r.top.offset;
+  s.buffer.clear();
+  go_live(s);
+  const auto took = steady::now() - s.resume_started;
+  ++stats_.resumed;
+  stats_.replayed += r.publications.size();
+  stats_.resume_time += took;
+  if (log_)
+    log_("resume " + rm.name + " from " + std::to_string(from.offset) + ": " + std::to_string(r.publications.size()) +
+         " replayed in " + std::to_string(std::chrono::duration<double, std::milli>(took).count()) + " ms");
+}
+
+// Sends pubs as history frames of at most ~frame_budget bytes each; only
+// the first replaces the client's view. When the answer is the room's recent
+// history, the frames are kept for the next watcher.
+void service::send_history(session& s, const std::string& epoch, std::uint64_t top, bool replace,
+                           const std::vector<publication>& pubs) {
+  room& r = *s.in;
+  const bool cache = replace && !s.resume_from;
+  v2::history h{r.name, epoch, top, replace, {}};
+  std::size_t bytes = 0;
+  auto flush = [&](std::uint64_t seq) {
+    h.seq = seq;
+    std::string f = schema::encode(h);
+    if (cache) r.history_frames.push_back(f);
+    send(s, std::move(f));
+    h.replace = false;
+    h.messages.clear();
+    bytes = 0;
+  };
+  for (auto& p : pubs) {
+    auto m = stored_line(p.payload);
+    if (!m) {
+      if (log_) log_("history " + r.name + ": undecodable stored line " + std::to_string(p.offset) + " skipped");
+      continue;
+    }
+    bytes += p.payload.size() + r.name.size() + epoch.size() + 40;
+    h.messages.push_back(line(std::move(*m), r.name, p.offset, epoch));
+    if (bytes >= frame_budget && &p != &pubs.back()) flush(p.offset);
+  }
+  if (replace || !h.messages.empty()) flush(top);
+}
+
+void service::send_snapshot(session& s) {
+  room& r = *s.in;
+  if (!r.snapshot_frame) {
+    auto snap = r.presence.snapshot(config_.presence_cap);
+    v2::presence p{r.name, {}, snap.total};
+    p.users.reserve(snap.members.size());
+    for (auto& m : snap.members) p.users.push_back(std::move(m.name));
+    r.snapshot_frame.emplace(schema::encode(p));
+  }
+  send(s, *r.snapshot_frame);
+}
+
+void service::on_join(const std::shared_ptr<session>& s, v2::join j) {
+  if (!s->name.empty()) return reply_error(*s, "already_joined", "you already joined as " + s->name);
+  if (!s->in || s->in->name != j.room) {
+    on_watch(s, j.room, nullptr);
+    if (!s->in || s->in->name != j.room) return;  // refused (bad_room, too_many_rooms)
+  }
+  room& r = *s->in;
+  std::string token = j.token ? *j.token : new_token();
+  const auto now = steady::now();
+  auto ec = r.presence.join(j.name, token, "", now);
+  if (ec == realtime::errc::name_taken && j.token) {
+    // The same token on a connection the server still thinks is alive: the
+    // client reconnected before the old socket was noticed dead. The newer one wins.
+    auto it = r.holders.find(j.name);
+    if (it != r.holders.end() && it->second->token == token) {
+      session& old = *it->second;
+      old.name.clear();
+      old.token.clear();
+      asio::post(old.ws.executor(), [ws = old.ws]() mutable {
+        ws.post_close(4000, "replaced by a newer connection of the same member");
+      });
+      members_.fetch_sub(1, std::memory_order_relaxed);
+      r.holders.erase(it);
+      r.presence.disconnect(j.name, token, now);
+      ec = r.presence.join(j.name, token, "", now);
+    }
+  }
+  if (ec) return reply_error(*s, "name_taken", "the name " + j.name + " is in use in " + r.name);
+  s->name = std::move(j.name);
+  s->token = std::move(token);
+  r.holders[s->name] = s.get();
+  members_.fetch_add(1, std::memory_order_relaxed);
+  if (log_) log_("join " + s->ws.remote_address() + " " + r.name + " " + s->name);
+  reply(*s, v2::joined{s->name, r.name, s->token});
+}
+
+void service::on_legacy_join(const std::shared_ptr<session>& s, v1::join j) {
+  if (!s->name.empty()) return reply_error(*s, "already_joined", "you already joined as " + s->name);
+  room* r = s->in ? s->in : open_room(*s, config_.default_room);
+  if (!r) return;
+  std::string token = new_token();
+  if (r->presence.join(j.name, token, "", steady::now()))
+    return reply_error(*s, "name_taken", "the name " + j.name + " is in use");
+  s->in = r;
+  r->legacy.insert(s.get());
+  hub_.subscribe(s->ws, r->legacy_topic);
+  members_.fetch_add(1, std::memory_order_relaxed);
+  s->live = true;
+  s->name = std::move(j.name);
+  s->token = std::move(token);
+  r->holders[s->name] = s.get();
+  if (log_) log_("join " + s->ws.remote_address() + " " + r->name + " " + s->name + " (v1)");
+}
+
+void service::on_leave(session& s) {
+  if (s.name.empty() || !s.in) return reply_error(s, "not_joined", "you are not in a room");
+  room& r = *s.in;
+  r.presence.leave(s.name, s.token);
+  r.holders.erase(s.name);
+  members_.fetch_sub(1, std::memory_order_relaxed);
+  if (log_) log_("leave " + r.name + " " + s.name);
+  s.name.clear();
+  s.token.clear();
+}
+
+void service::on_chat(session& s, std::string text) {
+  if (s.name.empty() || !s.in) return reply_error(s, "not_joined", "join with a name before chatting");
+  v1::message m{s.name, std::move(text), now_ms()};
+  room& r = *s.in;
+  std::string payload = schema::encode(m);
+  ++stats_.published;
+  history_.publish(r.name, payload,
+                   [this, name = r.name, m = std::move(m), payload](std::error_code ec, stream_position pos) mutable {
+                     room* r = rooms_->find(name);
+                     if (!r) return;
+                     if (ec) {
+                       if (log_) log_("publish " + name + " failed: " + ec.message());
+                       return;
+                     }
+                     r->history_top.reset();
+                     r->history_frames.clear();
+                     if (!r->legacy.empty()) hub_.publish(r->legacy_topic, payload);
+                     // Live watchers get it through the room's topic; those
+                     // still loading keep it to merge with their history.
+                     hub_.publish(r->topic, schema::encode(line(std::move(m), name, pos.offset, pos.epoch)));
+                     for (session* w : r->watchers) {
+                       if (!w->live) {
+                         w->buffer.push_back({pos.offset, payload});
+                         w->buffer_epoch = pos.epoch;
+                       } else {
+                         w->delivered = pos.offset;
+                       }
+                     }
+                   });
+}
+
+void service::unsubscribe(session& s) {
+  if (!s.in) return;
+  s.in->watchers.erase(&s);
+  s.in->legacy.erase(&s);
+  hub_.unsubscribe(s.ws, s.in->topic);
+  hub_.unsubscribe(s.ws, s.in->legacy_topic);
+  s.in = nullptr;
+  ++s.generation;
+}
+
+void service::closed(session& s) {
+  if (s.in && !s.name.empty()) {
+    room& r = *s.in;
+    // Version 2 members keep their name for the grace period (a reconnect
+    // with the token takes it back); version 1 has no token: leave now.
+    if (s.v2) r.presence.disconnect(s.name, s.token, steady::now());
+    else r.presence.leave(s.name, s.token);
+    if (auto it = r.holders.find(s.name); it != r.holders.end() && it->second == &s) {
+      r.holders.erase(it);
+      members_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (log_) log_("disconnect " + r.name + " " + s.name);
+  }
+  unsubscribe(s);
+}
+
+void service::tick() {
+  const auto now = steady::now();
+  std::vector<std::string> idle;
+  rooms_->for_each([&](std::string_view name, room& r) {
+    auto diff = r.presence.tick(now);
+    if (!diff.empty()) {
+      r.snapshot_frame.reset();
+      v2::presence_diff d{r.name, {}, std::move(diff.leaves), r.presence.snapshot(0).total};
+      d.joins.reserve(diff.joins.size());
+      for (auto& m : diff.joins) d.joins.push_back(m.name);
+      // To the live watchers; one still loading gets the snapshot, which has this diff.
+      hub_.publish(r.topic, schema::encode(d));
+      if (!r.legacy.empty()) {
+        // Version 1: one announcement per change and the whole online list.
+        for (auto& n : d.leaves) hub_.publish(r.legacy_topic, schema::encode(v1::left{n}));
+        for (auto& n : d.joins) hub_.publish(r.legacy_topic, schema::encode(v1::joined{n}));
+        v1::presence all;
+        for (auto& m : r.presence.snapshot(v1::max_users).members) all.users.push_back(std::move(m.name));
+        hub_.publish(r.legacy_topic, schema::encode(all));
+      }
+    }
+    if (r.watchers.empty() && r.legacy.empty() && r.presence.size() == 0) idle.emplace_back(name);
+  });
+  for (auto& n : idle) rooms_->erase(n);
+  if (!idle.empty()) rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
+}
+
+}  // namespace duplex::chat

@@ -1,0 +1,138 @@
+// The chat behind /ws/chat: rooms, history, resume and presence (issue 11),
+// on duplex::realtime. Speaks version 2 of the chat protocol
+// (duplex.chat.v2, duplex/schema/chat.hpp) and, for duplex.chat.v1 or a
+// client that offers no subprotocol, version 1 in the lobby (no history,
+// full online lists); other versions are closed with 4406 and a reason.
+//
+// - Rooms are opened on first watch/join, up to max_rooms; a room nobody
+//   watches is closed again at the next tick (its history stays stored).
+// - Every chat line is published to the history engine first; its position
+//   (seq, epoch) goes out with it. A watcher gets the recent history, then
+//   live lines; a resumer is subscribed before its gap is read, and the gap
+//   and the live lines are merged (realtime::merge_recovery), each once.
+// - Presence: the snapshot goes to a new watcher only; every tick (100 ms)
+//   the room's coalesced diff goes to all its watchers. A dropped member
+//   keeps its name for the grace period; a join with its token takes it back.
+// Threads: connections may live on any of the server's threads. All chat
+// state lives on one executor; each connection hops onto it to act. What
+// goes out travels through the duplex::hub, which keeps one thread's sends
+// in order: a room's lines and diffs on the room's topic (a watcher is
+// subscribed once its history is sent), replies on the connection's own
+// topic.
+#pragma once
+
+#include <duplex/net/hub.hpp>
+#include <duplex/net/server.hpp>
+#include <duplex/net/websocket.hpp>
+#include <duplex/realtime/history.hpp>
+#include <duplex/realtime/presence.hpp>
+#include <duplex/realtime/rooms.hpp>
+#include <duplex/schema/chat.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace duplex::chat {
+
+struct service_config {
+  std::size_t join_history = realtime::default_join_history;  // messages a new watcher gets
+  std::size_t max_rooms = 1000;
+  std::size_t presence_cap = 200;  // names in a snapshot (the total is always sent)
+  std::size_t max_replay = 1000;   // longest gap a resume replays (else cannot_resume)
+  std::chrono::milliseconds tick{100};
+  std::chrono::milliseconds grace{5000};
+  std::string default_room = "lobby";  // where version-1 clients chat
+};
+
+struct service_stats {
+  std::uint64_t published = 0;
+  std::uint64_t resumed = 0;
+  std::uint64_t resume_refused = 0;
+  std::uint64_t replayed = 0;                     // messages sent by successful resumes
+  std::chrono::nanoseconds resume_time{0};        // server time spent answering resumes
+};
+
+class service {
+ public:
+  using log_fn = std::function<void(std::string_view)>;
+
+  // `ex`: the executor all chat state lives on; `topics`: a hub over the
+  // server's io_contexts. Both and `history` outlive the service.
+  service(asio::any_io_executor ex, hub& topics, realtime::history_engine& history, service_config config = {},
+          log_fn log = {});
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  // The WebSocket handler for the endpoint: one call per connection.
+  asio::awaitable<void> serve(websocket ws);
+  // Endpoint options: duplex.chat.v2, duplex.chat.v1 (a client offering nothing speaks v1).
+  static endpoint_options endpoint();
+  // Starts the presence tick (call once, before serving).
+  void start();
+  // Stops the tick; connections keep working until closed.
+  void stop();
+
+  // Any thread (for metrics).
+  std::size_t rooms() const noexcept { return rooms_open_.load(std::memory_order_relaxed); }
+  std::size_t members() const noexcept { return members_.load(std::memory_order_relaxed); }
+  // The service's executor only.
+  const service_stats& stats() const noexcept { return stats_; }
+
+  struct session;
+  struct room;
+
+ private:
+  template <class F>
+  asio::awaitable<void> in_service(F f);
+  void send(session& s, std::string json);
+  template <class M>
+  void reply(session& s, const M& m);
+  void reply_error(session& s, std::string code, std::string why);
+  void handle(const std::shared_ptr<session>& s, std::string_view text);
+  void on_join(const std::shared_ptr<session>& s, schema::v2::join j);
+  void on_chat(session& s, std::string text);
+  void on_watch(const std::shared_ptr<session>& s, const std::string& room_name,
+                const realtime::stream_position* from);
+  void on_leave(session& s);
+  void on_legacy_join(const std::shared_ptr<session>& s, schema::join j);
+  void closed(session& s);
+
+  room* open_room(session& s, std::string_view name);
+  void subscribe(const std::shared_ptr<session>& s, room& r, const realtime::stream_position* from);
+  void unsubscribe(session& s);
+  void answer_resume(const std::shared_ptr<session>& s, std::error_code ec, const realtime::history_page& page);
+  void deliver_buffered(session& s, std::uint64_t after);
+  void go_live(session& s);
+  void send_history(session& s, const std::string& epoch, std::uint64_t top, bool replace,
+                    const std::vector<realtime::publication>& pubs);
+  void send_snapshot(session& s);
+  void publish_line(room& r, std::string payload);
+  void tick();
+  asio::awaitable<void> tick_loop();
+
+  asio::any_io_executor ex_;
+  hub& hub_;
+  realtime::history_engine& history_;
+  service_config config_;
+  log_fn log_;
+  std::unique_ptr<realtime::room_registry<room>> rooms_;  // room is defined in the .cpp
+  service_stats stats_;
+  std::unique_ptr<asio::steady_timer> timer_;
+  bool stopped_ = false;
+  std::atomic<std::size_t> rooms_open_{0}, members_{0};
+};
+
+}  // namespace duplex::chat

@@ -1,0 +1,159 @@
+// Test side of the chat: a real duplex-chat service (chat::service on a
+// duplex::server on 127.0.0.1, its own thread) and a protocol-v2 client on
+// duplex::connect that reads until what a test waits for.
+#pragma once
+
+#include "chat_service.hpp"
+
+#include <duplex/net/client.hpp>
+#include <duplex/net/hub.hpp>
+#include <duplex/net/io_pool.hpp>
+#include <duplex/net/server.hpp>
+#include <duplex/realtime/sqlite_history.hpp>
+#include <duplex/schema/chat.hpp>
+#include <duplex/schema/codec.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/use_future.hpp>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace duplex::test {
+
+namespace v2 = schema::v2;
+
+// The chat service on a real server with `threads` threads (connections
+// spread over them, chat state on thread 0); history in SQLite under `dir`,
+// or in memory when dir is empty. Stopped (and the store closed) by the
+// destructor.
+class chat_server {
+ public:
+  explicit chat_server(std::filesystem::path dir = {}, chat::service_config cfg = {}, std::size_t threads = 1)
+      : pool_(threads) {
+    if (dir.empty()) {
+      history_ = std::make_unique<realtime::memory_history>();
+    } else {
+      realtime::sqlite_history_config sc;
+      sc.directory = dir;
+      std::error_code ec;
+      history_ = realtime::sqlite_history::open(sc, ec);
+      if (!history_) throw std::runtime_error("sqlite_history::open: " + ec.message());
+    }
+    server_options o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    srv_ = std::make_unique<server>(pool_.contexts(), o);
+    hub_ = std::make_unique<hub>(pool_.contexts());
+    svc_ = std::make_unique<chat::service>(pool_[0].get_executor(), *hub_, *history_, cfg);
+    srv_->websocket("/ws/chat", [this](websocket ws) { return svc_->serve(std::move(ws)); }, chat::service::endpoint());
+    svc_->start();
+    asio::co_spawn(pool_[0], srv_->run(), asio::detached);
+    pool_.start();
+  }
+  ~chat_server() {
+    asio::post(pool_[0], asio::use_future([this] {
+      svc_->stop();
+      srv_->stop();
+    })).get();
+    pool_.stop();
+    pool_.join();
+    // Run what is still queued (hub batches hold connections of every
+    // thread): destroying it with the io_contexts would touch connections
+    // whose io_context is already gone.
+    for (int round = 0; round < 3; ++round)
+      for (std::size_t i = 0; i < pool_.size(); ++i) {
+        pool_[i].restart();
+        pool_[i].poll();
+      }
+    svc_.reset();
+    hub_.reset();
+    srv_.reset();
+    history_.reset();
+  }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(srv_->port()) + "/ws/chat"; }
+  // Runs f on the service's thread and returns its result.
+  template <class F>
+  auto on_service(F f) {
+    return asio::post(pool_[0], asio::use_future([this, f] { return f(*svc_); })).get();
+  }
+
+ private:
+  io_pool pool_;
+  std::unique_ptr<realtime::history_engine> history_;
+  std::unique_ptr<server> srv_;
+  std::unique_ptr<hub> hub_;
+  std::unique_ptr<chat::service> svc_;
+};
+
+// One protocol-v2 connection. Everything received is kept in `seen`.
+// (Arguments of these coroutines are pointers or references, never
+// temporaries with destructors: GCC 12 destroys those twice when they live
+// across a co_await in the same full-expression.)
+struct chat_client {
+  websocket ws;
+  std::vector<v2::server_message> seen;
+  std::uint64_t bytes = 0;
+
+  static asio::awaitable<chat_client> open(const chat_server& srv) {
+    connect_options o;
+    o.subprotocols = {schema::subprotocol_name<schema::chat_protocol_v2>()};
+    o.websocket.max_message_size = 4 << 20;
+    const std::string url = srv.url();
+    auto ws = co_await duplex::connect(url, o);
+    co_return chat_client{ws, {}, 0};
+  }
+  // Queues a message (no suspension).
+  void post(const v2::client_message& m) { ws.post(schema::encode(m)); }
+  void post_raw(std::string_view json) { ws.post(json); }
+
+  // Reads until a message of type M satisfying pred (if any) arrives.
+  template <class M>
+  asio::awaitable<M> until(bool (*pred)(const M&, const void*) = nullptr, const void* arg = nullptr) {
+    message in;
+    while (co_await ws.read(in)) {
+      bytes += in.data.size();
+      auto d = schema::decode<v2::server_message>(in.data);
+      if (!d) throw std::runtime_error("undecodable server message: " + std::string(in.data));
+      seen.push_back(*d);
+      if (auto* m = std::get_if<M>(&seen.back()); m && (!pred || pred(*m, arg))) co_return *m;
+    }
+    throw std::runtime_error("connection closed while waiting (code " + std::to_string(ws.close_code()) + ")");
+  }
+  // Reads until the chat line with this text.
+  asio::awaitable<v2::message> until_text(const std::string& text) {
+    return until<v2::message>([](const v2::message& m, const void* t) { return m.text == *static_cast<const std::string*>(t); },
+                              &text);
+  }
+  // Every chat line seen so far, live or in history frames, in arrival order.
+  std::vector<v2::message> lines() const {
+    std::vector<v2::message> out;
+    for (auto& m : seen) {
+      if (auto* l = std::get_if<v2::message>(&m)) out.push_back(*l);
+      if (auto* h = std::get_if<v2::history>(&m)) {
+        if (h->replace) out.clear();
+        out.insert(out.end(), h->messages.begin(), h->messages.end());
+      }
+    }
+    return out;
+  }
+  template <class M>
+  std::size_t count() const {
+    std::size_t n = 0;
+    for (auto& m : seen) n += std::holds_alternative<M>(m);
+    return n;
+  }
+};
+
+}  // namespace duplex::test
