@@ -1,13 +1,22 @@
 #include <duplex/net/io_pool.hpp>
 
 namespace duplex {
+namespace {
+
+// execution_context::shutdown() is protected; ~io_pool needs it (see there).
+struct pool_context : asio::io_context {
+  using asio::io_context::io_context;
+  using asio::io_context::shutdown;
+};
+
+}  // namespace
 
 io_pool::io_pool(std::size_t threads) {
   if (threads == 0) threads = 1;
   for (std::size_t i = 0; i < threads; ++i) {
     // Hint 1: one thread runs each context (asio skips some cross-thread
     // wake-ups); posting to it from other threads stays safe.
-    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    contexts_.push_back(std::make_unique<pool_context>(1));
     guards_.push_back(asio::make_work_guard(*contexts_.back()));
   }
 }
@@ -15,6 +24,12 @@ io_pool::io_pool(std::size_t threads) {
 io_pool::~io_pool() {
   stop();
   join();
+  // Handlers still queued on one context (a hub batch, a posted send) may
+  // hold connections of another. Shutting every context down first destroys
+  // them while all contexts still exist; destroying the contexts one by one
+  // would let a handler of the second touch the sockets of the first, gone.
+  guards_.clear();
+  for (auto& c : contexts_) static_cast<pool_context&>(*c).shutdown();
 }
 
 std::vector<asio::io_context*> io_pool::contexts() const {
