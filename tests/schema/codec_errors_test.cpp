@@ -286,6 +286,16 @@ TEST(DecodePrecedence, TypeFirstThenDocumentOrderThenMissingFields) {
   EXPECT_TRUE(fails_with(decode_server(R"({"type":"message","time":"x"})"), decode_errc::wrong_type, "time"));
 }
 
+// Keys before a late "type" are walked twice; each walk unescapes them into
+// the parser's string buffer again (the fuzzer found long keys overflowing
+// it, seen natively under ASan on AVX-512 machines).
+TEST(DecodeTwoPasses, LongKeysBeforeALateTypeAreWalkedTwiceSafely) {
+  const std::string key = std::string(45, 'O') + std::string(86, 'R') + std::string(40, 'O');
+  EXPECT_TRUE(fails_with(decode_client("{\"" + key + "type\":\"t\"}"), decode_errc::missing_field, "type"));
+  const std::string junk = "\"" + std::string(300, 'k') + "\":\"" + std::string(300, 'v') + "\",";
+  EXPECT_TRUE(decode_client("{" + junk + junk.substr(0, 1) + "x" + junk.substr(1) + "\"type\":\"chat\",\"text\":\"hi\"}").ok());
+}
+
 // ---- boundaries that must pass -----------------------------------------------------
 
 TEST(DecodeLimits, NameOfExactlyMaxBytesIsAccepted) {

@@ -191,6 +191,14 @@ std::optional<decode_error> decoder::open(std::string_view json, od::object& obj
   if (buffer.size() < capacity) buffer.resize(capacity);
   std::memcpy(buffer.data(), json.data(), json.size());
   std::memset(buffer.data() + json.size(), ' ', simdjson::SIMDJSON_PADDING);
+  // Each unescape takes fresh room in the parser's string buffer, which
+  // simdjson sizes for one pass over the strings (5/3 of the input). A
+  // message whose "type" is not its first key is walked twice (codec.hpp,
+  // read_message), so size the buffer for two passes (fuzz: a long first
+  // key and a late "type" overflowed it).
+  if (parser.capacity() < 2 * json.size()) {
+    if (auto e = parser.allocate(2 * json.size(), parser.max_depth())) return close(json, e);
+  }
   if (auto e = parser.iterate(buffer.data(), json.size(), buffer.size()).get(doc)) return close(json, e);
   if (auto e = doc.get_object().get(obj)) return close(json, e);
   return std::nullopt;

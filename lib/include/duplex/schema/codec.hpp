@@ -128,7 +128,7 @@ struct segment {
 // Per-thread decoding state: the parser, a padded copy of the input, the
 // first schema error and the path to the value being read.
 struct decoder {
-  od::parser parser{max_json_bytes};
+  od::parser parser{2 * max_json_bytes};  // room for two passes: see decoder::open
   std::string buffer;
   od::document doc;
   std::optional<decode_error> error;
