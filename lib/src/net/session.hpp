@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace duplex::detail {
 
@@ -33,6 +34,29 @@ struct stream {
   asio::awaitable<std::size_t> read_some(asio::mutable_buffer b, std::error_code& ec);
   asio::awaitable<void> write(asio::const_buffer b, std::error_code& ec);
   void close() noexcept;
+};
+
+struct session;
+
+// The sessions of one io_context whose queued frames wait for a write, and
+// one posted handler that writes them all. Deferring the write lets every
+// frame queued before the current handler yields (all replies to a
+// pipelined batch, a whole broadcast) leave in one write per connection; one
+// post per io_context turn instead of one per connection keeps a broadcast
+// to N clients from posting (and allocating) N handlers.
+class flush_queue : public asio::execution_context::service {
+ public:
+  using key_type = flush_queue;
+  static inline asio::execution_context::id id;
+  explicit flush_queue(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+  // From the io_context's thread only, like everything on a session.
+  void add(std::shared_ptr<session> s);
+
+ private:
+  void run() noexcept;
+  void shutdown() override { pending_.clear(); }
+  std::vector<std::shared_ptr<session>> pending_, running_;
+  bool posted_ = false;
 };
 
 struct session : std::enable_shared_from_this<session> {
@@ -75,6 +99,7 @@ struct session : std::enable_shared_from_this<session> {
   std::error_code admit(std::size_t size) noexcept;
 
   stream io;
+  flush_queue& flushes;  // the io_context's
   protocol::connection conn;
   websocket_options opts;
   asio::steady_timer drain_signal;  // flush()/wait-policy senders sleep on it

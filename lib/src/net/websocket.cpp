@@ -40,6 +40,7 @@ void stream::close() noexcept {
 
 session::session(stream s, protocol::role r, const websocket_options& o)
     : io(std::move(s)),
+      flushes(asio::use_service<flush_queue>(asio::query(io.tcp.get_executor(), asio::execution::context))),
       conn(r, o.max_message_size),
       opts(o),
       drain_signal(io.tcp.get_executor()),
@@ -65,12 +66,29 @@ void session::start(std::string_view leftover) {
 void session::wake_writer() noexcept {
   if (write_scheduled || writing || transport_done || !conn.has_output()) return;
   // Deferred, so that every frame queued before the current handler yields
-  // (all replies to a pipelined batch, a whole broadcast) leaves in one write.
+  // leaves in one write (see flush_queue).
   write_scheduled = true;
-  asio::post(io.tcp.get_executor(), [self = shared_from_this()] {
-    self->write_scheduled = false;
-    self->start_write();
-  });
+  flushes.add(shared_from_this());
+}
+
+void flush_queue::add(std::shared_ptr<session> s) {
+  if (!posted_) {
+    posted_ = true;
+    asio::post(s->io.tcp.get_executor(), [this] { run(); });
+  }
+  pending_.push_back(std::move(s));
+}
+
+void flush_queue::run() noexcept {
+  posted_ = false;
+  // Swapped, not moved: both vectors keep their capacity. start_write()
+  // never queues here, so running_ does not change under the loop.
+  running_.swap(pending_);
+  for (auto& s : running_) {
+    s->write_scheduled = false;
+    s->start_write();
+  }
+  running_.clear();
 }
 
 void session::start_write() {
@@ -90,7 +108,10 @@ void session::start_write() {
       return;
     }
     if (sent == inflight.size()) {
-      inflight.clear();  // keeps its capacity for the next swap
+      // Swapped back: the next frames are queued into the same (cache-warm)
+      // buffer instead of alternating between two per connection.
+      inflight.clear();
+      conn.swap_output(inflight);
       drain_signal.cancel();
       return;
     }
@@ -265,14 +286,15 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     }
     if (s.transport_done) co_return false;
     auto buf = s.conn.prepare(s.read_size);
+    const auto into = asio::buffer(buf.data(), buf.size());
     // Inline rather than stream::read_some(): an idle connection waits here,
     // and a nested coroutine would hold one more frame per connection.
     const std::size_t n =
-        s.io.tls ? co_await s.io.tls->async_read_some(asio::buffer(buf.data(), buf.size()), redirect_error(use_awaitable, ec))
-                 : co_await s.io.tcp.async_read_some(asio::buffer(buf.data(), buf.size()), redirect_error(use_awaitable, ec));
+        s.io.tls ? co_await s.io.tls->async_read_some(into, redirect_error(use_awaitable, ec))
+                 : co_await s.io.tcp.async_read_some(into, redirect_error(use_awaitable, ec));
     // Start small (idle connections hold little) and grow while reads fill
     // the buffer (bulk or pipelined traffic needs few, large reads).
-    if (n == buf.size() && s.read_size < max_read_size) s.read_size *= 2;
+    if (n == into.size() && s.read_size < max_read_size) s.read_size *= 2;
     if (ec) {
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
       co_return false;
