@@ -1,5 +1,7 @@
 #include "ops.hpp"
 
+#include <duplex/schema/codec.hpp>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/signal_set.hpp>
@@ -14,28 +16,6 @@ namespace duplex::chat {
 namespace {
 
 std::atomic<bool> json_logs{false};
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char esc[8];
-          std::snprintf(esc, sizeof esc, "\\u%04x", c);
-          out += esc;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
 
 }  // namespace
 
@@ -53,9 +33,9 @@ void log_line(std::string_view line) {
     out = "{\"time\":\"";
     out += stamp;
     out += "\",\"event\":";
-    append_json_string(out, line.substr(0, space));
+    schema::append_json_string(out, line.substr(0, space));
     out += ",\"detail\":";
-    append_json_string(out, space == std::string_view::npos ? std::string_view() : line.substr(space + 1));
+    schema::append_json_string(out, space == std::string_view::npos ? std::string_view() : line.substr(space + 1));
     out += "}\n";
   } else {
     out.append(stamp).append(" ").append(line).append("\n");

@@ -1,6 +1,7 @@
 #include "output.hpp"
 
 #include <duplex/error.hpp>
+#include <duplex/schema/codec.hpp>
 
 #include <cstdio>
 #include <iostream>
@@ -9,28 +10,8 @@ namespace duplex_cat {
 namespace {
 
 // Text messages and close reasons are valid UTF-8 (the protocol checks), so
-// only quotes, backslashes and control characters need escaping.
-void json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
+// the schema's JSON string writer applies.
+void json_string(std::string& out, std::string_view s) { duplex::schema::append_json_string(out, s); }
 
 std::string hex(std::string_view data) {
   static constexpr char digits[] = "0123456789abcdef";

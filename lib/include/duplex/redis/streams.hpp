@@ -22,6 +22,7 @@
 // errc::server_error / protocol_error for an unexpected reply.
 #pragma once
 
+#include <duplex/realtime/history.hpp>
 #include <duplex/redis/client.hpp>
 
 #include <asio/awaitable.hpp>
@@ -35,25 +36,12 @@
 
 namespace duplex::redis {
 
-// The last offset seen in an epoch; offset 0 is "before the first".
-struct stream_position {
-  std::uint64_t offset = 0;
-  std::string epoch;
-  friend bool operator==(const stream_position&, const stream_position&) = default;
-};
-
-struct publication {
-  std::uint64_t offset = 0;
-  std::string payload;
-  friend bool operator==(const publication&, const publication&) = default;
-};
-
-// A read: the channel's top (epoch, last assigned offset) at the time of the
-// read, and publications in ascending offset order.
-struct history_page {
-  stream_position top;
-  std::vector<publication> publications;
-};
+// The same position, publication and page types as duplex::realtime's
+// history engines (offset 0 is "before the first"), so the Redis engine
+// answers in the shape the recovery merge takes.
+using realtime::history_page;
+using realtime::publication;
+using realtime::stream_position;
 
 struct stream_config {
   std::string prefix = "duplex";

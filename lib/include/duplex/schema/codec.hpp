@@ -524,6 +524,10 @@ std::size_t size_hint(const T& v) {
 
 }  // namespace detail
 
+// Appends `s` as a JSON string (RFC 8259 escapes; `s` must be UTF-8): for
+// applications that write JSON of their own (log lines, tool output).
+inline void append_json_string(std::string& out, std::string_view s) { detail::append_string(out, s); }
+
 // Decodes one message of a tagged set (a protocol's client_message or
 // server_message).
 template <class Variant>
