@@ -42,22 +42,9 @@ std::optional<url> parse_url(std::string_view text) {
   if (u.target.front() == '?') u.target.insert(0, "/");
   if (u.target.find('#') != std::string::npos) return std::nullopt;  // fragments are not allowed (§3)
   if (authority.find('@') != std::string_view::npos) return std::nullopt;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    u.host = authority.substr(1, close - 1);
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return std::nullopt;
-      port = rest.substr(1);
-    }
-  } else {
-    const auto colon = authority.rfind(':');
-    u.host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  if (u.host.empty()) return std::nullopt;
+  std::string_view host, port;
+  if (!protocol::split_host_port(authority, host, port)) return std::nullopt;
+  u.host = host;
   u.port = u.secure ? 443 : 80;
   if (!port.empty()) {
     unsigned v = 0;

@@ -204,4 +204,23 @@ std::string format_response(int status,
   return out;
 }
 
+bool split_host_port(std::string_view authority, std::string_view& host, std::string_view& port) noexcept {
+  port = {};
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return false;
+    host = authority.substr(1, close - 1);
+    const std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+    }
+  } else {
+    const auto colon = authority.rfind(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  return !host.empty();
+}
+
 }  // namespace duplex::protocol

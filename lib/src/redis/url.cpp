@@ -1,3 +1,4 @@
+#include <duplex/protocol/http.hpp>
 #include <duplex/redis/error.hpp>
 #include <duplex/redis/options.hpp>
 
@@ -62,22 +63,9 @@ std::optional<endpoint> parse_url(std::string_view text) {
     e.user = std::move(*user);
     e.password = std::move(*password);
   }
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    e.host = authority.substr(1, close - 1);
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return std::nullopt;
-      port = rest.substr(1);
-    }
-  } else {
-    const auto colon = authority.rfind(':');
-    e.host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  if (e.host.empty()) return std::nullopt;
+  std::string_view host, port;
+  if (!protocol::split_host_port(authority, host, port)) return std::nullopt;
+  e.host = host;
   if (!port.empty() && (!detail::parse_number(port, e.port) || e.port == 0)) return std::nullopt;
   return e;
 }

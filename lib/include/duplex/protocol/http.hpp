@@ -68,4 +68,10 @@ bool iequals(std::string_view a, std::string_view b) noexcept;
 // Splits "a, b ,c" into trimmed non-empty items.
 std::vector<std::string_view> split_list(std::string_view s);
 
+// Splits a URL authority ("host", "host:port", "[v6]", "[v6]:port") into the
+// host (without brackets) and the port's text ("" when absent). False when a
+// bracket is unclosed, something other than ":port" follows it, or the host
+// is empty. The caller parses the port: its range and default are its own.
+bool split_host_port(std::string_view authority, std::string_view& host, std::string_view& port) noexcept;
+
 }  // namespace duplex::protocol
