@@ -1,5 +1,6 @@
 // A real duplex-chat process for a test: started with the given flags on a
-// free port, its stdout collected, killed at the end if still running.
+// free port, its stdout and stderr collected, killed at the end if still
+// running.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -23,9 +25,13 @@ namespace duplex::test {
 
 class chat_process {
  public:
-  explicit chat_process(std::vector<std::string> flags) {
+  // until_listening = false: returns at once (for a start that should
+  // fail: see wait_exit and output).
+  explicit chat_process(std::vector<std::string> flags, bool until_listening = true) {
     std::vector<std::string> args = {DUPLEX_CHAT_BINARY, "--host", "127.0.0.1", "--port", "0",
-                                     "--root", DUPLEX_TEST_ROOT, "--memory"};  // no ./duplex-data left behind
+                                     "--root", DUPLEX_TEST_ROOT};
+    // No ./duplex-data left behind (--redis refuses --memory: it keeps no files).
+    if (std::find(flags.begin(), flags.end(), "--redis") == flags.end()) args.push_back("--memory");
     args.insert(args.end(), flags.begin(), flags.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -35,6 +41,7 @@ class chat_process {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
     posix_spawn_file_actions_addclose(&fa, fds[0]);
     const int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -50,9 +57,10 @@ class chat_process {
         out_.append(buf, static_cast<std::size_t>(n));
       }
     });
+    if (!until_listening) return;
     // "listening on http://localhost:PORT/ ..." (or the same in a JSON line)
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < until) {
+    while (std::chrono::steady_clock::now() < until && !wait_exit(std::chrono::milliseconds(0))) {
       const std::string o = output();
       if (auto at = o.find("http://localhost:"); at != std::string::npos) {
         port_ = static_cast<std::uint16_t>(std::stoi(o.substr(at + 17)));
@@ -60,9 +68,8 @@ class chat_process {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    const std::string o = output();
     stop();
-    throw std::runtime_error("duplex-chat did not start: " + o);
+    throw std::runtime_error("duplex-chat did not start: " + output());
   }
   ~chat_process() { stop(); }
   void stop() {
@@ -87,10 +94,11 @@ class chat_process {
   std::optional<int> wait_exit(std::chrono::milliseconds limit) {
     const auto until = std::chrono::steady_clock::now() + limit;
     do {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      if (exited_) return status_;
+      if (::waitpid(pid_, &status_, WNOHANG) == pid_) {
         exited_ = true;
-        return st;
+        if (reader_.joinable()) reader_.join();  // all it wrote is in output()
+        return status_;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     } while (std::chrono::steady_clock::now() < until);
@@ -102,6 +110,7 @@ class chat_process {
   int out_fd_ = -1;
   std::uint16_t port_ = 0;
   bool exited_ = false;
+  int status_ = 0;
   std::thread reader_;
   std::mutex m_;
   std::string out_;

@@ -1,0 +1,418 @@
+// duplex-chat scaled out on Redis (docs/scale-out.md): a real redis-server
+// and two or three real duplex-chat processes sharing rooms. Members on
+// different instances see each other's lines (same epoch and seq, same
+// order) and presence; a member of a SIGKILLed instance resumes on another
+// without loss; a 5-second Redis outage keeps each instance's room alive
+// and its lines reach the others once Redis is back; a Redis unreachable at
+// start is refused, or tolerated with --redis-degraded-start.
+//
+// The redis-server of these tests keeps no data (the fixture's default: no
+// RDB, no AOF), so the outage case restarts an empty Redis: the rooms get
+// a new epoch, and what the spec promises is that the lines queued during
+// the outage are published once it is back, not delivered twice locally.
+#include <duplex/net/client.hpp>
+#include <duplex/schema/chat.hpp>
+#include <duplex/schema/codec.hpp>
+
+#include "chat_process.hpp"
+#include "redis_server.hpp"
+#include "test_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+using duplex::test::chat_process;
+using duplex::test::eventually;
+using duplex::test::redis_server;
+namespace v1 = duplex::schema;
+namespace v2 = duplex::schema::v2;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Across instances a line travels through Redis and presence is polled
+// every 500 ms: generous limits for a loaded two-core machine.
+constexpr auto across = 10s;
+
+// One member's connection to an instance; a background reader keeps all it
+// receives (the test polls `seen`).
+struct peer {
+  duplex::websocket ws;
+  std::vector<v2::server_message> seen;
+  bool closed = false;
+
+  void post(const v2::client_message& m) { ws.post(duplex::schema::encode(m)); }
+
+  // Chat lines in the member's view of the room: live ones and history
+  // frames (a replacing frame starts the view over).
+  std::vector<v2::message> lines() const {
+    std::vector<v2::message> out;
+    for (auto& m : seen) {
+      if (auto* l = std::get_if<v2::message>(&m)) out.push_back(*l);
+      if (auto* h = std::get_if<v2::history>(&m)) {
+        if (h->replace) out.clear();
+        out.insert(out.end(), h->messages.begin(), h->messages.end());
+      }
+    }
+    return out;
+  }
+  // Live deliveries (message frames, not history) of this text.
+  std::size_t live(const std::string& text) const {
+    std::size_t n = 0;
+    for (auto& m : seen)
+      if (auto* l = std::get_if<v2::message>(&m); l && l->text == text) ++n;
+    return n;
+  }
+  bool has_line(const std::string& text) const {
+    auto ls = lines();
+    return std::any_of(ls.begin(), ls.end(), [&](auto& l) { return l.text == text; });
+  }
+  // Who is online: the last snapshot with the diffs after it applied.
+  std::set<std::string> online() const {
+    std::set<std::string> names;
+    for (auto& m : seen) {
+      if (auto* p = std::get_if<v2::presence>(&m)) names = {p->users.begin(), p->users.end()};
+      if (auto* d = std::get_if<v2::presence_diff>(&m)) {
+        for (auto& n : d->leaves) names.erase(n);
+        for (auto& n : d->joins) names.insert(n);
+      }
+    }
+    return names;
+  }
+  bool saw_leave_of(const std::string& name) const {
+    for (auto& m : seen)
+      if (auto* d = std::get_if<v2::presence_diff>(&m))
+        if (std::find(d->leaves.begin(), d->leaves.end(), name) != d->leaves.end()) return true;
+    return false;
+  }
+  // The first message of type M at or after index `from`.
+  template <class M>
+  const M* first(std::size_t from = 0) const {
+    for (std::size_t i = from; i < seen.size(); ++i)
+      if (auto* m = std::get_if<M>(&seen[i])) return m;
+    return nullptr;
+  }
+};
+
+asio::awaitable<void> read_all(std::shared_ptr<peer> p) {
+  duplex::message in;
+  while (co_await p->ws.read(in)) {
+    auto d = duplex::schema::decode<v2::server_message>(in.data);
+    if (!d) throw std::runtime_error("undecodable server message: " + std::string(in.data));
+    p->seen.push_back(std::move(*d));
+  }
+  p->closed = true;
+}
+
+asio::awaitable<std::shared_ptr<peer>> open_peer(const std::string& url) {
+  duplex::connect_options o;
+  o.subprotocols = {duplex::schema::subprotocol_name<duplex::schema::chat_protocol_v2>()};
+  auto p = std::make_shared<peer>(peer{co_await duplex::connect(url, o), {}, false});
+  asio::co_spawn(co_await asio::this_coro::executor, read_all(p), asio::detached);
+  co_return p;
+}
+
+// Joins and waits for the answer: `joined`, or nullopt after an error (its
+// code in *error_code).
+asio::awaitable<std::optional<v2::joined>> join(peer& p, const char* name, const std::string* token = nullptr,
+                                                std::string* error_code = nullptr) {
+  const std::size_t from = p.seen.size();
+  p.post(v2::join{name, "room", token ? std::optional<std::string>(*token) : std::nullopt});
+  const bool answered = co_await eventually([&] { return p.first<v2::joined>(from) || p.first<v1::error>(from); }, across);
+  if (!answered) throw std::runtime_error(std::string("no answer to the join of ") + name);
+  if (auto* e = p.first<v1::error>(from)) {
+    if (error_code) *error_code = e->code;
+    co_return std::nullopt;
+  }
+  co_return *p.first<v2::joined>(from);
+}
+
+// Says `text` and waits until it comes back to the sender.
+asio::awaitable<v2::message> say(peer& p, const std::string& text) {
+  p.post(v1::chat{text});
+  if (!co_await eventually([&] { return p.has_line(text); }, across))
+    throw std::runtime_error("the sender never saw its line " + text);
+  for (auto& l : p.lines())
+    if (l.text == text) co_return l;
+  throw std::logic_error("unreachable");
+}
+
+std::vector<std::string> texts(const std::vector<v2::message>& lines) {
+  std::vector<std::string> out;
+  for (auto& l : lines) out.push_back(l.text);
+  return out;
+}
+
+std::string get(std::uint16_t port, const std::string& path) {
+  return duplex::test::http_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                                     true);
+}
+bool healthy(std::uint16_t port) { return get(port, "/healthz").rfind("HTTP/1.1 200", 0) == 0; }
+bool degraded(std::uint16_t port) {
+  const std::string r = get(port, "/healthz");
+  return r.rfind("HTTP/1.1 503", 0) == 0 && r.find("degraded") != std::string::npos;
+}
+
+// The Redis state gauge of /metrics (1 connected, 0 not), or -1 if absent.
+constexpr const char* redis_gauge = "duplex_redis_up";
+double redis_state(std::uint16_t port) {
+  const std::string text = get(port, "/metrics");
+  std::smatch m;
+  if (std::regex_search(text, m, std::regex("\n" + std::string(redis_gauge) + " ([0-9.e+-]+)\n"))) return std::stod(m[1]);
+  return -1;
+}
+
+// Waits, blocking, until pred holds (for checks outside the client's io_context).
+template <class Pred>
+bool within(std::chrono::milliseconds limit, Pred pred) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+class ChatCluster : public ::testing::Test {
+ protected:
+  // An instance on the fixture's Redis; `name` is its --instance.
+  std::unique_ptr<chat_process> instance(const char* name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> flags = {"--redis", redis.url(), "--instance", name, "--threads", "1"};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    return std::make_unique<chat_process>(flags);
+  }
+  template <class F>
+  void run(F f, std::chrono::seconds limit = 60s) {
+    duplex::test::run(io, f(), limit);
+  }
+
+  redis_server redis;
+  asio::io_context io;
+};
+
+}  // namespace
+
+TEST_F(ChatCluster, MembersOnDifferentInstancesShareLinesInOneOrderAndPresence) {
+  auto a = instance("a");
+  auto b = instance("b");
+  auto c = instance("c");
+  run([&]() -> asio::awaitable<void> {
+    auto x = co_await open_peer(a->ws_url());
+    auto y = co_await open_peer(b->ws_url());
+    auto w = co_await open_peer(c->ws_url());  // only watches, on a third instance
+    CO_ASSERT_TRUE(co_await join(*x, "xavier"));
+    CO_ASSERT_TRUE(co_await join(*y, "yvonne"));
+    w->post(v2::watch{"room"});
+    const std::set<std::string> both{"xavier", "yvonne"};
+    EXPECT_TRUE(co_await eventually([&] { return x->online() == both; }, across)) << a->output();
+    EXPECT_TRUE(co_await eventually([&] { return y->online() == both; }, across)) << b->output();
+    EXPECT_TRUE(co_await eventually([&] { return w->online() == both; }, across)) << c->output();
+
+    // Interleaved senders on two instances: one numbering, one order.
+    std::vector<std::string> said;
+    for (int i = 0; i < 6; ++i) {
+      const std::string text = "line-" + std::to_string(i);
+      said.push_back(text);
+      (i % 2 ? y : x)->post(v1::chat{text});
+    }
+    for (auto* p : {&x, &y, &w}) {
+      const bool all = co_await eventually([&] { return (*p)->lines().size() >= said.size(); }, across);
+      EXPECT_TRUE(all) << "lines seen: " << (*p)->lines().size();
+    }
+    const auto ref = x->lines();
+    CO_ASSERT_EQ(ref.size(), said.size());
+    const auto ref_texts = texts(ref);
+    EXPECT_EQ(std::set<std::string>(ref_texts.begin(), ref_texts.end()),
+              std::set<std::string>(said.begin(), said.end()));
+    for (std::size_t i = 1; i < ref.size(); ++i) {
+      EXPECT_EQ(ref[i].seq, ref[i - 1].seq + 1) << "consecutive numbering";
+      EXPECT_EQ(ref[i].epoch, ref[0].epoch);
+    }
+    for (auto* p : {&y, &w}) {
+      const auto other = (*p)->lines();
+      CO_ASSERT_EQ(other.size(), ref.size());
+      for (std::size_t i = 0; i < ref.size(); ++i) {
+        EXPECT_EQ(other[i].text, ref[i].text) << i;
+        EXPECT_EQ(other[i].seq, ref[i].seq) << i;
+        EXPECT_EQ(other[i].epoch, ref[i].epoch) << i;
+        EXPECT_EQ(other[i].from, ref[i].from) << i;
+      }
+    }
+    // A name held on another instance is taken here too.
+    auto z = co_await open_peer(c->ws_url());
+    std::string code;
+    EXPECT_FALSE(co_await join(*z, "xavier", nullptr, &code));
+    EXPECT_EQ(code, "name_taken");
+    // A leave on one instance reaches the others.
+    x->post(v2::leave{});
+    EXPECT_TRUE(co_await eventually([&] { return y->online() == std::set<std::string>{"yvonne"}; }, across));
+    EXPECT_TRUE(co_await eventually([&] { return w->online() == std::set<std::string>{"yvonne"}; }, across));
+  });
+}
+
+TEST_F(ChatCluster, AMemberOfAKilledInstanceResumesOnAnotherWithoutLoss) {
+  auto a = instance("a");
+  auto b = instance("b");
+  run([&]() -> asio::awaitable<void> {
+    auto x = co_await open_peer(a->ws_url());
+    auto y = co_await open_peer(b->ws_url());
+    auto joined = co_await join(*x, "xavier");
+    CO_ASSERT_TRUE(joined);
+    CO_ASSERT_TRUE(co_await join(*y, "yvonne"));
+    const std::string x_line = "x-before", y_line = "y-before";
+    co_await say(*x, x_line);
+    co_await say(*y, y_line);
+    CO_ASSERT_TRUE(co_await eventually([&] { return x->has_line(y_line); }, across));
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->online().count("xavier") == 1; }, across));
+    const v2::message last = x->lines().back();
+
+    a->stop();  // SIGKILL: x's connection drops with no Close
+    CO_ASSERT_TRUE(co_await eventually([&] { return x->closed; }, across));
+    std::vector<std::string> missed;
+    for (int i = 1; i <= 5; ++i) {
+      missed.push_back("missed-" + std::to_string(i));
+      co_await say(*y, missed.back());
+    }
+    // The name stays x's: someone else is refused it.
+    auto z = co_await open_peer(b->ws_url());
+    std::string code;
+    EXPECT_FALSE(co_await join(*z, "xavier", nullptr, &code));
+    EXPECT_EQ(code, "name_taken");
+
+    // x comes back on b: resume from its last position, then its name.
+    auto x2 = co_await open_peer(b->ws_url());
+    x2->post(v2::resume{"room", last.epoch, last.seq});
+    CO_ASSERT_TRUE(co_await eventually([&] { return x2->first<v2::resumed>() || x2->first<v1::error>(); }, across));
+    const auto* err = x2->first<v1::error>();
+    EXPECT_FALSE(err) << err->code << ": " << err->message;
+    const auto* r = x2->first<v2::resumed>();
+    CO_ASSERT_TRUE(r);
+    EXPECT_EQ(r->missed, missed.size());
+    EXPECT_EQ(r->epoch, last.epoch);
+    EXPECT_EQ(r->seq, last.seq + missed.size());
+    auto back = co_await join(*x2, "xavier", &joined->token, &code);
+    EXPECT_TRUE(back) << "join with the token: " << code;
+    const std::string after = "after-return";
+    co_await say(*y, after);
+    CO_ASSERT_TRUE(co_await eventually([&] { return x2->has_line(after); }, across));
+    missed.push_back(after);
+    // Exactly the missed lines, once, in order, numbered on from `last`.
+    const auto got = x2->lines();
+    EXPECT_EQ(texts(got), missed);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].seq, last.seq + 1 + i);
+      EXPECT_EQ(got[i].epoch, last.epoch);
+    }
+    for (auto& m : x2->seen)
+      if (auto* h = std::get_if<v2::history>(&m)) EXPECT_FALSE(h->replace) << "a resume does not reload";
+    // Others never saw x leave: its name was held, then taken back.
+    co_await say(*x2, "x-again");
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->has_line("x-again"); }, across));
+    EXPECT_FALSE(y->saw_leave_of("xavier"));
+    EXPECT_EQ(y->online(), (std::set<std::string>{"xavier", "yvonne"}));
+  });
+}
+
+TEST_F(ChatCluster, AFiveSecondRedisOutageKeepsEachInstanceChattingAndQueuesTheRest) {
+  auto a = instance("a", {"--presence-ttl", "6"});
+  auto b = instance("b", {"--presence-ttl", "6"});
+  EXPECT_EQ(redis_state(a->port()), 1) << get(a->port(), "/metrics");
+  run([&]() -> asio::awaitable<void> {
+    auto x = co_await open_peer(a->ws_url());
+    auto x2 = co_await open_peer(a->ws_url());
+    auto y = co_await open_peer(b->ws_url());
+    CO_ASSERT_TRUE(co_await join(*x, "xavier"));
+    CO_ASSERT_TRUE(co_await join(*x2, "xena"));
+    CO_ASSERT_TRUE(co_await join(*y, "yvonne"));
+    co_await say(*x, "before");
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->has_line("before"); }, across));
+
+    redis.kill();
+    const auto down_at = std::chrono::steady_clock::now();
+    EXPECT_TRUE(within(5s, [&] { return degraded(a->port()) && degraded(b->port()); }))
+        << get(a->port(), "/healthz") << get(b->port(), "/healthz");
+    EXPECT_EQ(redis_state(a->port()), 0);
+    // Members on one instance keep chatting, in a stand-in epoch.
+    const std::vector<std::string> from_a{"out-a1", "out-a2", "out-a3"};
+    for (auto& t : from_a) x->post(v1::chat{t});
+    y->post(v1::chat{"out-b1"});
+    EXPECT_TRUE(co_await eventually([&] { return x2->has_line("out-a3") && y->has_line("out-b1"); }, 4s));
+    for (auto& l : x2->lines())
+      if (l.text.starts_with("out-")) EXPECT_TRUE(l.epoch.starts_with("local-")) << l.epoch;
+    EXPECT_FALSE(y->has_line("out-a1"));
+    EXPECT_FALSE(x->has_line("out-b1"));
+
+    std::this_thread::sleep_until(down_at + 5s);
+    redis.start();  // on the same port, empty
+    EXPECT_TRUE(within(15s, [&] { return healthy(a->port()) && healthy(b->port()); }))
+        << get(a->port(), "/healthz") << get(b->port(), "/healthz") << a->output();
+    EXPECT_EQ(redis_state(a->port()), 1);
+    // The queued lines reach the other instance, in order, once.
+    EXPECT_TRUE(co_await eventually([&] { return y->has_line("out-a3"); }, across)) << b->output();
+    EXPECT_TRUE(co_await eventually([&] { return x->has_line("out-b1") && x2->has_line("out-b1"); }, across))
+        << a->output();
+    std::vector<std::string> seen_by_y;
+    for (auto& t : texts(y->lines()))
+      if (t.starts_with("out-a")) seen_by_y.push_back(t);
+    EXPECT_EQ(seen_by_y, from_a);
+    // ... and not twice where they were said.
+    for (auto* p : {&x, &x2})
+      for (auto& t : from_a) {
+        EXPECT_EQ((*p)->live(t), 1u) << t;
+        const auto ls = texts((*p)->lines());
+        EXPECT_LE(std::count(ls.begin(), ls.end(), t), 1) << t;
+      }
+    EXPECT_EQ(y->live("out-b1"), 1u);
+
+    // Lines flow across instances again, numbered alike.
+    const auto ya = co_await say(*y, "after-y");
+    const auto xa = co_await say(*x, "after-x");
+    CO_ASSERT_TRUE(co_await eventually([&] { return x->has_line("after-y") && x2->has_line("after-x"); }, across));
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->has_line("after-x"); }, across));
+    for (auto& l : x->lines())
+      if (l.text == "after-y") EXPECT_EQ(std::make_pair(l.epoch, l.seq), std::make_pair(ya.epoch, ya.seq));
+    for (auto& l : y->lines())
+      if (l.text == "after-x") EXPECT_EQ(std::make_pair(l.epoch, l.seq), std::make_pair(xa.epoch, xa.seq));
+    EXPECT_FALSE(xa.epoch.starts_with("local-")) << xa.epoch;
+    // Presence is whole again (members re-added within the TTL).
+    const std::set<std::string> all{"xavier", "xena", "yvonne"};
+    EXPECT_TRUE(co_await eventually([&] { return x->online() == all && y->online() == all; }, across));
+  });
+}
+
+TEST_F(ChatCluster, RedisUnreachableAtStartIsRefusedOrToleratedWhenAsked) {
+  redis_server later(duplex::test::free_port(), false);
+  const std::string address = "127.0.0.1:" + std::to_string(later.port());
+  {
+    chat_process refused({"--redis", later.url()}, false);
+    auto status = refused.wait_exit(10s);
+    ASSERT_TRUE(status) << "still running: " << refused.output();
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status;
+    EXPECT_NE(refused.output().find("redis " + address + " unreachable"), std::string::npos) << refused.output();
+  }
+  chat_process tolerant({"--redis", later.url(), "--redis-degraded-start"});
+  EXPECT_TRUE(degraded(tolerant.port())) << get(tolerant.port(), "/healthz");
+  EXPECT_EQ(redis_state(tolerant.port()), 0) << get(tolerant.port(), "/metrics");
+  later.start();
+  EXPECT_TRUE(within(15s, [&] { return healthy(tolerant.port()); })) << tolerant.output();
+  EXPECT_EQ(redis_state(tolerant.port()), 1);
+  // And it chats through Redis: a line gets the room's real epoch.
+  run([&]() -> asio::awaitable<void> {
+    auto x = co_await open_peer(tolerant.ws_url());
+    CO_ASSERT_TRUE(co_await join(*x, "xavier"));
+    const auto m = co_await say(*x, "hello");
+    EXPECT_EQ(m.seq, 1u);
+    EXPECT_FALSE(m.epoch.starts_with("local-")) << m.epoch;
+  });
+}
