@@ -14,9 +14,17 @@
 //   fanout_deliveries_per_s  with --fanout S: for S seconds the sender keeps
 //                 --window chat messages in flight; messages received by all
 //                 members per second (closes during it are in `closed`)
+//   fanout_p50_ms/p99_ms  the fan-out lines' latency from their send to each
+//                 member's receipt (every delivery counts)
+//   cpu_s         with --cpu-pid PID (repeatable): CPU seconds each of those
+//                 processes used during the fan-out phase
+// --url is repeatable: client i connects to the (i mod count)-th, so the
+// members of one room can be spread over several servers sharing it.
 // The join and chat messages are templates (the protocol may change):
 // "%d" in --join becomes the client's index, "%s" in --chat the marker.
 #include <duplex/net/client.hpp>
+
+#include "proc_stats.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -50,7 +58,8 @@ struct member {
 };
 
 struct config {
-  std::string url = "ws://127.0.0.1:3000/ws/chat";
+  std::vector<std::string> urls;  // default ws://127.0.0.1:3000/ws/chat
+  std::vector<long> cpu_pids;
   int clients = 5000;
   int concurrency = 256;
   std::string subprotocol = "duplex.chat.v1";  // the chat refuses clients without one (4406)
@@ -80,6 +89,8 @@ struct storm {
   bool fanout = false;
   int fanout_in_flight = 0;
   std::uint64_t fanout_sent = 0;
+  std::vector<clock_type::time_point> fanout_sent_at;  // by fan-out line number
+  std::vector<float> fanout_lat_ms;                     // one per delivery
   int sender = -1;
 
   asio::awaitable<void> run_member(int i) {
@@ -90,7 +101,8 @@ struct storm {
       if (!cfg.subprotocol.empty()) o.subprotocols.push_back(cfg.subprotocol);
       o.websocket.max_message_size = 64 * 1024 * 1024;
       o.websocket.idle_timeout = std::chrono::seconds(600);
-      auto ws = co_await duplex::connect(cfg.url, o);
+      const std::string& url = cfg.urls[static_cast<std::size_t>(i) % cfg.urls.size()];
+      auto ws = co_await duplex::connect(url, o);
       m.connected = true;
       sockets[i] = ws;
       co_await ws.send(fill(cfg.join, std::to_string(i)));
@@ -103,7 +115,13 @@ struct storm {
         for (const auto& msg : batch) {
           if (fanout) {
             ++m.fanout_received;
-            if (i == sender && msg.data.find("fan-") != std::string_view::npos) --fanout_in_flight;
+            const auto at = msg.data.find("fan-");
+            if (at == std::string_view::npos) continue;
+            if (i == sender) --fanout_in_flight;
+            const auto n = std::strtoull(msg.data.data() + at + 4, nullptr, 10);
+            if (n < fanout_sent_at.size())
+              fanout_lat_ms.push_back(
+                  std::chrono::duration<float, std::milli>(clock_type::now() - fanout_sent_at[n]).count());
             continue;
           }
           if (!m.marker_at) {
@@ -172,6 +190,9 @@ asio::awaitable<void> drive(storm& s) {
   // Fan-out: the sender keeps `window` chat messages in flight (one is done
   // when it comes back to the sender); every member counts what it receives.
   double fanout_rate = 0;
+  std::uint64_t fanout_total = 0;
+  std::vector<double> cpu0;
+  for (long pid : s.cfg.cpu_pids) cpu0.push_back(bench::read_cpu_s(pid));
   if (s.cfg.fanout_s > 0 && s.sender >= 0) {
     s.fanout = true;
     auto& ws = *s.sockets[s.sender];
@@ -180,6 +201,7 @@ asio::awaitable<void> drive(storm& s) {
     while (clock_type::now() < fend && ws.is_open()) {
       while (s.fanout_in_flight < s.cfg.window) {
         ++s.fanout_in_flight;
+        s.fanout_sent_at.push_back(clock_type::now());
         co_await ws.send(fill(s.cfg.chat, "fan-" + std::to_string(s.fanout_sent++)));
       }
       t.expires_after(std::chrono::microseconds(200));
@@ -189,8 +211,20 @@ asio::awaitable<void> drive(storm& s) {
     std::uint64_t total = 0;
     for (auto& m : s.members) total += m.fanout_received;
     fanout_rate = total / secs;
+    fanout_total = total;
     s.fanout = false;
   }
+  std::string cpu = "[";
+  for (std::size_t k = 0; k < cpu0.size(); ++k) {
+    if (k) cpu += ',';
+    cpu += std::to_string(bench::read_cpu_s(s.cfg.cpu_pids[k]) - cpu0[k]);
+  }
+  cpu += "]";
+  std::sort(s.fanout_lat_ms.begin(), s.fanout_lat_ms.end());
+  auto fpct = [&](double p) {
+    auto& v = s.fanout_lat_ms;
+    return v.empty() ? -1.0 : double(v[std::min(v.size() - 1, std::size_t(p * v.size()))]);
+  };
   for (auto& m : s.members)
     if (m.connected && m.done) ++closed, ++codes[m.close_code];
   auto pct = [&](double p) { return lat.empty() ? -1.0 : lat[std::min(lat.size() - 1, std::size_t(p * lat.size()))]; };
@@ -198,10 +232,11 @@ asio::awaitable<void> drive(storm& s) {
               s.cfg.clients, joined, s.joins_failed, storm_s, closed);
   bool first = true;
   for (auto [c, n] : codes) std::printf("%s\"%d\":%d", first ? "" : ",", c, n), first = false;
-  std::printf("},\"bytes_max\":%llu,\"bytes_mean\":%.0f,\"marker_got\":%zu,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,\"fanout_deliveries_per_s\":%.0f,\"fanout_sent\":%llu}\n",
+  std::printf("},\"bytes_max\":%llu,\"bytes_mean\":%.0f,\"marker_got\":%zu,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,\"fanout_deliveries_per_s\":%.0f,\"fanout_deliveries\":%llu,\"fanout_sent\":%llu,"
+              "\"fanout_p50_ms\":%.2f,\"fanout_p99_ms\":%.2f,\"cpu_s\":%s}\n",
               static_cast<unsigned long long>(bytes_max), joined ? double(bytes_sum) / joined : 0.0, lat.size(),
-              pct(0.50), pct(0.99), lat.empty() ? -1.0 : lat.back(), fanout_rate,
-              static_cast<unsigned long long>(s.fanout_sent));
+              pct(0.50), pct(0.99), lat.empty() ? -1.0 : lat.back(), fanout_rate, static_cast<unsigned long long>(fanout_total),
+              static_cast<unsigned long long>(s.fanout_sent), fpct(0.50), fpct(0.99), cpu.c_str());
   std::fflush(stdout);
 }
 
@@ -218,7 +253,8 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--url") s.cfg.url = next();
+    if (a == "--url") s.cfg.urls.push_back(next());
+    else if (a == "--cpu-pid") s.cfg.cpu_pids.push_back(std::atol(next().c_str()));
     else if (a == "--clients") s.cfg.clients = std::atoi(next().c_str());
     else if (a == "--concurrency") s.cfg.concurrency = std::atoi(next().c_str());
     else if (a == "--subprotocol") s.cfg.subprotocol = next();
@@ -228,10 +264,11 @@ int main(int argc, char** argv) {
     else if (a == "--fanout") s.cfg.fanout_s = std::atof(next().c_str());
     else if (a == "--window") s.cfg.window = std::atoi(next().c_str());
     else {
-      std::cerr << "usage: chat_storm [--url U] [--clients N] [--concurrency C] [--subprotocol P] [--join T] [--chat T] [--timeout S] [--fanout S] [--window W]\n";
+      std::cerr << "usage: chat_storm [--url U] [--clients N] [--concurrency C] [--subprotocol P] [--join T] [--chat T] [--timeout S] [--fanout S] [--window W] [--cpu-pid PID]...\n";
       return 2;
     }
   }
+  if (s.cfg.urls.empty()) s.cfg.urls.push_back("ws://127.0.0.1:3000/ws/chat");
   s.members.resize(s.cfg.clients);
   s.sockets.resize(s.cfg.clients);
   asio::io_context io(1);
