@@ -25,6 +25,7 @@
 #include <asio/io_context.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -188,7 +189,7 @@ class ChatCluster : public ::testing::Test {
  protected:
   // An instance on the fixture's Redis; `name` is its --instance.
   std::unique_ptr<chat_process> instance(const char* name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> flags = {"--redis", redis.url(), "--instance", name, "--threads", "1"};
+    std::vector<std::string> flags = {"--redis", redis->url(), "--instance", name, "--threads", "1"};
     flags.insert(flags.end(), extra.begin(), extra.end());
     return std::make_unique<chat_process>(flags);
   }
@@ -197,7 +198,10 @@ class ChatCluster : public ::testing::Test {
     duplex::test::run(io, f(), limit);
   }
 
-  redis_server redis;
+  // A 5-second Redis outage with members on two instances (below).
+  void outage(bool persistent);
+
+  std::unique_ptr<redis_server> redis = std::make_unique<redis_server>();
   asio::io_context io;
 };
 
@@ -324,7 +328,10 @@ TEST_F(ChatCluster, AMemberOfAKilledInstanceResumesOnAnotherWithoutLoss) {
   });
 }
 
-TEST_F(ChatCluster, AFiveSecondRedisOutageKeepsEachInstanceChattingAndQueuesTheRest) {
+// persistent: Redis keeps its data across the restart (AOF, fsync always),
+// so the room keeps its epoch and the queued lines continue its numbering;
+// otherwise it restarts empty and the room gets a new epoch.
+void ChatCluster::outage(bool persistent) {
   auto a = instance("a", {"--presence-ttl", "6"});
   auto b = instance("b", {"--presence-ttl", "6"});
   EXPECT_EQ(redis_state(a->port()), 1) << get(a->port(), "/metrics");
@@ -335,10 +342,10 @@ TEST_F(ChatCluster, AFiveSecondRedisOutageKeepsEachInstanceChattingAndQueuesTheR
     CO_ASSERT_TRUE(co_await join(*x, "xavier"));
     CO_ASSERT_TRUE(co_await join(*x2, "xena"));
     CO_ASSERT_TRUE(co_await join(*y, "yvonne"));
-    co_await say(*x, "before");
+    const auto before = co_await say(*x, "before");
     CO_ASSERT_TRUE(co_await eventually([&] { return y->has_line("before"); }, across));
 
-    redis.kill();
+    redis->kill();
     const auto down_at = std::chrono::steady_clock::now();
     EXPECT_TRUE(within(5s, [&] { return degraded(a->port()) && degraded(b->port()); }))
         << get(a->port(), "/healthz") << get(b->port(), "/healthz");
@@ -354,7 +361,7 @@ TEST_F(ChatCluster, AFiveSecondRedisOutageKeepsEachInstanceChattingAndQueuesTheR
     EXPECT_FALSE(x->has_line("out-b1"));
 
     std::this_thread::sleep_until(down_at + 5s);
-    redis.start();  // on the same port, empty
+    redis->start();  // on the same port
     EXPECT_TRUE(within(15s, [&] { return healthy(a->port()) && healthy(b->port()); }))
         << get(a->port(), "/healthz") << get(b->port(), "/healthz") << a->output();
     EXPECT_EQ(redis_state(a->port()), 1);
@@ -385,10 +392,49 @@ TEST_F(ChatCluster, AFiveSecondRedisOutageKeepsEachInstanceChattingAndQueuesTheR
     for (auto& l : y->lines())
       if (l.text == "after-x") EXPECT_EQ(std::make_pair(l.epoch, l.seq), std::make_pair(xa.epoch, xa.seq));
     EXPECT_FALSE(xa.epoch.starts_with("local-")) << xa.epoch;
+    if (persistent) EXPECT_EQ(xa.epoch, before.epoch);
+    else EXPECT_NE(xa.epoch, before.epoch) << "an empty Redis: a new epoch";
+    // The history has every line once, numbered without holes: a newcomer
+    // sees what both sides said during the outage.
+    auto v = co_await open_peer(b->ws_url());
+    v->post(v2::watch{"room"});
+    CO_ASSERT_TRUE(co_await eventually([&] { return v->first<v2::history>() != nullptr; }, across));
+    const auto h = *v->first<v2::history>();
+    EXPECT_EQ(h.epoch, xa.epoch);
+    std::vector<std::string> stored = texts(h.messages), expected;
+    if (persistent) expected.push_back("before");
+    for (auto& t : from_a) expected.push_back(t);
+    expected.push_back("out-b1");
+    expected.push_back("after-y");
+    expected.push_back("after-x");
+    auto sorted = [](std::vector<std::string> v) { return std::sort(v.begin(), v.end()), v; };
+    EXPECT_EQ(sorted(stored), sorted(expected));
+    std::vector<std::string> stored_a;
+    for (auto& t : stored)
+      if (t.starts_with("out-a")) stored_a.push_back(t);
+    EXPECT_EQ(stored_a, from_a) << "in the order they were said";
+    for (std::size_t i = 0; i < h.messages.size(); ++i) EXPECT_EQ(h.messages[i].seq, i + 1) << h.messages[i].text;
+    EXPECT_EQ(h.seq, h.messages.size());
     // Presence is whole again (members re-added within the TTL).
     const std::set<std::string> all{"xavier", "xena", "yvonne"};
     EXPECT_TRUE(co_await eventually([&] { return x->online() == all && y->online() == all; }, across));
   });
+}
+
+TEST_F(ChatCluster, AFiveSecondOutageOfAnEmptyRestartingRedisKeepsEachInstanceChattingAndQueuesTheRest) {
+  outage(false);
+}
+
+TEST_F(ChatCluster, AFiveSecondOutageOfAPersistentRedisContinuesTheRoomsNumbering) {
+  const auto dir = std::filesystem::temp_directory_path() / ("duplex-cluster-aof-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  redis = std::make_unique<redis_server>(duplex::test::free_port(), true,
+                                         std::vector<std::string>{"--appendonly", "yes", "--appendfsync", "always",
+                                                                  "--dir", dir.string()});
+  outage(true);
+  redis.reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(ChatCluster, RedisUnreachableAtStartIsRefusedOrToleratedWhenAsked) {
