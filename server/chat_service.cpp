@@ -196,6 +196,7 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
   if (s->live) hub_.unsubscribe(s->ws, r.topic);  // watching again: live lines wait for the new answer
   s->in = &r;
   r.watchers.insert(s.get());
+  r.loading.insert(s.get());
   s->live = false;
   s->buffer.clear();
   s->buffer_epoch.clear();
@@ -222,7 +223,6 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
   s->resume_from.reset();
   if (r.history_top) {  // nothing published since the last answer: send the same frames
     for (auto& f : r.history_frames) send(*s, f);
-    s->delivered = r.history_top->offset;
     return deliver_buffered(*s, r.history_top->offset);
   }
   history_.recent(r.name, config_.join_history, [this, weak, gen](std::error_code ec, realtime::history_page page) {
@@ -236,7 +236,6 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
     r.history_frames.clear();
     send_history(*s, page.top.epoch, page.top.offset, true, page.publications);
     r.history_top = page.top;
-    s->delivered = page.top.offset;
     deliver_buffered(*s, page.top.offset);
   });
 }
@@ -245,7 +244,6 @@ void service::deliver_buffered(session& s, std::uint64_t after) {
   for (auto& p : s.buffer) {
     if (p.offset <= after) continue;
     if (auto m = detail::stored_line(p.payload)) reply(s, detail::line(std::move(*m), s.in->name, p.offset, s.buffer_epoch));
-    s.delivered = p.offset;
   }
   s.buffer.clear();
   go_live(s);
@@ -255,6 +253,7 @@ void service::deliver_buffered(session& s, std::uint64_t after) {
 // thread's replies and publishes in order), starting with the snapshot.
 void service::go_live(session& s) {
   s.live = true;
+  s.in->loading.erase(&s);
   send_snapshot(s);
   hub_.subscribe(s.ws, s.in->topic);
 }
@@ -281,14 +280,12 @@ void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code 
       if (!sp || !sp->in || sp->generation != gen) return;
       session& s = *sp;
       send_history(s, p.top.epoch, p.top.offset, true, p.publications);
-      s.delivered = p.top.offset;
       deliver_buffered(s, p.top.offset);
     });
     return;
   }
   if (!r.publications.empty()) send_history(s, from.epoch, r.top.offset, false, r.publications);
   reply(s, v2::resumed{rm.name, r.top.epoch, r.top.offset, r.publications.size()});
-  s.delivered = r.top.offset;
   s.buffer.clear();
   go_live(s);
   const auto took = steady::now() - s.resume_started;
@@ -467,19 +464,16 @@ void service::deliver(room& r, const stream_position& pos, const std::string& pa
   }
   if (!r.legacy.empty()) hub_.publish(r.legacy_topic, payload);
   hub_.publish(r.topic, schema::encode(detail::line(std::move(*m), r.name, pos.offset, pos.epoch)));
-  for (session* w : r.watchers) {
-    if (!w->live) {
-      w->buffer.push_back({pos.offset, payload});
-      w->buffer_epoch = pos.epoch;
-    } else {
-      w->delivered = pos.offset;
-    }
+  for (session* w : r.loading) {
+    w->buffer.push_back({pos.offset, payload});
+    w->buffer_epoch = pos.epoch;
   }
 }
 
 void service::unsubscribe(session& s) {
   if (!s.in) return;
   s.in->watchers.erase(&s);
+  s.in->loading.erase(&s);
   s.in->legacy.erase(&s);
   hub_.unsubscribe(s.ws, s.in->topic);
   hub_.unsubscribe(s.ws, s.in->legacy_topic);

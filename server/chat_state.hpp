@@ -39,7 +39,6 @@ struct service::session : std::enable_shared_from_this<service::session> {
   steady::time_point resume_started;
   std::vector<publication> buffer;
   std::string buffer_epoch;
-  std::uint64_t delivered = 0;  // highest seq sent; live lines at or below it were replayed already
 };
 
 struct service::room {
@@ -49,6 +48,7 @@ struct service::room {
   std::string legacy_topic = "chat.v1." + name;  // to version-1 members
   realtime::presence presence;
   std::set<session*> watchers;                        // version 2 sessions
+  std::set<session*> loading;                         // watchers waiting for their history (not live yet)
   std::set<session*> legacy;                          // version 1 members
   holder_map holders;  // name -> its connected session
   // Encoded answers shared by every new watcher until they change (a join
