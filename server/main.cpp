@@ -311,6 +311,16 @@ int main(int argc, char** argv) {
                         [&rooms] { return double(rooms.rooms()); });
     // After the drain: everything queued for SQLite is committed before exit.
     if (db) ops.on_flush([db] { db->flush(); });
+    if (db) {
+      ops.metrics().gauge("duplex_history_write_seconds", "Time the last SQLite history batch took to write and commit.",
+                          [db] { return double(db->stats().last_batch_time.count()) / 1e6; });
+      ops.metrics().gauge("duplex_history_write_max_seconds", "The longest SQLite history batch so far.",
+                          [db] { return double(db->stats().max_batch_time.count()) / 1e6; });
+      ops.metrics().gauge("duplex_history_queued", "Lines waiting to be written to SQLite.",
+                          [db] { return double(db->stats().queued); });
+      ops.metrics().gauge("duplex_history_failed_writes_total", "Lines lost to SQLite write errors (chat went on live).",
+                          [db] { return double(db->stats().failed_writes); });
+    }
     ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
     if (cluster) {
       auto& c = *cluster;
