@@ -10,6 +10,9 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "chat_cluster.hpp"
+#include "chat_state.hpp"
+
 #include <optional>
 #include <utility>
 
@@ -17,43 +20,6 @@ namespace duplex::chat {
 
 namespace v1 = duplex::schema;
 namespace v2 = duplex::schema::v2;
-using realtime::publication;
-using realtime::stream_position;
-using steady = std::chrono::steady_clock;
-
-struct service::session {
-  explicit session(websocket w) : ws(std::move(w)), topic("chat.to." + std::to_string(ws.id())) {}
-  websocket ws;
-  std::string topic;         // the hub topic of replies to this connection only
-  bool v2 = true;
-  room* in = nullptr;        // the room watched (v2) or joined (v1)
-  std::string name, token;   // set while joined
-  // Between subscribing and the history answer, live lines are buffered
-  // here (subscribe first, then read, then merge).
-  bool live = false;
-  std::uint64_t generation = 0;  // bumped per subscription: late answers for an older one are dropped
-  std::optional<stream_position> resume_from;
-  steady::time_point resume_started;
-  std::vector<publication> buffer;
-  std::string buffer_epoch;
-  std::uint64_t delivered = 0;  // highest seq sent; live lines at or below it were replayed already
-};
-
-struct service::room {
-  room(std::string n, std::chrono::milliseconds grace) : name(std::move(n)), presence({grace}) {}
-  std::string name;
-  std::string topic = "chat.room." + name;       // lines and diffs, to live version-2 watchers
-  std::string legacy_topic = "chat.v1." + name;  // to version-1 members
-  realtime::presence presence;
-  std::set<session*> watchers;                        // version 2 sessions
-  std::set<session*> legacy;                          // version 1 members
-  std::map<std::string, session*, std::less<>> holders;  // name -> its connected session
-  // Encoded answers shared by every new watcher until they change (a join
-  // storm encodes the history and the snapshot once, not once per joiner).
-  std::optional<stream_position> history_top;
-  std::vector<std::string> history_frames;
-  std::optional<std::string> snapshot_frame;
-};
 
 namespace {
 
@@ -72,18 +38,6 @@ std::string new_token() { return realtime::new_epoch() + realtime::new_epoch(); 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// The stored form of a line is its version-1 message (no room, seq, epoch:
-// those come from where it is stored). Version-1 members get it as is.
-std::optional<v1::message> stored_line(const std::string& payload) {
-  auto d = schema::decode<std::variant<v1::message>>(payload);
-  if (!d) return std::nullopt;
-  return std::get<0>(std::move(*d));
-}
-
-v2::message line(v1::message m, const std::string& room, std::uint64_t seq, const std::string& epoch) {
-  return {std::move(m.from), std::move(m.text), m.time, room, seq, epoch};
 }
 
 // History frames stay well under the decoders' 1 MiB document limit.
@@ -211,7 +165,11 @@ service::room* service::open_room(session& s, std::string_view name) {
   std::error_code ec;
   const auto before = rooms_->size();
   room* r = rooms_->open(name, ec, [this](std::string_view n) { return room(std::string(n), config_.grace); });
-  if (rooms_->size() != before) rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
+  if (rooms_->size() != before) {
+    rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
+    r->incarnation = ++incarnations_;
+    if (cluster_) cluster_room_opened(*r);
+  }
   if (!r) {
     reply_error(s, error_code_name(ec),
                 ec == realtime::errc::too_many_rooms
@@ -238,11 +196,21 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
   if (s->live) hub_.unsubscribe(s->ws, r.topic);  // watching again: live lines wait for the new answer
   s->in = &r;
   r.watchers.insert(s.get());
+  r.loading.insert(s.get());
   s->live = false;
   s->buffer.clear();
   s->buffer_epoch.clear();
   const auto gen = ++s->generation;
   std::weak_ptr<session> weak = s;
+  if (!r.ready) {  // a cluster room still subscribing: read its history once live lines can't be missed
+    std::optional<stream_position> at;
+    if (from) at = *from;
+    r.on_ready.push_back([this, weak, gen, at] {
+      auto s = weak.lock();
+      if (s && s->in && s->generation == gen) subscribe(s, *s->in, at ? &*at : nullptr);
+    });
+    return;
+  }
   if (from) {
     s->resume_from = *from;
     s->resume_started = steady::now();
@@ -255,7 +223,6 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
   s->resume_from.reset();
   if (r.history_top) {  // nothing published since the last answer: send the same frames
     for (auto& f : r.history_frames) send(*s, f);
-    s->delivered = r.history_top->offset;
     return deliver_buffered(*s, r.history_top->offset);
   }
   history_.recent(r.name, config_.join_history, [this, weak, gen](std::error_code ec, realtime::history_page page) {
@@ -269,7 +236,6 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
     r.history_frames.clear();
     send_history(*s, page.top.epoch, page.top.offset, true, page.publications);
     r.history_top = page.top;
-    s->delivered = page.top.offset;
     deliver_buffered(*s, page.top.offset);
   });
 }
@@ -277,8 +243,7 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
 void service::deliver_buffered(session& s, std::uint64_t after) {
   for (auto& p : s.buffer) {
     if (p.offset <= after) continue;
-    if (auto m = stored_line(p.payload)) reply(s, line(std::move(*m), s.in->name, p.offset, s.buffer_epoch));
-    s.delivered = p.offset;
+    if (auto m = detail::stored_line(p.payload)) reply(s, detail::line(std::move(*m), s.in->name, p.offset, s.buffer_epoch));
   }
   s.buffer.clear();
   go_live(s);
@@ -288,6 +253,7 @@ void service::deliver_buffered(session& s, std::uint64_t after) {
 // thread's replies and publishes in order), starting with the snapshot.
 void service::go_live(session& s) {
   s.live = true;
+  s.in->loading.erase(&s);
   send_snapshot(s);
   hub_.subscribe(s.ws, s.in->topic);
 }
@@ -314,14 +280,12 @@ void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code 
       if (!sp || !sp->in || sp->generation != gen) return;
       session& s = *sp;
       send_history(s, p.top.epoch, p.top.offset, true, p.publications);
-      s.delivered = p.top.offset;
       deliver_buffered(s, p.top.offset);
     });
     return;
   }
   if (!r.publications.empty()) send_history(s, from.epoch, r.top.offset, false, r.publications);
   reply(s, v2::resumed{rm.name, r.top.epoch, r.top.offset, r.publications.size()});
-  s.delivered = r.top.offset;
   s.buffer.clear();
   go_live(s);
   const auto took = steady::now() - s.resume_started;
@@ -352,13 +316,13 @@ void service::send_history(session& s, const std::string& epoch, std::uint64_t t
     bytes = 0;
   };
   for (auto& p : pubs) {
-    auto m = stored_line(p.payload);
+    auto m = detail::stored_line(p.payload);
     if (!m) {
       if (log_) log_("history " + r.name + ": undecodable stored line " + std::to_string(p.offset) + " skipped");
       continue;
     }
     bytes += p.payload.size() + r.name.size() + epoch.size() + 40;
-    h.messages.push_back(line(std::move(*m), r.name, p.offset, epoch));
+    h.messages.push_back(detail::line(std::move(*m), r.name, p.offset, epoch));
     if (bytes >= frame_budget && &p != &pubs.back()) flush(p.offset);
   }
   if (replace || !h.messages.empty()) flush(top);
@@ -383,33 +347,50 @@ void service::on_join(const std::shared_ptr<session>& s, v2::join j) {
     if (!s->in || s->in->name != j.room) return;  // refused (bad_room, too_many_rooms)
   }
   room& r = *s->in;
-  std::string token = j.token ? *j.token : new_token();
+  const bool has_token = j.token.has_value();
+  std::string token = has_token ? *j.token : new_token();
+  if (cluster_) return cluster_claim(s, r, std::move(j.name), std::move(token), has_token);
+  admit(s, r, std::move(j.name), std::move(token), has_token);
+}
+
+// Takes the name in the room (the cluster has granted it, if any).
+void service::admit(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token) {
   const auto now = steady::now();
-  auto ec = r.presence.join(j.name, token, "", now);
-  if (ec == realtime::errc::name_taken && j.token) {
+  if (r.remote.erase(name)) r.presence.leave(name, remote_member_token);  // it moved here
+  auto ec = r.presence.join(name, token, "", now);
+  if (ec == realtime::errc::name_taken && has_token) {
     // The same token on a connection the server still thinks is alive: the
     // client reconnected before the old socket was noticed dead. The newer one wins.
-    auto it = r.holders.find(j.name);
+    auto it = r.holders.find(name);
     if (it != r.holders.end() && it->second->token == token) {
-      session& old = *it->second;
-      old.name.clear();
-      old.token.clear();
-      asio::post(old.ws.executor(), [ws = old.ws]() mutable {
-        ws.post_close(4000, "replaced by a newer connection of the same member");
-      });
-      members_.fetch_sub(1, std::memory_order_relaxed);
-      r.holders.erase(it);
-      r.presence.disconnect(j.name, token, now);
-      ec = r.presence.join(j.name, token, "", now);
+      replace_holder(r, it);
+      r.presence.disconnect(name, token, now);
+      ec = r.presence.join(name, token, "", now);
     }
   }
-  if (ec) return reply_error(*s, "name_taken", "the name " + j.name + " is in use in " + r.name);
-  s->name = std::move(j.name);
+  if (ec) {
+    if (cluster_ && !r.owned.count(name)) cluster_released(r, name);
+    return reply_error(*s, "name_taken", "the name " + name + " is in use in " + r.name);
+  }
+  if (cluster_) r.owned[name] = token;
+  s->name = std::move(name);
   s->token = std::move(token);
   r.holders[s->name] = s.get();
   members_.fetch_add(1, std::memory_order_relaxed);
   if (log_) log_("join " + s->ws.remote_address() + " " + r.name + " " + s->name);
   reply(*s, v2::joined{s->name, r.name, s->token});
+}
+
+// The member's newer connection (here or on another instance) wins: the old one is closed.
+void service::replace_holder(room& r, holder_map::iterator it) {
+  session& old = *it->second;
+  old.name.clear();
+  old.token.clear();
+  asio::post(old.ws.executor(), [ws = old.ws]() mutable {
+    ws.post_close(4000, "replaced by a newer connection of the same member");
+  });
+  members_.fetch_sub(1, std::memory_order_relaxed);
+  r.holders.erase(it);
 }
 
 void service::on_legacy_join(const std::shared_ptr<session>& s, v1::join j) {
@@ -427,6 +408,12 @@ void service::on_legacy_join(const std::shared_ptr<session>& s, v1::join j) {
   s->name = std::move(j.name);
   s->token = std::move(token);
   r->holders[s->name] = s.get();
+  if (cluster_) {
+    // Version 1 has no resume: its name is claimed in the background, and
+    // the refresh closes it if another instance holds the name after all.
+    r->owned[s->name] = s->token;
+    cluster_claim(nullptr, *r, s->name, s->token, false);
+  }
   if (log_) log_("join " + s->ws.remote_address() + " " + r->name + " " + s->name + " (v1)");
 }
 
@@ -435,6 +422,7 @@ void service::on_leave(session& s) {
   room& r = *s.in;
   r.presence.leave(s.name, s.token);
   r.holders.erase(s.name);
+  if (cluster_) cluster_released(r, s.name);
   members_.fetch_sub(1, std::memory_order_relaxed);
   if (log_) log_("leave " + r.name + " " + s.name);
   s.name.clear();
@@ -447,34 +435,45 @@ void service::on_chat(session& s, std::string text) {
   room& r = *s.in;
   std::string payload = schema::encode(m);
   ++stats_.published;
-  history_.publish(r.name, payload,
-                   [this, name = r.name, m = std::move(m), payload](std::error_code ec, stream_position pos) mutable {
-                     room* r = rooms_->find(name);
-                     if (!r) return;
-                     if (ec) {
-                       if (log_) log_("publish " + name + " failed: " + ec.message());
-                       return;
-                     }
-                     r->history_top.reset();
-                     r->history_frames.clear();
-                     if (!r->legacy.empty()) hub_.publish(r->legacy_topic, payload);
-                     // Live watchers get it through the room's topic; those
-                     // still loading keep it to merge with their history.
-                     hub_.publish(r->topic, schema::encode(line(std::move(m), name, pos.offset, pos.epoch)));
-                     for (session* w : r->watchers) {
-                       if (!w->live) {
-                         w->buffer.push_back({pos.offset, payload});
-                         w->buffer_epoch = pos.epoch;
-                       } else {
-                         w->delivered = pos.offset;
-                       }
-                     }
-                   });
+  // In a cluster the line comes back through the room's pub/sub channel.
+  if (cluster_) return cluster_publish(r, std::move(payload), std::move(m));
+  history_.publish(r.name, payload, [this, name = r.name, payload](std::error_code ec, stream_position pos) {
+    room* r = rooms_->find(name);
+    if (!r) return;
+    if (ec) {
+      if (log_) log_("publish " + name + " failed: " + ec.message());
+      return;
+    }
+    deliver(*r, pos, payload);
+  });
+}
+
+// A numbered line to the room's members here: live watchers through the
+// room's topic, those still loading keep it to merge with their history.
+void service::deliver(room& r, const stream_position& pos, const std::string& payload) {
+  r.history_top.reset();
+  r.history_frames.clear();
+  if (auto it = r.suppress.find(payload); it != r.suppress.end()) {
+    r.suppress.erase(it);  // sent here during the outage already
+    return;
+  }
+  auto m = detail::stored_line(payload);
+  if (!m) {
+    if (log_) log_("line " + r.name + " " + std::to_string(pos.offset) + ": undecodable, skipped");
+    return;
+  }
+  if (!r.legacy.empty()) hub_.publish(r.legacy_topic, payload);
+  hub_.publish(r.topic, schema::encode(detail::line(std::move(*m), r.name, pos.offset, pos.epoch)));
+  for (session* w : r.loading) {
+    w->buffer.push_back({pos.offset, payload});
+    w->buffer_epoch = pos.epoch;
+  }
 }
 
 void service::unsubscribe(session& s) {
   if (!s.in) return;
   s.in->watchers.erase(&s);
+  s.in->loading.erase(&s);
   s.in->legacy.erase(&s);
   hub_.unsubscribe(s.ws, s.in->topic);
   hub_.unsubscribe(s.ws, s.in->legacy_topic);
@@ -489,6 +488,7 @@ void service::closed(session& s) {
     // with the token takes it back); version 1 has no token: leave now.
     if (s.v2) r.presence.disconnect(s.name, s.token, steady::now());
     else r.presence.leave(s.name, s.token);
+    if (!s.v2 && cluster_) cluster_released(r, s.name);
     if (auto it = r.holders.find(s.name); it != r.holders.end() && it->second == &s) {
       r.holders.erase(it);
       members_.fetch_sub(1, std::memory_order_relaxed);
@@ -500,9 +500,14 @@ void service::closed(session& s) {
 
 void service::tick() {
   const auto now = steady::now();
+  if (cluster_) cluster_tick();
   std::vector<std::string> idle;
   rooms_->for_each([&](std::string_view name, room& r) {
     auto diff = r.presence.tick(now);
+    if (cluster_) {  // names whose grace ended are free across the cluster too
+      for (auto& n : diff.leaves)
+        if (!r.presence.holds(n) && r.owned.count(n)) cluster_released(r, n);
+    }
     if (!diff.empty()) {
       r.snapshot_frame.reset();
       v2::presence_diff d{r.name, {}, std::move(diff.leaves), r.presence.snapshot(0).total};
@@ -519,9 +524,13 @@ void service::tick() {
         hub_.publish(r.legacy_topic, schema::encode(all));
       }
     }
-    if (r.watchers.empty() && r.legacy.empty() && r.presence.size() == 0) idle.emplace_back(name);
+    if (r.watchers.empty() && r.legacy.empty() && r.presence.size() == r.remote.size() && r.owned.empty())
+      idle.emplace_back(name);
   });
-  for (auto& n : idle) rooms_->erase(n);
+  for (auto& n : idle) {
+    if (cluster_) cluster_room_closed(*rooms_->find(n));
+    rooms_->erase(n);
+  }
   if (!idle.empty()) rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
 }
 

@@ -19,6 +19,14 @@
 // in order: a room's lines and diffs on the room's topic (a watcher is
 // subscribed once its history is sent), replies on the connection's own
 // topic.
+//
+// Cluster (attach(), chat_cluster.cpp): with Redis, rooms span instances.
+// Lines are numbered and stored by Redis and come back to every instance,
+// this one included, through the room's pub/sub channel; each instance
+// delivers them in offset order, reading any gap from the stream first.
+// Presence holds the other instances' members too (read every
+// presence_sync). While Redis is down, lines reach this instance's members
+// at once (stand-in epoch) and are queued for Redis.
 #pragma once
 
 #include <duplex/net/hub.hpp>
@@ -35,6 +43,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,6 +55,8 @@
 
 namespace duplex::chat {
 
+using steady = std::chrono::steady_clock;
+
 struct service_config {
   std::size_t join_history = realtime::default_join_history;  // messages a new watcher gets
   std::size_t max_rooms = 1000;
@@ -55,6 +66,8 @@ struct service_config {
   std::chrono::milliseconds grace{5000};
   std::string default_room = "lobby";  // where version-1 clients chat
 };
+
+struct cluster;  // chat_cluster.hpp
 
 struct service_stats {
   std::uint64_t published = 0;
@@ -80,6 +93,12 @@ class service {
   asio::awaitable<void> serve(websocket ws);
   // Endpoint options: duplex.chat.v2, duplex.chat.v1 (a client offering nothing speaks v1).
   static endpoint_options endpoint();
+  // Shares rooms through `c` (Redis); call before start(). `c` outlives the service.
+  void attach(cluster& c) { cluster_ = &c; }
+  // A message on a room's pub/sub channel (the subscriber's handler; the
+  // service's executor only).
+  void on_broker_message(std::string_view channel, std::string_view payload);
+
   // Starts the presence tick (call once, before serving).
   void start();
   // Stops the tick; connections keep working until closed.
@@ -93,6 +112,7 @@ class service {
 
   struct session;
   struct room;
+  using holder_map = std::map<std::string, session*, std::less<>>;  // name -> its connected session
 
  private:
   template <class F>
@@ -122,6 +142,22 @@ class service {
   void publish_line(room& r, std::string payload);
   void tick();
   asio::awaitable<void> tick_loop();
+  void replace_holder(room& r, holder_map::iterator it);
+  void deliver(room& r, const realtime::stream_position& pos, const std::string& payload);
+  void admit(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token);
+  // chat_cluster.cpp
+  void cluster_room_opened(room& r);
+  void cluster_room_closed(room& r);
+  void cluster_publish(room& r, std::string payload, schema::message m);
+  void cluster_claim(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token);
+  void cluster_released(room& r, const std::string& name);
+  void cluster_tick();
+  void live(room& r, realtime::stream_position pos, std::string payload);
+  void catch_up(room& r);
+  void local_line(room& r, std::string payload, schema::message m);
+  void flush_queue();
+  void sync_presence(room& r);
+  void refresh_presence(room& r);
 
   asio::any_io_executor ex_;
   hub& hub_;
@@ -133,6 +169,11 @@ class service {
   std::unique_ptr<asio::steady_timer> timer_;
   bool stopped_ = false;
   std::atomic<std::size_t> rooms_open_{0}, members_{0};
+  cluster* cluster_ = nullptr;
+  std::uint64_t incarnations_ = 0;  // rooms opened: tells a reopened room from the one an answer was for
+  bool cluster_up_ = true;  // as of the last tick (a first tick that finds it down logs it)
+  steady::time_point next_sync_{}, next_refresh_{};
+  std::deque<std::pair<std::string, std::string>> queue_;  // (room, line) kept while Redis is down
 };
 
 }  // namespace duplex::chat

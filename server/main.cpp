@@ -9,8 +9,13 @@
 #include <duplex/net/server.hpp>
 #include <duplex/realtime/sqlite_history.hpp>
 
+#include "chat_cluster.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/use_future.hpp>
+
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -53,9 +58,23 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
   --memory             keep history in memory only (lost on restart)
   --history N          messages a joiner or watcher gets (default 100)
   --max-rooms N        rooms open at once (default 1000)
+  --redis URL          share rooms, history and presence with other instances
+                       through Redis: redis://[[user]:password@]host[:port][/db]
+                       or rediss:// (TLS). History lives in Redis then (no
+                       --data/--memory). See docs/scale-out.md
+  --redis-ca FILE      extra CA certificate (PEM) for rediss://
+  --redis-degraded-start
+                       start even if Redis is unreachable (degraded until it is
+                       up); without it such a start exits 1 with the reason
+  --instance NAME      this instance's name in Redis presence (default host:pid)
+  --presence-ttl SEC   a member of a dead instance disappears after this long
+                       (default 30)
+  --redis-queue N      lines kept while Redis is down, published when it is
+                       back (default 10000)
   --help               this text
 
-GET /healthz answers 200 "ok", or 503 while draining; GET /metrics gives
+GET /healthz answers 200 "ok", or 503 while draining or (with --redis) while
+Redis is unreachable ("degraded: redis down"); GET /metrics gives
 Prometheus text (see README).
 )";
 
@@ -96,7 +115,11 @@ int main(int argc, char** argv) {
   std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
   auto drain_timeout = std::chrono::milliseconds(10'000);
   std::filesystem::path data_dir = "duplex-data";
-  bool memory = false;
+  bool memory = false, data_given = false;
+  std::string redis_url;
+  bool redis_degraded_start = false;
+  duplex::redis::options redis_opts;
+  duplex::chat::cluster_options cluster_opts;
   duplex::chat::service_config chat;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -143,12 +166,30 @@ int main(int argc, char** argv) {
       duplex::chat::set_log_json(true);
     } else if (arg == "--data") {
       data_dir = value();
+      data_given = true;
     } else if (arg == "--memory") {
       memory = true;
     } else if (arg == "--history") {
       chat.join_history = count_arg(arg, value(), 0, 1000);
     } else if (arg == "--max-rooms") {
       chat.max_rooms = count_arg(arg, value(), 1, 1'000'000);
+    } else if (arg == "--redis") {
+      redis_url = value();
+      auto e = duplex::redis::parse_url(redis_url);
+      if (!e) fail("bad --redis " + redis_url + " (redis://[[user]:password@]host[:port][/db] or rediss://...)");
+      redis_opts.server = *e;
+    } else if (arg == "--redis-ca") {
+      redis_opts.ca_file = value();
+    } else if (arg == "--redis-degraded-start") {
+      redis_degraded_start = true;
+    } else if (arg == "--instance") {
+      cluster_opts.instance = value();
+      if (cluster_opts.instance.empty() || cluster_opts.instance.find('\n') != std::string::npos)
+        fail("bad --instance (a name without newlines)");
+    } else if (arg == "--presence-ttl") {
+      cluster_opts.presence_ttl = std::chrono::seconds(count_arg(arg, value(), 1, 86'400));
+    } else if (arg == "--redis-queue") {
+      cluster_opts.queue_limit = count_arg(arg, value(), 0, 10'000'000);
     } else if (arg == "--max-message") {
       const std::string v = value();
       char* end = nullptr;
@@ -168,13 +209,23 @@ int main(int argc, char** argv) {
   else if (!extra_hosts.empty())
     opts.allowed_hosts = extra_hosts;
   if (!std::filesystem::is_directory(opts.root)) fail("--root " + opts.root.string() + " is not a directory");
+  const bool use_redis = !redis_url.empty();
+  if (use_redis && (memory || data_given)) fail("--redis keeps the history in Redis: drop --memory and --data");
+  if (!use_redis && (redis_degraded_start || !redis_opts.ca_file.empty())) fail("--redis-* options need --redis");
+  if (cluster_opts.instance.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    cluster_opts.instance = std::string(host) + ":" + std::to_string(::getpid());
+  }
 
   // History: SQLite unless --memory. A store that cannot be opened stops
   // the server here; a disk error later is logged and chat goes on live.
   std::unique_ptr<duplex::realtime::history_engine> history;
   duplex::realtime::sqlite_history* db = nullptr;
   std::string store = "memory";
-  if (memory) {
+  if (use_redis) {
+    store = (redis_opts.server.tls ? "rediss://" : "redis://") + duplex::redis::to_string(redis_opts.server);
+  } else if (memory) {
     history = std::make_unique<duplex::realtime::memory_history>();
   } else {
     std::error_code ec;
@@ -202,8 +253,53 @@ int main(int argc, char** argv) {
     duplex::io_pool pool(threads);
     duplex::server srv(pool.contexts(), opts);
     duplex::hub hub(pool.contexts());
+
+    // Redis (--redis): two connections on thread 0, where the chat's state
+    // lives: commands (streams, presence) and the rooms' pub/sub channels.
+    duplex::chat::service* chat_service = nullptr;
+    duplex::redis::client redis;
+    duplex::redis::subscriber redis_sub;
+    std::unique_ptr<duplex::redis::redis_history> redis_history;
+    std::unique_ptr<duplex::redis::presence_store> redis_presence;
+    std::unique_ptr<duplex::chat::cluster> cluster;
+    if (use_redis) {
+      redis_opts.on_log = [](std::string_view l) { log_line(l); };
+      auto sub_opts = redis_opts;
+      sub_opts.name = "redis-sub";
+      auto on_message = [&chat_service](std::string_view channel, std::string_view payload) {
+        if (chat_service) chat_service->on_broker_message(channel, payload);
+      };
+      if (redis_degraded_start) {
+        redis = duplex::redis::client::start(pool[0].get_executor(), redis_opts);
+        redis_sub = duplex::redis::subscriber::start(pool[0].get_executor(), sub_opts, on_message);
+      } else {
+        auto connected = asio::co_spawn(
+            pool[0],
+            [&]() -> asio::awaitable<void> {
+              redis = co_await duplex::redis::client::connect(redis_opts);
+              redis_sub = co_await duplex::redis::subscriber::connect(sub_opts, on_message);
+            },
+            asio::use_future);
+        while (connected.wait_for(std::chrono::seconds(0)) != std::future_status::ready) pool[0].run_one();
+        try {
+          connected.get();
+        } catch (const std::system_error& e) {
+          std::cerr << "duplex-chat: redis " << duplex::redis::to_string(redis_opts.server)
+                    << " unreachable: " << e.code().message()
+                    << " (start it, or pass --redis-degraded-start to start without it)\n";
+          return 1;
+        }
+      }
+      redis_history = std::make_unique<duplex::redis::redis_history>(redis);
+      redis_presence = std::make_unique<duplex::redis::presence_store>(
+          redis, duplex::redis::presence_config{.prefix = "duplex", .ttl = cluster_opts.presence_ttl});
+      cluster.reset(new duplex::chat::cluster{redis, redis_sub, *redis_history, *redis_presence, cluster_opts, {}});
+    }
+    duplex::realtime::history_engine& engine = cluster ? static_cast<duplex::realtime::history_engine&>(*redis_history) : *history;
     // The chat's state lives on thread 0; members may be on any thread.
-    duplex::chat::service rooms(pool[0].get_executor(), hub, *history, chat, log_line);
+    duplex::chat::service rooms(pool[0].get_executor(), hub, engine, chat, log_line);
+    if (cluster) rooms.attach(*cluster);
+    chat_service = &rooms;
     srv.websocket("/ws/chat", [&rooms](duplex::websocket ws) { return rooms.serve(std::move(ws)); },
                   duplex::chat::service::endpoint());
     rooms.start();
@@ -215,7 +311,33 @@ int main(int argc, char** argv) {
                         [&rooms] { return double(rooms.rooms()); });
     // After the drain: everything queued for SQLite is committed before exit.
     if (db) ops.on_flush([db] { db->flush(); });
+    if (db) {
+      ops.metrics().gauge("duplex_history_write_seconds", "Time the last SQLite history batch took to write and commit.",
+                          [db] { return double(db->stats().last_batch_time.count()) / 1e6; });
+      ops.metrics().gauge("duplex_history_write_max_seconds", "The longest SQLite history batch so far.",
+                          [db] { return double(db->stats().max_batch_time.count()) / 1e6; });
+      ops.metrics().gauge("duplex_history_queued", "Lines waiting to be written to SQLite.",
+                          [db] { return double(db->stats().queued); });
+      ops.metrics().gauge("duplex_history_failed_writes_total", "Lines lost to SQLite write errors (chat went on live).",
+                          [db] { return double(db->stats().failed_writes); });
+    }
     ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
+    if (cluster) {
+      auto& c = *cluster;
+      ops.health_check("redis down", [&c] { return c.up(); });
+      ops.metrics().gauge("duplex_redis_up", "1 while both Redis connections (commands, pub/sub) are up.",
+                          [&c] { return c.up() ? 1.0 : 0.0; });
+      ops.metrics().gauge("duplex_redis_publish_seconds",
+                          "Round trip of the last line published to Redis (numbering, stream write and PUBLISH).",
+                          [&c] { return double(c.stats.publish_micros.load()) / 1e6; });
+      ops.metrics().gauge("duplex_redis_queued_lines", "Lines sent while Redis is down, waiting to be published.",
+                          [&c] { return double(c.stats.queued.load()); });
+      ops.metrics().gauge("duplex_redis_queue_dropped_total", "Lines dropped because the outage queue was full.",
+                          [&c] { return double(c.stats.queue_dropped.load()); });
+      ops.metrics().gauge("duplex_redis_gap_reads_total",
+                          "Reads of a room's stream to fill a gap in its pub/sub lines (or catch up after an outage).",
+                          [&c] { return double(c.stats.gaps_filled.load()); });
+    }
     ops.serve_routes();
     ops.handle_signals(pool, drain_timeout);
 

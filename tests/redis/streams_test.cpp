@@ -1,7 +1,6 @@
 #include "redis_server.hpp"
 
 #include <duplex/redis/client.hpp>
-#include <duplex/redis/presence.hpp>
 #include <duplex/redis/streams.hpp>
 #include <duplex/redis/subscriber.hpp>
 
@@ -12,7 +11,6 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <map>
 
 using namespace std::chrono_literals;
@@ -197,45 +195,6 @@ TEST(RedisStreams, ParseLiveFraming) {
   EXPECT_EQ(p->payload, std::string_view("x:y\0z", 5));
   EXPECT_TRUE(duplex::redis::parse_live("1:e:"));
   for (auto bad : {"", "1", "1:e", "x:e:p", "0:e:p", ":e:p"}) EXPECT_FALSE(duplex::redis::parse_live(bad)) << bad;
-}
-
-TEST(RedisPresence, MembersExpireUnlessRefreshed) {
-  duplex::test::redis_server server;
-  asio::io_context io;
-  run(io, [&]() -> asio::awaitable<void> {
-    auto redis = co_await client::connect(duplex::redis::options_from_url(server.url()));
-    duplex::redis::presence_config config;
-    config.ttl = 400ms;
-    duplex::redis::presence_store presence(redis, config);
-    co_await presence.add("room", "alice", R"({"name":"alice"})");
-    co_await presence.add("room", "bob", "{}");
-    auto list = co_await presence.list("room");
-    std::sort(list.begin(), list.end(), [](auto& x, auto& y) { return x.client_id < y.client_id; });
-    CO_ASSERT_EQ(list.size(), 2u);
-    EXPECT_EQ(list[0], (duplex::redis::presence_entry{"alice", R"({"name":"alice"})"}));
-    EXPECT_EQ(co_await presence.count("room"), 2u);
-    auto pttl = co_await redis.command("PTTL", presence.zset_key("room"));
-    EXPECT_GT(pttl.integer, 0);
-    EXPECT_LE(pttl.integer, 400);
-
-    co_await sleep_for(250ms);
-    co_await presence.add("room", "alice", "{}");  // the refresh
-    co_await sleep_for(250ms);                     // bob is past his TTL, alice is not
-    EXPECT_EQ(co_await presence.count("room"), 1u);
-    list = co_await presence.list("room");
-    CO_ASSERT_EQ(list.size(), 1u);
-    EXPECT_EQ(list[0].client_id, "alice");
-    auto bob = co_await redis.command("HEXISTS", presence.hash_key("room"), "bob");
-    EXPECT_EQ(bob.integer, 0) << "list() did not prune the expired member's info";
-
-    co_await presence.remove("room", "alice");
-    EXPECT_TRUE((co_await presence.list("room")).empty());
-    // Nobody refreshes: the keys themselves go.
-    co_await presence.add("room", "carol", "{}");
-    co_await sleep_for(500ms);
-    auto exists = co_await redis.command("EXISTS", presence.zset_key("room"), presence.hash_key("room"));
-    EXPECT_EQ(exists.integer, 0);
-  }());
 }
 
 // What the broker sees across a Redis outage without persistence: publishes

@@ -78,6 +78,7 @@ struct sqlite_history::impl {
   bool closed = false;
   bool had_failure = false;
   std::atomic<std::uint64_t> committed{0}, batches{0}, failed{0};
+  std::atomic<std::int64_t> last_batch_us{0}, max_batch_us{0};
   std::thread writer;
   std::map<std::string_view, std::string> writer_epochs;  // writer thread only (after open)
 
@@ -140,7 +141,12 @@ struct sqlite_history::impl {
         batch.swap(queue);
       }
       std::string error;
+      const auto started = std::chrono::steady_clock::now();
       int rc = write_batch(batch, error);
+      const std::int64_t us =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+      last_batch_us.store(us, std::memory_order_relaxed);
+      if (us > max_batch_us.load(std::memory_order_relaxed)) max_batch_us.store(us, std::memory_order_relaxed);
       std::size_t pubs = 0;
       for (auto& op : batch) pubs += op.kind == write_op::publish;
       if (rc == SQLITE_OK) {
@@ -440,6 +446,8 @@ sqlite_history_stats sqlite_history::stats() const {
   s.committed = impl_->committed.load(std::memory_order_relaxed);
   s.batches = impl_->batches.load(std::memory_order_relaxed);
   s.failed_writes = impl_->failed.load(std::memory_order_relaxed);
+  s.last_batch_time = std::chrono::microseconds(impl_->last_batch_us.load(std::memory_order_relaxed));
+  s.max_batch_time = std::chrono::microseconds(impl_->max_batch_us.load(std::memory_order_relaxed));
   std::lock_guard lock(impl_->mutex);
   s.queued = impl_->enqueued - impl_->processed;
   return s;

@@ -30,6 +30,7 @@
 #include <duplex/realtime/history.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -53,6 +54,8 @@ struct sqlite_history_stats {
   std::uint64_t batches = 0;         // transactions committed
   std::uint64_t failed_writes = 0;   // publications lost to write errors or queue overflow
   std::uint64_t queued = 0;          // publications waiting for the writer now
+  std::chrono::microseconds last_batch_time{0};  // how long the last batch took to write and commit
+  std::chrono::microseconds max_batch_time{0};   // the longest batch so far
 };
 
 class sqlite_history final : public history_engine {

@@ -10,6 +10,13 @@
 // nobody refreshes disappears entirely. Expiry uses the Redis server's
 // clock, so instances with skewed clocks agree.
 //
+// Owned entries (claim/refresh/release) are for names that must be unique
+// across instances, e.g. a chat nick in a room: the info is key + '\n' +
+// holder, where key is the member's secret token (so the member can take its
+// name to another instance) and holder names the instance that serves it (so
+// an instance only refreshes or removes what it still serves). Neither may
+// contain '\n'. An entry whose expiry is past counts as absent to them.
+//
 // All calls throw std::system_error like streams.
 #pragma once
 
@@ -19,8 +26,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace duplex::redis {
@@ -30,6 +39,13 @@ struct presence_entry {
   std::string info;
   friend bool operator==(const presence_entry&, const presence_entry&) = default;
 };
+
+// An owned entry's info split into its parts (views into the info).
+struct presence_owner {
+  std::string_view key, holder;
+};
+// nullopt for an info that is not owned (has no '\n').
+std::optional<presence_owner> parse_owner(std::string_view info);
 
 struct presence_config {
   std::string prefix = "duplex";
@@ -48,6 +64,25 @@ class presence_store {
   asio::awaitable<std::vector<presence_entry>> list(std::string_view channel);
   // Members not expired (counted without pruning or reading the infos).
   asio::awaitable<std::size_t> count(std::string_view channel);
+
+  // Takes `id` for (key, holder) with expiry now + ttl when it is free (no
+  // live entry) or already has `key`: the same member, possibly moving here
+  // from another holder. False, changing nothing, when a live entry has
+  // another key (the name is taken).
+  asio::awaitable<bool> claim(std::string_view channel, std::string_view id, std::string_view key,
+                              std::string_view holder);
+  // The periodic keep-alive of everything `holder` serves, in one script:
+  // each (id, key) that `holder` holds, or that has no live entry (e.g. Redis
+  // restarted empty), gets expiry now + ttl (re-added if it vanished).
+  // Returns the ids it did not refresh because a live entry now has another
+  // holder or key (the member moved, or its name lapsed and was taken), which
+  // the caller should stop serving under that name.
+  asio::awaitable<std::vector<std::string>> refresh(std::string_view channel,
+                                                    const std::vector<std::pair<std::string, std::string>>& ids_and_keys,
+                                                    std::string_view holder);
+  // Removes `id` only if `holder` holds it: an instance whose connection for
+  // a member closed must not remove the entry after the member moved away.
+  asio::awaitable<void> release(std::string_view channel, std::string_view id, std::string_view holder);
 
   std::string zset_key(std::string_view channel) const;
   std::string hash_key(std::string_view channel) const;

@@ -1,0 +1,92 @@
+// Internal to duplex-chat's service (chat_service.cpp, chat_cluster.cpp):
+// a connection's and a room's state, and the stored form of a line.
+#pragma once
+
+#include "chat_service.hpp"
+
+#include <duplex/schema/codec.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace duplex::chat {
+
+using realtime::publication;
+using realtime::stream_position;
+
+// A member of another instance, in a room's presence (never a real token:
+// those are 32 hex digits).
+inline constexpr std::string_view remote_member_token = "\x01remote";
+
+struct service::session : std::enable_shared_from_this<service::session> {
+  explicit session(websocket w) : ws(std::move(w)), topic("chat.to." + std::to_string(ws.id())) {}
+  websocket ws;
+  std::string topic;         // the hub topic of replies to this connection only
+  bool v2 = true;
+  room* in = nullptr;        // the room watched (v2) or joined (v1)
+  std::string name, token;   // set while joined
+  // Between subscribing and the history answer, live lines are buffered
+  // here (subscribe first, then read, then merge).
+  bool live = false;
+  std::uint64_t generation = 0;  // bumped per subscription: late answers for an older one are dropped
+  std::optional<stream_position> resume_from;
+  steady::time_point resume_started;
+  std::vector<publication> buffer;
+  std::string buffer_epoch;
+};
+
+struct service::room {
+  room(std::string n, std::chrono::milliseconds grace) : name(std::move(n)), presence({grace}) {}
+  std::string name;
+  std::string topic = "chat.room." + name;       // lines and diffs, to live version-2 watchers
+  std::string legacy_topic = "chat.v1." + name;  // to version-1 members
+  realtime::presence presence;
+  std::set<session*> watchers;                        // version 2 sessions
+  std::set<session*> loading;                         // watchers waiting for their history (not live yet)
+  std::set<session*> legacy;                          // version 1 members
+  holder_map holders;  // name -> its connected session
+  // Encoded answers shared by every new watcher until they change (a join
+  // storm encodes the history and the snapshot once, not once per joiner).
+  std::optional<stream_position> history_top;
+  std::vector<std::string> history_frames;
+  std::optional<std::string> snapshot_frame;
+  // Cluster only (chat_cluster.cpp).
+  std::uint64_t incarnation = 0;
+  bool ready = true;                           // subscribed to its pub/sub channel and its top known
+  std::vector<std::function<void()>> on_ready;  // watchers waiting for that
+  stream_position top;                          // the last line delivered here
+  struct pending_line {
+    stream_position pos;
+    std::string payload;
+  };
+  std::vector<pending_line> pending;  // live lines held during a catch-up
+  bool catching_up = false;
+  std::multiset<std::string> suppress;  // lines delivered here during an outage: not again
+  std::uint64_t local_seq = 0;          // lines numbered here during an outage
+  std::set<std::string, std::less<>> remote;            // names in presence held by other instances
+  std::map<std::string, std::string, std::less<>> owned;  // name -> token this instance holds in Redis
+};
+
+namespace detail {
+
+// The stored form of a line is its version-1 message (no room, seq, epoch:
+// those come from where it is stored). Version-1 members get it as is.
+inline std::optional<schema::message> stored_line(const std::string& payload) {
+  auto d = schema::decode<std::variant<schema::message>>(payload);
+  if (!d) return std::nullopt;
+  return std::get<0>(std::move(*d));
+}
+
+inline schema::v2::message line(schema::message m, const std::string& room, std::uint64_t seq, const std::string& epoch) {
+  return {std::move(m.from), std::move(m.text), m.time, room, seq, epoch};
+}
+
+}  // namespace detail
+
+}  // namespace duplex::chat
