@@ -49,9 +49,11 @@ constexpr auto across = 10s;
 // One member's connection to an instance; a background reader keeps all it
 // receives (the test polls `seen`).
 struct peer {
+  explicit peer(duplex::websocket w) : ws(std::move(w)) {}
   duplex::websocket ws;
   std::vector<v2::server_message> seen;
   bool closed = false;
+  std::string error;  // why the reader stopped early
 
   void post(const v2::client_message& m) { ws.post(duplex::schema::encode(m)); }
 
@@ -110,7 +112,11 @@ asio::awaitable<void> read_all(std::shared_ptr<peer> p) {
   duplex::message in;
   while (co_await p->ws.read(in)) {
     auto d = duplex::schema::decode<v2::server_message>(in.data);
-    if (!d) throw std::runtime_error("undecodable server message: " + std::string(in.data));
+    if (!d) {
+      p->error = "undecodable server message: " + std::string(in.data);
+      ADD_FAILURE() << p->error;
+      break;
+    }
     p->seen.push_back(std::move(*d));
   }
   p->closed = true;
@@ -119,7 +125,8 @@ asio::awaitable<void> read_all(std::shared_ptr<peer> p) {
 asio::awaitable<std::shared_ptr<peer>> open_peer(const std::string& url) {
   duplex::connect_options o;
   o.subprotocols = {duplex::schema::subprotocol_name<duplex::schema::chat_protocol_v2>()};
-  auto p = std::make_shared<peer>(peer{co_await duplex::connect(url, o), {}, false});
+  auto ws = co_await duplex::connect(url, o);
+  auto p = std::make_shared<peer>(ws);
   asio::co_spawn(co_await asio::this_coro::executor, read_all(p), asio::detached);
   co_return p;
 }
@@ -131,7 +138,9 @@ asio::awaitable<std::optional<v2::joined>> join(peer& p, const char* name, const
   const std::size_t from = p.seen.size();
   p.post(v2::join{name, "room", token ? std::optional<std::string>(*token) : std::nullopt});
   const bool answered = co_await eventually([&] { return p.first<v2::joined>(from) || p.first<v1::error>(from); }, across);
-  if (!answered) throw std::runtime_error(std::string("no answer to the join of ") + name);
+  if (!answered)
+    throw std::runtime_error(std::string("no answer to the join of ") + name + " (" + std::to_string(p.seen.size()) +
+                             " messages, closed " + std::to_string(p.closed) + ") " + p.error);
   if (auto* e = p.first<v1::error>(from)) {
     if (error_code) *error_code = e->code;
     co_return std::nullopt;
@@ -139,8 +148,11 @@ asio::awaitable<std::optional<v2::joined>> join(peer& p, const char* name, const
   co_return *p.first<v2::joined>(from);
 }
 
-// Says `text` and waits until it comes back to the sender.
-asio::awaitable<v2::message> say(peer& p, const std::string& text) {
+// Says `text` and waits until it comes back to the sender. (Coroutine
+// arguments here are references, pointers or views, never temporaries with
+// destructors: GCC 12 destroys those twice when they live across a co_await.)
+asio::awaitable<v2::message> say(peer& p, std::string_view said) {
+  const std::string text(said);
   p.post(v1::chat{text});
   if (!co_await eventually([&] { return p.has_line(text); }, across))
     throw std::runtime_error("the sender never saw its line " + text);
@@ -215,8 +227,10 @@ TEST_F(ChatCluster, MembersOnDifferentInstancesShareLinesInOneOrderAndPresence) 
     auto x = co_await open_peer(a->ws_url());
     auto y = co_await open_peer(b->ws_url());
     auto w = co_await open_peer(c->ws_url());  // only watches, on a third instance
-    CO_ASSERT_TRUE(co_await join(*x, "xavier"));
-    CO_ASSERT_TRUE(co_await join(*y, "yvonne"));
+    const auto x_in = co_await join(*x, "xavier");
+    CO_ASSERT_TRUE(x_in);
+    const auto y_in = co_await join(*y, "yvonne");
+    CO_ASSERT_TRUE(y_in);
     w->post(v2::watch{"room"});
     const std::set<std::string> both{"xavier", "yvonne"};
     EXPECT_TRUE(co_await eventually([&] { return x->online() == both; }, across)) << a->output();
@@ -256,7 +270,8 @@ TEST_F(ChatCluster, MembersOnDifferentInstancesShareLinesInOneOrderAndPresence) 
     // A name held on another instance is taken here too.
     auto z = co_await open_peer(c->ws_url());
     std::string code;
-    EXPECT_FALSE(co_await join(*z, "xavier", nullptr, &code));
+    const auto z_in = co_await join(*z, "xavier", nullptr, &code);
+    EXPECT_FALSE(z_in);
     EXPECT_EQ(code, "name_taken");
     // A leave on one instance reaches the others.
     x->post(v2::leave{});
@@ -273,7 +288,8 @@ TEST_F(ChatCluster, AMemberOfAKilledInstanceResumesOnAnotherWithoutLoss) {
     auto y = co_await open_peer(b->ws_url());
     auto joined = co_await join(*x, "xavier");
     CO_ASSERT_TRUE(joined);
-    CO_ASSERT_TRUE(co_await join(*y, "yvonne"));
+    const auto y_in = co_await join(*y, "yvonne");
+    CO_ASSERT_TRUE(y_in);
     const std::string x_line = "x-before", y_line = "y-before";
     co_await say(*x, x_line);
     co_await say(*y, y_line);
@@ -291,7 +307,8 @@ TEST_F(ChatCluster, AMemberOfAKilledInstanceResumesOnAnotherWithoutLoss) {
     // The name stays x's: someone else is refused it.
     auto z = co_await open_peer(b->ws_url());
     std::string code;
-    EXPECT_FALSE(co_await join(*z, "xavier", nullptr, &code));
+    const auto z_in = co_await join(*z, "xavier", nullptr, &code);
+    EXPECT_FALSE(z_in);
     EXPECT_EQ(code, "name_taken");
 
     // x comes back on b: resume from its last position, then its name.
@@ -339,9 +356,12 @@ void ChatCluster::outage(bool persistent) {
     auto x = co_await open_peer(a->ws_url());
     auto x2 = co_await open_peer(a->ws_url());
     auto y = co_await open_peer(b->ws_url());
-    CO_ASSERT_TRUE(co_await join(*x, "xavier"));
-    CO_ASSERT_TRUE(co_await join(*x2, "xena"));
-    CO_ASSERT_TRUE(co_await join(*y, "yvonne"));
+    const auto x_in = co_await join(*x, "xavier");
+    CO_ASSERT_TRUE(x_in);
+    const auto x2_in = co_await join(*x2, "xena");
+    CO_ASSERT_TRUE(x2_in);
+    const auto y_in = co_await join(*y, "yvonne");
+    CO_ASSERT_TRUE(y_in);
     const auto before = co_await say(*x, "before");
     CO_ASSERT_TRUE(co_await eventually([&] { return y->has_line("before"); }, across));
 
@@ -456,7 +476,8 @@ TEST_F(ChatCluster, RedisUnreachableAtStartIsRefusedOrToleratedWhenAsked) {
   // And it chats through Redis: a line gets the room's real epoch.
   run([&]() -> asio::awaitable<void> {
     auto x = co_await open_peer(tolerant.ws_url());
-    CO_ASSERT_TRUE(co_await join(*x, "xavier"));
+    const auto x_in = co_await join(*x, "xavier");
+    CO_ASSERT_TRUE(x_in);
     const auto m = co_await say(*x, "hello");
     EXPECT_EQ(m.seq, 1u);
     EXPECT_FALSE(m.epoch.starts_with("local-")) << m.epoch;
