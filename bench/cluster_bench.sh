@@ -138,11 +138,12 @@ const part = (name, head, cells) => {
   for (const r of mine) console.log("| " + cells(r.setup, r.result).join(" | ") + " |");
 };
 const chatCpu = (r, n) => r.cpu_s.slice(0, n).reduce((a, b) => a + b, 0);
-part("cluster", ["setup", "members", "deliveries/s", "p50 ms", "p99 ms", "duplex-chat CPU-s", "redis-server CPU-s", "closed"],
+part("cluster", ["setup", "members", "deliveries/s", "p50 ms", "p99 ms", "duplex-chat CPU-s", "deliveries per duplex-chat CPU-s", "redis-server CPU-s", "closed"],
   (setup, r) => {
     const n = setup.startsWith("2") ? 2 : 1;
     return [setup, r.joined, Math.round(r.fanout_deliveries_per_s), r.fanout_p50_ms.toFixed(1), r.fanout_p99_ms.toFixed(1),
-      chatCpu(r, n).toFixed(2), r.cpu_s.length > n ? r.cpu_s[n].toFixed(2) : "-", r.closed];
+      chatCpu(r, n).toFixed(2), Math.round(r.fanout_deliveries / chatCpu(r, n)),
+      r.cpu_s.length > n ? r.cpu_s[n].toFixed(2) : "-", r.closed];
   });
 part("threads", ["setup", "members", "deliveries/s", "server CPU-s", "deliveries per server CPU-s", "p99 ms", "closed"],
   (setup, r) => [setup, r.joined, Math.round(r.fanout_deliveries_per_s), r.cpu_s[0].toFixed(2),
