@@ -177,14 +177,15 @@ bool degraded(std::uint16_t port) {
   return r.rfind("HTTP/1.1 503", 0) == 0 && r.find("degraded") != std::string::npos;
 }
 
-// The Redis state gauge of /metrics (1 connected, 0 not), or -1 if absent.
-constexpr const char* redis_gauge = "duplex_redis_up";
-double redis_state(std::uint16_t port) {
+// An unlabelled sample of /metrics, or -1 if absent.
+double metric(std::uint16_t port, const std::string& name) {
   const std::string text = get(port, "/metrics");
   std::smatch m;
-  if (std::regex_search(text, m, std::regex("\n" + std::string(redis_gauge) + " ([0-9.e+-]+)\n"))) return std::stod(m[1]);
+  if (std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)\n"))) return std::stod(m[1]);
   return -1;
 }
+// The Redis state gauge (1 connected, 0 not).
+double redis_state(std::uint16_t port) { return metric(port, "duplex_redis_up"); }
 
 // Waits, blocking, until pred holds (for checks outside the client's io_context).
 template <class Pred>
@@ -435,6 +436,31 @@ void ChatCluster::outage(bool persistent) {
     EXPECT_EQ(stored_a, from_a) << "in the order they were said";
     for (std::size_t i = 0; i < h.messages.size(); ++i) EXPECT_EQ(h.messages[i].seq, i + 1) << h.messages[i].text;
     EXPECT_EQ(h.seq, h.messages.size());
+    // Resuming from the stand-in epoch is refused with the recent history;
+    // from the room's old epoch, it works only if Redis kept the room.
+    std::optional<v2::message> local;
+    for (auto& l : x2->lines())
+      if (l.text == "out-a3") local = l;
+    CO_ASSERT_TRUE(local.has_value());
+    auto r1 = co_await open_peer(a->ws_url());
+    r1->post(v2::resume{"room", local->epoch, local->seq});
+    CO_ASSERT_TRUE(co_await eventually([&] { return r1->first<v2::history>() != nullptr; }, across));
+    EXPECT_TRUE(r1->first<v1::error>() && r1->first<v1::error>()->code == "epoch_mismatch");
+    EXPECT_TRUE(r1->first<v2::history>()->replace);
+    EXPECT_EQ(r1->first<v2::history>()->epoch, xa.epoch);
+    auto r2 = co_await open_peer(b->ws_url());
+    r2->post(v2::resume{"room", before.epoch, before.seq});
+    if (persistent) {
+      CO_ASSERT_TRUE(co_await eventually([&] { return r2->first<v2::resumed>() || r2->first<v1::error>(); }, across));
+      const auto* r = r2->first<v2::resumed>();
+      CO_ASSERT_TRUE(r != nullptr);
+      EXPECT_EQ(r->missed, expected.size() - 1);  // all but "before"
+      EXPECT_EQ(r->epoch, before.epoch);
+    } else {
+      CO_ASSERT_TRUE(co_await eventually([&] { return r2->first<v2::history>() != nullptr; }, across));
+      EXPECT_TRUE(r2->first<v1::error>() && r2->first<v1::error>()->code == "epoch_mismatch");
+      EXPECT_TRUE(r2->first<v2::history>()->replace);
+    }
     // Presence is whole again (members re-added within the TTL).
     const std::set<std::string> all{"xavier", "xena", "yvonne"};
     EXPECT_TRUE(co_await eventually([&] { return x->online() == all && y->online() == all; }, across));
@@ -455,6 +481,88 @@ TEST_F(ChatCluster, AFiveSecondOutageOfAPersistentRedisContinuesTheRoomsNumberin
   outage(true);
   redis.reset();
   std::filesystem::remove_all(dir);
+}
+
+TEST_F(ChatCluster, AFullOutageQueueDropsItsOldestLinesAndCountsThem) {
+  auto a = instance("a", {"--redis-queue", "2"});
+  auto b = instance("b");
+  run([&]() -> asio::awaitable<void> {
+    auto x = co_await open_peer(a->ws_url());
+    auto y = co_await open_peer(b->ws_url());
+    const auto x_in = co_await join(*x, "xavier");
+    CO_ASSERT_TRUE(x_in);
+    const auto y_in = co_await join(*y, "yvonne");
+    CO_ASSERT_TRUE(y_in);
+    redis->kill();
+    CO_ASSERT_TRUE(within(5s, [&] { return degraded(a->port()); }));
+    for (const char* t : {"q1", "q2", "q3"}) co_await say(*x, t);
+    EXPECT_EQ(metric(a->port(), "duplex_redis_queued_lines"), 2);
+    EXPECT_EQ(metric(a->port(), "duplex_redis_queue_dropped_total"), 1);
+    std::this_thread::sleep_for(1s);  // see the next test for shorter outages
+    redis->start();
+    CO_ASSERT_TRUE(within(15s, [&] { return healthy(a->port()) && healthy(b->port()); }));
+    // (Lines said before the queue is published overtake it: see the next test.)
+    CO_ASSERT_TRUE(within(5s, [&] { return metric(a->port(), "duplex_redis_queued_lines") == 0; }));
+    co_await say(*x, "after");
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->has_line("after"); }, across));
+    std::vector<std::string> got;
+    for (auto& t : texts(y->lines()))
+      if (t != "after") got.push_back(t);
+    EXPECT_EQ(got, (std::vector<std::string>{"q2", "q3"})) << "the queue keeps the newest --redis-queue lines\n"
+                                                          << a->output();
+  });
+}
+
+// Disabled: fails against fd90e03. Once both Redis connections are back,
+// a line is published at once (service::cluster_publish checks
+// cluster::up()), but the outage queue waits for the next 100 ms tick to
+// notice the change (service::cluster_tick), so a line said in between is
+// numbered ahead of the lines queued before it. (An outage shorter than a
+// tick would not be noticed at all and its queue would wait for the next
+// one; the reconnection backoff makes that unlikely.)
+TEST_F(ChatCluster, DISABLED_LinesSaidRightAfterAnOutageFollowTheQueuedOnes) {
+  auto a = instance("a");
+  auto b = instance("b");
+  run([&]() -> asio::awaitable<void> {
+    auto x = co_await open_peer(a->ws_url());
+    auto y = co_await open_peer(b->ws_url());
+    const auto x_in = co_await join(*x, "xavier");
+    CO_ASSERT_TRUE(x_in);
+    const auto y_in = co_await join(*y, "yvonne");
+    CO_ASSERT_TRUE(y_in);
+    redis->kill();
+    CO_ASSERT_TRUE(within(5s, [&] { return degraded(a->port()); }));
+    co_await say(*x, "during");
+    redis->start();
+    CO_ASSERT_TRUE(within(15s, [&] { return healthy(a->port()); }));
+    co_await say(*x, "after");
+    EXPECT_TRUE(co_await eventually([&] { return y->has_line("during") && y->has_line("after"); }, across));
+    EXPECT_EQ(texts(y->lines()), (std::vector<std::string>{"during", "after"}));
+    EXPECT_EQ(metric(a->port(), "duplex_redis_queued_lines"), 0);
+  });
+}
+
+TEST_F(ChatCluster, AKilledInstancesMembersLeaveOnceThePresenceTtlPasses) {
+  auto a = instance("a", {"--presence-ttl", "2"});
+  auto b = instance("b", {"--presence-ttl", "2"});
+  run([&]() -> asio::awaitable<void> {
+    auto x = co_await open_peer(a->ws_url());
+    auto y = co_await open_peer(b->ws_url());
+    const auto x_in = co_await join(*x, "xavier");
+    CO_ASSERT_TRUE(x_in);
+    const auto y_in = co_await join(*y, "yvonne");
+    CO_ASSERT_TRUE(y_in);
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->online().count("xavier") == 1; }, across));
+    a->stop();  // SIGKILL: nobody removes xavier from Redis
+    const auto killed = std::chrono::steady_clock::now();
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->saw_leave_of("xavier"); }, across));
+    EXPECT_GE(std::chrono::steady_clock::now() - killed, 1s) << "held until the TTL passes";
+    EXPECT_EQ(y->online(), std::set<std::string>{"yvonne"});
+    auto z = co_await open_peer(b->ws_url());
+    std::string code;
+    const auto z_in = co_await join(*z, "xavier", nullptr, &code);
+    EXPECT_TRUE(z_in) << "the name is free again: " << code;
+  });
 }
 
 TEST_F(ChatCluster, RedisUnreachableAtStartIsRefusedOrToleratedWhenAsked) {
