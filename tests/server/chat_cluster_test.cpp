@@ -11,6 +11,7 @@
 // a new epoch, and what the spec promises is that the lines queued during
 // the outage are published once it is back, not delivered twice locally.
 #include <duplex/net/client.hpp>
+#include <duplex/redis/client.hpp>
 #include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
 
@@ -30,6 +31,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -186,6 +188,20 @@ double metric(std::uint16_t port, const std::string& name) {
 }
 // The Redis state gauge (1 connected, 0 not).
 double redis_state(std::uint16_t port) { return metric(port, "duplex_redis_up"); }
+
+// Redis's ids of the pub/sub connections subscribed to a channel (the
+// instances' subscribers once they have watchers).
+asio::awaitable<std::set<std::string>> subscribers(duplex::redis::client& r) {
+  const auto list = co_await r.command("CLIENT", "LIST");
+  std::set<std::string> ids;
+  std::istringstream lines(list.str);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, std::regex("^id=([0-9]+) .* sub=([1-9][0-9]*) ")))
+      ids.insert(m[1]);
+  }
+  co_return ids;
+}
 
 // Waits, blocking, until pred holds (for checks outside the client's io_context).
 template <class Pred>
@@ -539,6 +555,58 @@ TEST_F(ChatCluster, DISABLED_LinesSaidRightAfterAnOutageFollowTheQueuedOnes) {
     EXPECT_TRUE(co_await eventually([&] { return y->has_line("during") && y->has_line("after"); }, across));
     EXPECT_EQ(texts(y->lines()), (std::vector<std::string>{"during", "after"}));
     EXPECT_EQ(metric(a->port(), "duplex_redis_queued_lines"), 0);
+  });
+}
+
+TEST_F(ChatCluster, LinesMissedWhileAnInstancesSubscriberReconnectsAreReadFromTheStream) {
+  auto b = instance("b");
+  run([&]() -> asio::awaitable<void> {
+    const auto admin_options = duplex::redis::options_from_url(redis->url());
+    auto admin = co_await duplex::redis::client::connect(admin_options);
+    auto y = co_await open_peer(b->ws_url());
+    const auto y_in = co_await join(*y, "yvonne");
+    CO_ASSERT_TRUE(y_in);
+    std::set<std::string> before;
+    for (int i = 0; i < 100 && before.size() != 1; ++i) {
+      before = co_await subscribers(admin);
+      co_await duplex::test::sleep_for(50ms);
+    }
+    CO_ASSERT_EQ(before.size(), 1u);
+    auto a = instance("a");
+    auto x = co_await open_peer(a->ws_url());
+    const auto x_in = co_await join(*x, "xavier");
+    CO_ASSERT_TRUE(x_in);
+    std::set<std::string> now;
+    for (int i = 0; i < 100 && now.size() != 2; ++i) {
+      now = co_await subscribers(admin);
+      co_await duplex::test::sleep_for(50ms);
+    }
+    CO_ASSERT_EQ(now.size(), 2u);
+    std::string a_sub;
+    for (auto& id : now)
+      if (!before.count(id)) a_sub = id;
+    co_await say(*y, "g0");
+    CO_ASSERT_TRUE(co_await eventually([&] { return x->has_line("g0"); }, across));
+
+    // Only a's subscriber drops: b goes on publishing, a's members miss
+    // the pub/sub messages until it is back.
+    const auto killed = co_await admin.command("CLIENT", "KILL", "ID", a_sub);
+    EXPECT_EQ(killed.integer, 1);
+    std::vector<std::string> said{"g0"};
+    for (int i = 1; i <= 5; ++i) {
+      said.push_back("g" + std::to_string(i));
+      co_await say(*y, said.back());
+    }
+    EXPECT_TRUE(co_await eventually([&] { return x->has_line("g5"); }, across)) << a->output();
+    said.push_back("g6");
+    co_await say(*y, "g6");
+    CO_ASSERT_TRUE(co_await eventually([&] { return x->has_line("g6"); }, across));
+    const auto got = x->lines();
+    EXPECT_EQ(texts(got), said) << a->output();
+    for (std::size_t i = 1; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].seq, got[i - 1].seq + 1);
+      EXPECT_EQ(got[i].epoch, got[0].epoch);
+    }
   });
 }
 
