@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libasio-dev libsimdjson-dev libssl-dev zlib1g-dev libsqlite3-dev
+  libasio-dev libssl-dev zlib1g-dev libsqlite3-dev
   googletest libgtest-dev
   emscripten
   chromium

@@ -39,12 +39,14 @@ std::error_code check_since(const realtime::stream_position& after, std::size_t 
   if (after.offset > top) return errc::position_from_future;
   if (after.offset == top) return {};
   const auto missed = top - after.offset;
-  if (limit != 0 && missed > limit) return errc::recovery_limit;
   auto& pubs = page.publications;
   // Trimmed by MAXLEN (or a stream lost while the meta survived): the
-  // first missed offset is gone.
-  if (pubs.size() != missed || pubs.front().offset != after.offset + 1 || pubs.back().offset != top)
-    return errc::gap_beyond_retention;
+  // first missed offset is gone. Checked before the limit, as the embedded
+  // engines do, so every engine answers alike. (The page holds at most
+  // `limit` entries, so only its first tells about a gap then.)
+  if (pubs.empty() || pubs.front().offset != after.offset + 1) return errc::gap_beyond_retention;
+  if (limit != 0 && missed > limit) return errc::recovery_limit;
+  if (pubs.size() != missed || pubs.back().offset != top) return errc::gap_beyond_retention;
   return {};
 }
 
