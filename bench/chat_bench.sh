@@ -35,19 +35,7 @@ PID=""
 cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# start_chat LOG BINARY ARGS...: starts a server on a free port; sets PID and PORT.
-start_chat() {
-  local log=$1; shift
-  "$@" --port 0 --root web >"$log" 2>&1 &
-  PID=$!
-  for _ in $(seq 100); do
-    PORT=$(grep -o 'localhost:[0-9]*' "$log" | head -1 | cut -d: -f2 || true)
-    [[ -n $PORT ]] && return
-    sleep 0.1
-  done
-  echo "server did not start: $(cat "$log")" >&2
-  exit 1
-}
+source bench/start_chat.sh  # start_chat LOG BINARY ARGS...: sets PID and PORT
 stop_chat() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 
 V2=(--subprotocol duplex.chat.v2 --join '{"type":"join","name":"u%d","room":"storm"}')

@@ -56,19 +56,12 @@ free_port() {
   node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'
 }
 
-# start_chat LOG CPUS ARGS...: a duplex-chat on a free port; sets PORT, PID.
-start_chat() {
+source bench/start_chat.sh
+# chat LOG CPUS ARGS...: a duplex-chat pinned to CPUS on a free port; sets PORT, PID.
+chat() {
   local log=$1 cpus=$2; shift 2
-  taskset -c "$cpus" "$CHAT" --port 0 --root web "$@" >"$log" 2>&1 &
-  PID=$!
+  start_chat "$log" taskset -c "$cpus" "$CHAT" "$@"
   PIDS+=("$PID")
-  for _ in $(seq 100); do
-    PORT=$(grep -o 'localhost:[0-9]*' "$log" | head -1 | cut -d: -f2 || true)
-    [[ -n $PORT ]] && return
-    sleep 0.1
-  done
-  echo "duplex-chat did not start: $(cat "$log")" >&2
-  exit 1
 }
 stop_all() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -100,19 +93,19 @@ if [[ $WANT == *" cluster "* ]]; then
   REDIS=redis://127.0.0.1:$RPORT
 
   echo "[cluster] one instance, --memory" >&2
-  start_chat "$WORK/memory.log" "$SERVER_CPU" --memory --threads 1
+  chat "$WORK/memory.log" "$SERVER_CPU" --memory --threads 1
   row cluster "1 instance, --memory" "$(storm memory "ws://127.0.0.1:$PORT/ws/chat" -- "$PID")"
   stop_all
 
   echo "[cluster] one instance, --redis" >&2
-  start_chat "$WORK/one.log" "$SERVER_CPU" --redis "$REDIS" --instance one --threads 1
+  chat "$WORK/one.log" "$SERVER_CPU" --redis "$REDIS" --instance one --threads 1
   row cluster "1 instance, --redis" "$(storm one "ws://127.0.0.1:$PORT/ws/chat" -- "$PID" "$RPID")"
   stop_all
 
   echo "[cluster] two instances, --redis" >&2
-  start_chat "$WORK/a.log" "$SERVER_CPU" --redis "$REDIS" --instance a --threads 1
+  chat "$WORK/a.log" "$SERVER_CPU" --redis "$REDIS" --instance a --threads 1
   APORT=$PORT APID=$PID
-  start_chat "$WORK/b.log" "$SERVER_CPU" --redis "$REDIS" --instance b --threads 1
+  chat "$WORK/b.log" "$SERVER_CPU" --redis "$REDIS" --instance b --threads 1
   row cluster "2 instances, --redis" "$(storm two "ws://127.0.0.1:$APORT/ws/chat" "ws://127.0.0.1:$PORT/ws/chat" \
     -- "$APID" "$PID" "$RPID")"
   stop_all
@@ -123,7 +116,7 @@ if [[ $WANT == *" threads "* ]]; then
   for threads in 1 2; do
     if ((threads == 1)); then cpus=$SERVER_CPU; else cpus=$SERVER_CPU,$LOADGEN_CPU; fi
     echo "[threads] --threads $threads on cpus $cpus" >&2
-    start_chat "$WORK/threads-$threads.log" "$cpus" --memory --threads "$threads"
+    chat "$WORK/threads-$threads.log" "$cpus" --memory --threads "$threads"
     row threads "--threads $threads (cpus $cpus)" "$(storm "t$threads" "ws://127.0.0.1:$PORT/ws/chat" -- "$PID")"
     stop_all
   done

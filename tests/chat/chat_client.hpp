@@ -3,6 +3,7 @@
 // duplex::connect that reads until what a test waits for.
 #pragma once
 
+#include "chat_lines.hpp"
 #include "chat_service.hpp"
 
 #include <duplex/net/client.hpp>
@@ -137,17 +138,7 @@ struct chat_client {
                               &text);
   }
   // Every chat line seen so far, live or in history frames, in arrival order.
-  std::vector<v2::message> lines() const {
-    std::vector<v2::message> out;
-    for (auto& m : seen) {
-      if (auto* l = std::get_if<v2::message>(&m)) out.push_back(*l);
-      if (auto* h = std::get_if<v2::history>(&m)) {
-        if (h->replace) out.clear();
-        out.insert(out.end(), h->messages.begin(), h->messages.end());
-      }
-    }
-    return out;
-  }
+  std::vector<v2::message> lines() const { return chat_lines(seen); }
   template <class M>
   std::size_t count() const {
     std::size_t n = 0;

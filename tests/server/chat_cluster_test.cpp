@@ -15,6 +15,7 @@
 #include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
 
+#include "chat_lines.hpp"
 #include "chat_process.hpp"
 #include "redis_server.hpp"
 #include "test_server.hpp"
@@ -59,19 +60,7 @@ struct peer {
 
   void post(const v2::client_message& m) { ws.post(duplex::schema::encode(m)); }
 
-  // Chat lines in the member's view of the room: live ones and history
-  // frames (a replacing frame starts the view over).
-  std::vector<v2::message> lines() const {
-    std::vector<v2::message> out;
-    for (auto& m : seen) {
-      if (auto* l = std::get_if<v2::message>(&m)) out.push_back(*l);
-      if (auto* h = std::get_if<v2::history>(&m)) {
-        if (h->replace) out.clear();
-        out.insert(out.end(), h->messages.begin(), h->messages.end());
-      }
-    }
-    return out;
-  }
+  std::vector<v2::message> lines() const { return duplex::test::chat_lines(seen); }
   // Live deliveries (message frames, not history) of this text.
   std::size_t live(const std::string& text) const {
     std::size_t n = 0;
@@ -124,7 +113,8 @@ asio::awaitable<void> read_all(std::shared_ptr<peer> p) {
   p->closed = true;
 }
 
-asio::awaitable<std::shared_ptr<peer>> open_peer(const std::string& url) {
+asio::awaitable<std::shared_ptr<peer>> open_peer(const chat_process& instance) {
+  const std::string url = instance.ws_url();
   duplex::connect_options o;
   o.subprotocols = {duplex::schema::subprotocol_name<duplex::schema::chat_protocol_v2>()};
   auto ws = co_await duplex::connect(url, o);
@@ -163,6 +153,20 @@ asio::awaitable<v2::message> say(peer& p, std::string_view said) {
   throw std::logic_error("unreachable");
 }
 
+// xavier on instance a and yvonne on b, joined to the room.
+struct two_members {
+  std::shared_ptr<peer> x, y;
+  v2::joined x_joined;
+};
+asio::awaitable<two_members> xavier_and_yvonne(const chat_process& a, const chat_process& b) {
+  auto x = co_await open_peer(a);
+  auto y = co_await open_peer(b);
+  const auto x_in = co_await join(*x, "xavier");
+  const auto y_in = co_await join(*y, "yvonne");
+  if (!x_in || !y_in) throw std::runtime_error("xavier or yvonne could not join");
+  co_return two_members{x, y, *x_in};
+}
+
 std::vector<std::string> texts(const std::vector<v2::message>& lines) {
   std::vector<std::string> out;
   for (auto& l : lines) out.push_back(l.text);
@@ -190,15 +194,20 @@ double metric(std::uint16_t port, const std::string& name) {
 double redis_state(std::uint16_t port) { return metric(port, "duplex_redis_up"); }
 
 // Redis's ids of the pub/sub connections subscribed to a channel (the
-// instances' subscribers once they have watchers).
-asio::awaitable<std::set<std::string>> subscribers(duplex::redis::client& r) {
-  const auto list = co_await r.command("CLIENT", "LIST");
+// instances' subscribers once they have watchers), once there are
+// `expected` of them or after 5 s.
+asio::awaitable<std::set<std::string>> subscribers(duplex::redis::client& r, std::size_t expected) {
   std::set<std::string> ids;
-  std::istringstream lines(list.str);
-  for (std::string line; std::getline(lines, line);) {
-    std::smatch m;
-    if (std::regex_search(line, m, std::regex("^id=([0-9]+) .* sub=([1-9][0-9]*) ")))
-      ids.insert(m[1]);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const auto list = co_await r.command("CLIENT", "LIST");
+    ids.clear();
+    std::istringstream lines(list.str);
+    for (std::string line; std::getline(lines, line);) {
+      std::smatch m;
+      if (std::regex_search(line, m, std::regex("^id=([0-9]+) .* sub=([1-9][0-9]*) "))) ids.insert(m[1]);
+    }
+    if (ids.size() == expected) break;
+    co_await duplex::test::sleep_for(50ms);
   }
   co_return ids;
 }
@@ -241,13 +250,9 @@ TEST_F(ChatCluster, MembersOnDifferentInstancesShareLinesInOneOrderAndPresence) 
   auto b = instance("b");
   auto c = instance("c");
   run([&]() -> asio::awaitable<void> {
-    auto x = co_await open_peer(a->ws_url());
-    auto y = co_await open_peer(b->ws_url());
-    auto w = co_await open_peer(c->ws_url());  // only watches, on a third instance
-    const auto x_in = co_await join(*x, "xavier");
-    CO_ASSERT_TRUE(x_in);
-    const auto y_in = co_await join(*y, "yvonne");
-    CO_ASSERT_TRUE(y_in);
+    const auto two = co_await xavier_and_yvonne(*a, *b);
+    auto x = two.x, y = two.y;
+    auto w = co_await open_peer(*c);  // only watches, on a third instance
     w->post(v2::watch{"room"});
     const std::set<std::string> both{"xavier", "yvonne"};
     EXPECT_TRUE(co_await eventually([&] { return x->online() == both; }, across)) << a->output();
@@ -285,7 +290,7 @@ TEST_F(ChatCluster, MembersOnDifferentInstancesShareLinesInOneOrderAndPresence) 
       }
     }
     // A name held on another instance is taken here too.
-    auto z = co_await open_peer(c->ws_url());
+    auto z = co_await open_peer(*c);
     std::string code;
     const auto z_in = co_await join(*z, "xavier", nullptr, &code);
     EXPECT_FALSE(z_in);
@@ -301,12 +306,8 @@ TEST_F(ChatCluster, AMemberOfAKilledInstanceResumesOnAnotherWithoutLoss) {
   auto a = instance("a");
   auto b = instance("b");
   run([&]() -> asio::awaitable<void> {
-    auto x = co_await open_peer(a->ws_url());
-    auto y = co_await open_peer(b->ws_url());
-    auto joined = co_await join(*x, "xavier");
-    CO_ASSERT_TRUE(joined);
-    const auto y_in = co_await join(*y, "yvonne");
-    CO_ASSERT_TRUE(y_in);
+    const auto two = co_await xavier_and_yvonne(*a, *b);
+    auto x = two.x, y = two.y;
     const std::string x_line = "x-before", y_line = "y-before";
     co_await say(*x, x_line);
     co_await say(*y, y_line);
@@ -322,14 +323,14 @@ TEST_F(ChatCluster, AMemberOfAKilledInstanceResumesOnAnotherWithoutLoss) {
       co_await say(*y, missed.back());
     }
     // The name stays x's: someone else is refused it.
-    auto z = co_await open_peer(b->ws_url());
+    auto z = co_await open_peer(*b);
     std::string code;
     const auto z_in = co_await join(*z, "xavier", nullptr, &code);
     EXPECT_FALSE(z_in);
     EXPECT_EQ(code, "name_taken");
 
     // x comes back on b: resume from its last position, then its name.
-    auto x2 = co_await open_peer(b->ws_url());
+    auto x2 = co_await open_peer(*b);
     x2->post(v2::resume{"room", last.epoch, last.seq});
     CO_ASSERT_TRUE(co_await eventually([&] { return x2->first<v2::resumed>() || x2->first<v1::error>(); }, across));
     const auto* err = x2->first<v1::error>();
@@ -339,7 +340,7 @@ TEST_F(ChatCluster, AMemberOfAKilledInstanceResumesOnAnotherWithoutLoss) {
     EXPECT_EQ(r->missed, missed.size());
     EXPECT_EQ(r->epoch, last.epoch);
     EXPECT_EQ(r->seq, last.seq + missed.size());
-    auto back = co_await join(*x2, "xavier", &joined->token, &code);
+    auto back = co_await join(*x2, "xavier", &two.x_joined.token, &code);
     EXPECT_TRUE(back) << "join with the token: " << code;
     const std::string after = "after-return";
     co_await say(*y, after);
@@ -370,9 +371,9 @@ void ChatCluster::outage(bool persistent) {
   auto b = instance("b", {"--presence-ttl", "6"});
   EXPECT_EQ(redis_state(a->port()), 1) << get(a->port(), "/metrics");
   run([&]() -> asio::awaitable<void> {
-    auto x = co_await open_peer(a->ws_url());
-    auto x2 = co_await open_peer(a->ws_url());
-    auto y = co_await open_peer(b->ws_url());
+    auto x = co_await open_peer(*a);
+    auto x2 = co_await open_peer(*a);
+    auto y = co_await open_peer(*b);
     const auto x_in = co_await join(*x, "xavier");
     CO_ASSERT_TRUE(x_in);
     const auto x2_in = co_await join(*x2, "xena");
@@ -433,7 +434,7 @@ void ChatCluster::outage(bool persistent) {
     else EXPECT_NE(xa.epoch, before.epoch) << "an empty Redis: a new epoch";
     // The history has every line once, numbered without holes: a newcomer
     // sees what both sides said during the outage.
-    auto v = co_await open_peer(b->ws_url());
+    auto v = co_await open_peer(*b);
     v->post(v2::watch{"room"});
     CO_ASSERT_TRUE(co_await eventually([&] { return v->first<v2::history>() != nullptr; }, across));
     const auto h = *v->first<v2::history>();
@@ -458,13 +459,13 @@ void ChatCluster::outage(bool persistent) {
     for (auto& l : x2->lines())
       if (l.text == "out-a3") local = l;
     CO_ASSERT_TRUE(local.has_value());
-    auto r1 = co_await open_peer(a->ws_url());
+    auto r1 = co_await open_peer(*a);
     r1->post(v2::resume{"room", local->epoch, local->seq});
     CO_ASSERT_TRUE(co_await eventually([&] { return r1->first<v2::history>() != nullptr; }, across));
     EXPECT_TRUE(r1->first<v1::error>() && r1->first<v1::error>()->code == "epoch_mismatch");
     EXPECT_TRUE(r1->first<v2::history>()->replace);
     EXPECT_EQ(r1->first<v2::history>()->epoch, xa.epoch);
-    auto r2 = co_await open_peer(b->ws_url());
+    auto r2 = co_await open_peer(*b);
     r2->post(v2::resume{"room", before.epoch, before.seq});
     if (persistent) {
       CO_ASSERT_TRUE(co_await eventually([&] { return r2->first<v2::resumed>() || r2->first<v1::error>(); }, across));
@@ -503,12 +504,8 @@ TEST_F(ChatCluster, AFullOutageQueueDropsItsOldestLinesAndCountsThem) {
   auto a = instance("a", {"--redis-queue", "2"});
   auto b = instance("b");
   run([&]() -> asio::awaitable<void> {
-    auto x = co_await open_peer(a->ws_url());
-    auto y = co_await open_peer(b->ws_url());
-    const auto x_in = co_await join(*x, "xavier");
-    CO_ASSERT_TRUE(x_in);
-    const auto y_in = co_await join(*y, "yvonne");
-    CO_ASSERT_TRUE(y_in);
+    const auto two = co_await xavier_and_yvonne(*a, *b);
+    auto x = two.x, y = two.y;
     redis->kill();
     CO_ASSERT_TRUE(within(5s, [&] { return degraded(a->port()); }));
     for (const char* t : {"q1", "q2", "q3"}) co_await say(*x, t);
@@ -540,12 +537,8 @@ TEST_F(ChatCluster, DISABLED_LinesSaidRightAfterAnOutageFollowTheQueuedOnes) {
   auto a = instance("a");
   auto b = instance("b");
   run([&]() -> asio::awaitable<void> {
-    auto x = co_await open_peer(a->ws_url());
-    auto y = co_await open_peer(b->ws_url());
-    const auto x_in = co_await join(*x, "xavier");
-    CO_ASSERT_TRUE(x_in);
-    const auto y_in = co_await join(*y, "yvonne");
-    CO_ASSERT_TRUE(y_in);
+    const auto two = co_await xavier_and_yvonne(*a, *b);
+    auto x = two.x, y = two.y;
     redis->kill();
     CO_ASSERT_TRUE(within(5s, [&] { return degraded(a->port()); }));
     co_await say(*x, "during");
@@ -563,24 +556,16 @@ TEST_F(ChatCluster, LinesMissedWhileAnInstancesSubscriberReconnectsAreReadFromTh
   run([&]() -> asio::awaitable<void> {
     const auto admin_options = duplex::redis::options_from_url(redis->url());
     auto admin = co_await duplex::redis::client::connect(admin_options);
-    auto y = co_await open_peer(b->ws_url());
+    auto y = co_await open_peer(*b);
     const auto y_in = co_await join(*y, "yvonne");
     CO_ASSERT_TRUE(y_in);
-    std::set<std::string> before;
-    for (int i = 0; i < 100 && before.size() != 1; ++i) {
-      before = co_await subscribers(admin);
-      co_await duplex::test::sleep_for(50ms);
-    }
+    const auto before = co_await subscribers(admin, 1);
     CO_ASSERT_EQ(before.size(), 1u);
     auto a = instance("a");
-    auto x = co_await open_peer(a->ws_url());
+    auto x = co_await open_peer(*a);
     const auto x_in = co_await join(*x, "xavier");
     CO_ASSERT_TRUE(x_in);
-    std::set<std::string> now;
-    for (int i = 0; i < 100 && now.size() != 2; ++i) {
-      now = co_await subscribers(admin);
-      co_await duplex::test::sleep_for(50ms);
-    }
+    const auto now = co_await subscribers(admin, 2);
     CO_ASSERT_EQ(now.size(), 2u);
     std::string a_sub;
     for (auto& id : now)
@@ -614,19 +599,15 @@ TEST_F(ChatCluster, AKilledInstancesMembersLeaveOnceThePresenceTtlPasses) {
   auto a = instance("a", {"--presence-ttl", "2"});
   auto b = instance("b", {"--presence-ttl", "2"});
   run([&]() -> asio::awaitable<void> {
-    auto x = co_await open_peer(a->ws_url());
-    auto y = co_await open_peer(b->ws_url());
-    const auto x_in = co_await join(*x, "xavier");
-    CO_ASSERT_TRUE(x_in);
-    const auto y_in = co_await join(*y, "yvonne");
-    CO_ASSERT_TRUE(y_in);
+    const auto two = co_await xavier_and_yvonne(*a, *b);
+    auto x = two.x, y = two.y;
     CO_ASSERT_TRUE(co_await eventually([&] { return y->online().count("xavier") == 1; }, across));
     a->stop();  // SIGKILL: nobody removes xavier from Redis
     const auto killed = std::chrono::steady_clock::now();
     CO_ASSERT_TRUE(co_await eventually([&] { return y->saw_leave_of("xavier"); }, across));
     EXPECT_GE(std::chrono::steady_clock::now() - killed, 1s) << "held until the TTL passes";
     EXPECT_EQ(y->online(), std::set<std::string>{"yvonne"});
-    auto z = co_await open_peer(b->ws_url());
+    auto z = co_await open_peer(*b);
     std::string code;
     const auto z_in = co_await join(*z, "xavier", nullptr, &code);
     EXPECT_TRUE(z_in) << "the name is free again: " << code;
@@ -651,7 +632,7 @@ TEST_F(ChatCluster, RedisUnreachableAtStartIsRefusedOrToleratedWhenAsked) {
   EXPECT_EQ(redis_state(tolerant.port()), 1);
   // And it chats through Redis: a line gets the room's real epoch.
   run([&]() -> asio::awaitable<void> {
-    auto x = co_await open_peer(tolerant.ws_url());
+    auto x = co_await open_peer(tolerant);
     const auto x_in = co_await join(*x, "xavier");
     CO_ASSERT_TRUE(x_in);
     const auto m = co_await say(*x, "hello");

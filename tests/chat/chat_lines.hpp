@@ -1,0 +1,24 @@
+// A chat client's view of a room's lines from what it received: live lines
+// and history frames in arrival order, a replacing frame starting it over.
+#pragma once
+
+#include <duplex/schema/chat.hpp>
+
+#include <variant>
+#include <vector>
+
+namespace duplex::test {
+
+inline std::vector<schema::v2::message> chat_lines(const std::vector<schema::v2::server_message>& seen) {
+  std::vector<schema::v2::message> out;
+  for (auto& m : seen) {
+    if (auto* l = std::get_if<schema::v2::message>(&m)) out.push_back(*l);
+    if (auto* h = std::get_if<schema::v2::history>(&m)) {
+      if (h->replace) out.clear();
+      out.insert(out.end(), h->messages.begin(), h->messages.end());
+    }
+  }
+  return out;
+}
+
+}  // namespace duplex::test
