@@ -528,7 +528,7 @@ TEST_F(ChatCluster, AFullOutageQueueDropsItsOldestLinesAndCountsThem) {
   });
 }
 
-// Disabled: fails in most runs (9 of 13 here) at 74b8598. Once both Redis connections are back,
+// Disabled: fails in most runs (10 of 13 here) at 74b8598. Once both Redis connections are back,
 // a line is published at once (service::cluster_publish checks
 // cluster::up()), but the outage queue waits for the next 100 ms tick to
 // notice the change (service::cluster_tick), so a line said in between is
