@@ -623,6 +623,28 @@ TEST_F(ChatCluster, DISABLED_AnInstanceCatchesUpAfterAQuickSubscriberReconnectWi
   subscriber_drop(false);
 }
 
+TEST_F(ChatCluster, AMemberBackOnAnotherInstanceWithItsTokenReplacesItsOldConnection) {
+  auto a = instance("a", {"--presence-ttl", "3"});
+  auto b = instance("b", {"--presence-ttl", "3"});
+  run([&]() -> asio::awaitable<void> {
+    const auto two = co_await xavier_and_yvonne(*a, *b);
+    auto x = two.x, y = two.y;
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->online().count("xavier") == 1; }, across));
+    // x's old connection on a still looks alive; x comes back on b.
+    auto x2 = co_await open_peer(*b);
+    std::string code;
+    const auto back = co_await join(*x2, "xavier", &two.x_joined.token, &code);
+    EXPECT_TRUE(back) << code;
+    // a notices at its next presence refresh and closes the old one.
+    EXPECT_TRUE(co_await eventually([&] { return x->closed; }, across)) << a->output();
+    EXPECT_EQ(x->ws.close_code(), 4000);
+    co_await say(*x2, "from-b");
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->has_line("from-b"); }, across));
+    EXPECT_FALSE(y->saw_leave_of("xavier"));
+    EXPECT_EQ(y->online(), (std::set<std::string>{"xavier", "yvonne"}));
+  });
+}
+
 TEST_F(ChatCluster, AKilledInstancesMembersLeaveOnceThePresenceTtlPasses) {
   auto a = instance("a", {"--presence-ttl", "2"});
   auto b = instance("b", {"--presence-ttl", "2"});
