@@ -645,6 +645,36 @@ TEST_F(ChatCluster, AMemberBackOnAnotherInstanceWithItsTokenReplacesItsOldConnec
   });
 }
 
+// A deploy: SIGTERM drains an instance; its members reconnect to another
+// and carry on where they were, under their names.
+TEST_F(ChatCluster, MembersOfADrainedInstanceResumeOnAnotherUnderTheirNames) {
+  auto a = instance("a", {"--drain-timeout", "5"});
+  auto b = instance("b");
+  run([&]() -> asio::awaitable<void> {
+    const auto two = co_await xavier_and_yvonne(*a, *b);
+    auto x = two.x, y = two.y;
+    const auto last = co_await say(*x, "before-deploy");
+    CO_ASSERT_TRUE(co_await eventually([&] { return y->online().count("xavier") == 1; }, across));
+    a->signal(SIGTERM);
+    CO_ASSERT_TRUE(co_await eventually([&] { return x->closed; }, across));
+    EXPECT_EQ(x->ws.close_code(), 1001);
+    const auto status = a->wait_exit(10s);
+    CO_ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << a->output();
+    co_await say(*y, "during-deploy");
+    auto x2 = co_await open_peer(*b);
+    x2->post(v2::resume{"room", last.epoch, last.seq});
+    std::string code;
+    const auto back = co_await join(*x2, "xavier", &two.x_joined.token, &code);
+    EXPECT_TRUE(back) << code;
+    CO_ASSERT_TRUE(co_await eventually([&] { return x2->first<v2::resumed>() != nullptr; }, across));
+    EXPECT_EQ(texts(x2->lines()), std::vector<std::string>{"during-deploy"});
+    co_await duplex::test::sleep_for(1500ms);  // three presence reads
+    EXPECT_FALSE(y->saw_leave_of("xavier"));
+    EXPECT_EQ(y->online(), (std::set<std::string>{"xavier", "yvonne"}));
+  });
+}
+
 TEST_F(ChatCluster, AKilledInstancesMembersLeaveOnceThePresenceTtlPasses) {
   auto a = instance("a", {"--presence-ttl", "2"});
   auto b = instance("b", {"--presence-ttl", "2"});
