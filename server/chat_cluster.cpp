@@ -150,6 +150,7 @@ void service::catch_up(room& r) {
 
 void service::cluster_publish(room& r, std::string payload, schema::message m) {
   if (!cluster_->up()) return local_line(r, std::move(payload), std::move(m));
+  if (!queue_.empty()) flush_queue();  // what was said during the outage is numbered first
   const auto started = steady::now();
   history_.publish(r.name, payload,
                    [this, name = r.name, payload, m = std::move(m), started](std::error_code ec, stream_position) mutable {
@@ -227,22 +228,36 @@ void service::cluster_released(room& r, const std::string& name) {
   in_background(ex_, op(*cluster_, r.name, name), [](bool) {});
 }
 
-// Every tick: Redis coming back (publish the queue, catch every room up),
-// and on their own periods the presence reads and refreshes.
-void service::cluster_tick() {
+// A Redis connection went down or came back (its on_state hook). Any
+// reconnect of the subscriber may have lost pub/sub messages, however
+// short: every room catches up from its stream, and the queue is published
+// before any newer line.
+void service::on_broker_state(bool subscriber_came_up) {
   const bool up = cluster_->up();
-  const auto now = steady::now();
   if (up != cluster_up_) {
     cluster_up_ = up;
     if (log_) log_(up ? "redis up: rooms shared again" : "redis down: rooms are local to this instance until it is back");
-    if (up) {
-      flush_queue();
-      rooms_->for_each([&](std::string_view, room& r) {
-        if (r.ready) catch_up(r);
-      });
-      next_sync_ = next_refresh_ = now;
-    }
   }
+  if (!up) {
+    caught_up_ = false;
+    return;
+  }
+  if (!queue_.empty()) flush_queue();
+  if (subscriber_came_up || !caught_up_) {
+    caught_up_ = true;
+    rooms_->for_each([&](std::string_view, room& r) {
+      if (r.ready) catch_up(r);
+    });
+    next_sync_ = next_refresh_ = steady::now();
+  }
+}
+
+// Every tick: a missed state change (belt and braces: the hooks report
+// every one), and on their own periods the presence reads and refreshes.
+void service::cluster_tick() {
+  const bool up = cluster_->up();
+  const auto now = steady::now();
+  if (up != cluster_up_) on_broker_state(false);
   if (!up) return;
   if (now >= next_sync_) {
     next_sync_ = now + cluster_->options.presence_sync;

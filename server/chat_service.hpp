@@ -98,6 +98,10 @@ class service {
   // A message on a room's pub/sub channel (the subscriber's handler; the
   // service's executor only).
   void on_broker_message(std::string_view channel, std::string_view payload);
+  // A Redis connection came up or went down (the connections' on_state
+  // hooks; the service's executor only). `subscriber_came_up`: the pub/sub
+  // connection is subscribed again after a loss.
+  void on_broker_state(bool subscriber_came_up);
 
   // Starts the presence tick (call once, before serving).
   void start();
@@ -171,7 +175,8 @@ class service {
   std::atomic<std::size_t> rooms_open_{0}, members_{0};
   cluster* cluster_ = nullptr;
   std::uint64_t incarnations_ = 0;  // rooms opened: tells a reopened room from the one an answer was for
-  bool cluster_up_ = true;  // as of the last tick (a first tick that finds it down logs it)
+  bool cluster_up_ = true;  // as last seen (a first look that finds it down logs it)
+  bool caught_up_ = true;   // rooms caught up since Redis was last seen down
   steady::time_point next_sync_{}, next_refresh_{};
   std::deque<std::pair<std::string, std::string>> queue_;  // (room, line) kept while Redis is down
 };

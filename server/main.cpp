@@ -266,6 +266,12 @@ int main(int argc, char** argv) {
       redis_opts.on_log = [](std::string_view l) { log_line(l); };
       auto sub_opts = redis_opts;
       sub_opts.name = "redis-sub";
+      redis_opts.on_state = [&chat_service](duplex::redis::link_state, std::error_code) {
+        if (chat_service) chat_service->on_broker_state(false);
+      };
+      sub_opts.on_state = [&chat_service](duplex::redis::link_state s, std::error_code) {
+        if (chat_service) chat_service->on_broker_state(s == duplex::redis::link_state::up);
+      };
       auto on_message = [&chat_service](std::string_view channel, std::string_view payload) {
         if (chat_service) chat_service->on_broker_message(channel, payload);
       };
