@@ -6,6 +6,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <exception>
@@ -30,6 +31,10 @@ void in_background(const asio::any_io_executor& ex, asio::awaitable<void> op, Th
 }
 
 std::string local_epoch(const cluster& c) { return "local-" + c.options.instance; }
+
+// Live lines a room holds while its catch-up read keeps failing, before it
+// delivers them with the hole.
+constexpr std::size_t max_held_lines = 10'000;
 
 }  // namespace
 
@@ -93,8 +98,12 @@ void service::live(room& r, stream_position pos, std::string payload) {
 }
 
 void service::catch_up(room& r) {
-  if (r.catching_up) return;
+  if (r.catching_up) {  // the read in flight may have started before what this call is for
+    r.catch_up_again = true;
+    return;
+  }
   r.catching_up = true;
+  r.catch_up_again = false;
   const auto inc = r.incarnation;
   const std::string name = r.name;
   const stream_position from = r.top;
@@ -109,6 +118,15 @@ void service::catch_up(room& r) {
                   if (!rp || rp->incarnation != inc) return;
                   room& r = *rp;
                   r.catching_up = false;
+                  if (!ok && r.pending.size() < max_held_lines) {
+                    // Redis is away: hold the lines and read again (a hole is never delivered).
+                    auto timer = std::make_shared<asio::steady_timer>(ex_, std::chrono::milliseconds(250));
+                    timer->async_wait([this, timer, name, inc](std::error_code) {
+                      room* r = rooms_->find(name);
+                      if (r && r->incarnation == inc) catch_up(*r);
+                    });
+                    return;
+                  }
                   if (ok && !known) {
                     // Opened while Redis was down: its watchers got no history; they get it now.
                     r.top = page.top;
@@ -138,13 +156,14 @@ void service::catch_up(room& r) {
                                    [](auto& a, auto& b) { return a.pos.offset < b.pos.offset; });
                   for (auto& p : held) {
                     if (!ok && p.pos.epoch == r.top.epoch && p.pos.offset > r.top.offset + 1) {
-                      // Redis went away during the read: deliver what arrived rather than hold it.
+                      // Too much held while Redis is away: deliver it with the hole rather than hold more.
                       if (log_) log_("room " + name + ": lines before " + std::to_string(p.pos.offset) + " missing");
                       r.top.offset = p.pos.offset - 1;
                     }
                     if (!ok && p.pos.epoch != r.top.epoch) r.top = {p.pos.offset - 1, p.pos.epoch};
                     live(r, std::move(p.pos), std::move(p.payload));
                   }
+                  if (r.catch_up_again) catch_up(r);
                 });
 }
 

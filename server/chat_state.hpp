@@ -67,6 +67,7 @@ struct service::room {
   };
   std::vector<pending_line> pending;  // live lines held during a catch-up
   bool catching_up = false;
+  bool catch_up_again = false;  // asked for while a read was in flight
   std::multiset<std::string> suppress;  // lines delivered here during an outage: not again
   std::uint64_t local_seq = 0;          // lines numbered here during an outage
   std::set<std::string, std::less<>> remote;            // names in presence held by other instances

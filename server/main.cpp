@@ -324,7 +324,7 @@ int main(int argc, char** argv) {
                           [db] { return double(db->stats().max_batch_time.count()) / 1e6; });
       ops.metrics().gauge("duplex_history_queued", "Lines waiting to be written to SQLite.",
                           [db] { return double(db->stats().queued); });
-      ops.metrics().gauge("duplex_history_failed_writes_total", "Lines lost to SQLite write errors (chat went on live).",
+      ops.metrics().counter("duplex_history_failed_writes_total", "Lines lost to SQLite write errors (chat went on live).",
                           [db] { return double(db->stats().failed_writes); });
     }
     ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
@@ -338,9 +338,9 @@ int main(int argc, char** argv) {
                           [&c] { return double(c.stats.publish_micros.load()) / 1e6; });
       ops.metrics().gauge("duplex_redis_queued_lines", "Lines sent while Redis is down, waiting to be published.",
                           [&c] { return double(c.stats.queued.load()); });
-      ops.metrics().gauge("duplex_redis_queue_dropped_total", "Lines dropped because the outage queue was full.",
+      ops.metrics().counter("duplex_redis_queue_dropped_total", "Lines dropped because the outage queue was full.",
                           [&c] { return double(c.stats.queue_dropped.load()); });
-      ops.metrics().gauge("duplex_redis_gap_reads_total",
+      ops.metrics().counter("duplex_redis_gap_reads_total",
                           "Reads of a room's stream to fill a gap in its pub/sub lines (or catch up after an outage).",
                           [&c] { return double(c.stats.gaps_filled.load()); });
     }

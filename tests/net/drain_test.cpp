@@ -121,6 +121,7 @@ TEST(Routes, AnswerGetAndHeadAndLeaveOtherPathsToStaticFiles) {
 TEST(Metrics, RendersPrometheusTextWithTheAppsGauges) {
   duplex::metrics m;
   m.gauge("app_rooms", "Rooms with members.", [] { return 3.0; });
+  m.counter("app_lines_total", "Lines sent.", [] { return 12.0; });
   duplex::server_stats s;
   s.connections = 2;
   s.messages_in = 7;
@@ -132,4 +133,5 @@ TEST(Metrics, RendersPrometheusTextWithTheAppsGauges) {
   EXPECT_NE(text.find("duplex_closes_total{code=\"1000\"} 4\nduplex_closes_total{code=\"other\"} 1\n"),
             std::string::npos);
   EXPECT_NE(text.find("# HELP app_rooms Rooms with members.\n# TYPE app_rooms gauge\napp_rooms 3\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE app_lines_total counter\napp_lines_total 12\n"), std::string::npos) << text;
 }

@@ -542,7 +542,8 @@ TEST_F(ChatCluster, LinesSaidRightAfterAnOutageFollowTheQueuedOnes) {
     redis->start();
     CO_ASSERT_TRUE(within(15s, [&] { return healthy(a->port()); }));
     co_await say(*x, "after");
-    EXPECT_TRUE(co_await eventually([&] { return y->has_line("during") && y->has_line("after"); }, across));
+    EXPECT_TRUE(co_await eventually([&] { return y->has_line("during") && y->has_line("after"); }, across))
+        << "a:\n" << a->output() << "b:\n" << b->output();
     EXPECT_EQ(texts(y->lines()), (std::vector<std::string>{"during", "after"}));
     EXPECT_EQ(metric(a->port(), "duplex_redis_queued_lines"), 0);
   });

@@ -31,7 +31,11 @@ void one(std::string& out, std::string_view name, std::string_view help, std::st
 }  // namespace
 
 void metrics::gauge(std::string name, std::string help, std::function<double()> value) {
-  gauges_.push_back({std::move(name), std::move(help), std::move(value)});
+  gauges_.push_back({std::move(name), std::move(help), std::move(value), "gauge"});
+}
+
+void metrics::counter(std::string name, std::string help, std::function<double()> value) {
+  gauges_.push_back({std::move(name), std::move(help), std::move(value), "counter"});
 }
 
 std::string metrics::render(const server_stats& s) const {
@@ -50,7 +54,7 @@ std::string metrics::render(const server_stats& s) const {
   family(out, "duplex_closes_total", "WebSocket connections closed, by close code.", "counter");
   for (const auto& [code, n] : s.closes_by_code)
     sample(out, "duplex_closes_total{code=\"" + code + "\"}", double(n));
-  for (const auto& g : gauges_) one(out, g.name, g.help, "gauge", g.value());
+  for (const auto& g : gauges_) one(out, g.name, g.help, g.type, g.value());
   return out;
 }
 

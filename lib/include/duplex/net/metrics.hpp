@@ -54,12 +54,15 @@ class metrics {
   // `value` is called at scrape time on the scraping thread: it must be
   // safe to call from any thread (read an atomic, or a thread-safe count).
   void gauge(std::string name, std::string help, std::function<double()> value);
+  // The same for a value that only grows (name it *_total): typed counter.
+  void counter(std::string name, std::string help, std::function<double()> value);
   std::string render(const server_stats& s) const;
 
  private:
   struct entry {
     std::string name, help;
     std::function<double()> value;
+    const char* type;
   };
   std::vector<entry> gauges_;
 };
