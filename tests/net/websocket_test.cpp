@@ -209,6 +209,62 @@ TEST(WebSocket, SlowReaderIsClosedAndServerMemoryStaysBounded) {
   EXPECT_LE(max_queued, 64u * 1024u + 1024u + 16u);
 }
 
+// A prepared_message is framed once and the same bytes are appended for every
+// recipient: each must still get the message whole, with its type, at every
+// header length (7-bit, 16-bit, 64-bit), and a client (masked frames) too.
+TEST(WebSocket, APreparedMessageArrivesWholeAtEveryLengthForEveryRecipient) {
+  const std::vector<std::size_t> sizes = {0, 1, 125, 126, 65535, 65536, 70000};
+  auto payload = [](std::size_t n, std::size_t salt) {
+    std::string s(n, 'a');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + salt) % 26);
+    return s;
+  };
+  std::vector<duplex::websocket> members;
+  std::error_code after_close;
+  test_server srv(duplex::server_options{}, [&](duplex::server& s) {
+    s.websocket("/room", [&](duplex::websocket ws) -> asio::awaitable<void> {
+      members.push_back(ws);
+      duplex::message m;
+      while (co_await ws.read(m)) {
+        if (m.data != "go") {
+          // From the client's prepared_message: masked, so framed per send.
+          ws.post("got " + std::to_string(m.data.size()) + (m.data == payload(m.data.size(), 5) ? " ok" : " bad"));
+          continue;
+        }
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+          const duplex::prepared_message pm(payload(sizes[i], i), i % 2 == 1);
+          for (auto& peer : members) EXPECT_FALSE(peer.post(pm));
+        }
+      }
+      std::erase(members, ws);
+      const duplex::prepared_message late("late");
+      after_close = ws.post(late);
+    });
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    std::vector<duplex::websocket> clients;
+    for (int i = 0; i < 3; ++i) clients.push_back(co_await duplex::connect(srv.ws_url("/room")));
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (int i = 0; i < 200 && members.size() < 3; ++i) {
+      t.expires_after(5ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    co_await clients[0].send("go");
+    for (auto& c : clients) {
+      for (std::size_t i = 0; i < sizes.size(); ++i) {
+        auto m = co_await c.read();
+        EXPECT_TRUE(m && m->data == payload(sizes[i], i)) << "size " << sizes[i];
+        EXPECT_TRUE(m && m->binary == (i % 2 == 1)) << "size " << sizes[i];
+      }
+    }
+    EXPECT_FALSE(clients[1].post(duplex::prepared_message(payload(300, 5))));
+    auto reply = co_await clients[1].read();
+    EXPECT_TRUE(reply && reply->data == "got 300 ok") << (reply ? reply->data : "closed");
+    for (auto& c : clients) co_await c.close();
+  });
+  EXPECT_EQ(after_close, duplex::errc::closed);
+}
+
 TEST(WebSocket, PermessageDeflateIsNegotiatedAndABroadcastIsCompressedOnce) {
   duplex::server_options o;
   o.websocket.deflate.enabled = true;
