@@ -1,4 +1,3 @@
-#include "read_now.hpp"
 #include "session.hpp"
 
 #include <algorithm>
@@ -52,8 +51,7 @@ session::session(stream s, protocol::role r, const websocket_options& o)
   // answered (see read_messages).
   conn.defer_failures(true);
   std::error_code ec;
-  io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write and read_now()
-  if (!io.tls) read_hint = enable_read_hint(io.tcp);
+  io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write
   auto ep = io.tcp.remote_endpoint(ec);
   if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
 }
@@ -295,14 +293,9 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     std::size_t n = 0;
     if (s.read_error) {
       ec = std::exchange(s.read_error, {});
-    } else if (s.io.tls) {
-      n = co_await s.io.tls->async_read_some(into, redirect_error(use_awaitable, ec));
     } else {
-      // One system call per batch: read_now() skips the read that would
-      // only find the socket drained (see read_now.hpp), and the wait makes
-      // none of its own.
-      while ((n = read_now(s.io.tcp, into, s.read_hint, ec)) == 0 && ec == asio::error::would_block)
-        co_await s.io.tcp.async_wait(asio::socket_base::wait_read, redirect_error(use_awaitable, ec));
+      n = s.io.tls ? co_await s.io.tls->async_read_some(into, redirect_error(use_awaitable, ec))
+                   : co_await s.io.tcp.async_read_some(into, redirect_error(use_awaitable, ec));
     }
     if (ec) {
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
@@ -322,7 +315,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
       if (s.io.tls) break;  // the next read is large enough
       auto more = s.conn.prepare(s.read_size);
       room = more.size();
-      last = read_now(s.io.tcp, asio::buffer(more.data(), room), s.read_hint, s.read_error);
+      last = s.io.tcp.read_some(asio::buffer(more.data(), room), s.read_error);
       if (s.read_error == asio::error::would_block || s.read_error == asio::error::try_again) s.read_error = {};
       // Any other error (or the end of the stream) is raised by the next read,
       // once what came before it was handed out.
