@@ -214,8 +214,9 @@ TEST(WebSocket, SlowReaderIsClosedAndServerMemoryStaysBounded) {
 // A peer's last message and its FIN can arrive together, before the server
 // reads: the read that takes the message is short, and no further readiness
 // event will come for the FIN. The reader must still see the end of the
-// stream at once (not at the idle timeout): read_now() keeps trying reads
-// while the kernel says a FIN is queued.
+// stream at once (not at the idle timeout). A reader that treats a short
+// read as "drained" and then waits for readiness without reading first
+// (Asio's speculative try switched off) would miss it.
 TEST(WebSocket, AMessageAndTheFinArrivingTogetherEndTheReadPromptly) {
   std::promise<std::pair<std::string, std::chrono::milliseconds>> result;
   test_server srv(duplex::server_options{}, [&](duplex::server& s) {
