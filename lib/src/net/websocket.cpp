@@ -1,4 +1,5 @@
 #include "session.hpp"
+#include "hinted_read.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -51,7 +52,8 @@ session::session(stream s, protocol::role r, const websocket_options& o)
   // answered (see read_messages).
   conn.defer_failures(true);
   std::error_code ec;
-  io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write
+  io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write and the reads
+  if (!io.tls) read_hint = enable_read_hint(io.tcp);
   auto ep = io.tcp.remote_endpoint(ec);
   if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
 }
@@ -294,8 +296,9 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     if (s.read_error) {
       ec = std::exchange(s.read_error, {});
     } else {
+      // Plain TCP: one system call per batch (see hinted_read.hpp).
       n = s.io.tls ? co_await s.io.tls->async_read_some(into, redirect_error(use_awaitable, ec))
-                   : co_await s.io.tcp.async_read_some(into, redirect_error(use_awaitable, ec));
+                   : co_await async_read_hinted(s.io.tcp, into, s.read_hint, redirect_error(use_awaitable, ec));
     }
     if (ec) {
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
