@@ -1,5 +1,6 @@
 // duplex_broadcast: every message from any client goes to all the other
-// clients (duplex::websocket::post, the chat room's fan-out), on any path.
+// clients (duplex::websocket::post of a prepared_message, the chat room's
+// fan-out), on any path.
 // Options as duplex-chat's defaults: 1 MiB send queue per client, a client
 // whose queue overflows is closed (1008).
 //   duplex_broadcast [--host ADDR] [--port N] [--threads N]   (port 0: any free port, printed)
@@ -35,9 +36,14 @@ int one_thread(duplex::server_options opts) {
   duplex::server srv(io, opts);
   srv.websocket("*", [&clients](duplex::websocket ws) -> asio::awaitable<void> {
     clients.push_back(ws);
-    while (auto msg = co_await ws.read())
-      for (auto& c : clients)
-        if (!(c == ws)) c.post(msg->data, msg->binary);
+    duplex::message_batch batch;
+    while (co_await ws.read(batch))
+      for (const auto m : batch) {
+        // Framed once, appended as is to every receiver's output.
+        const duplex::prepared_message prepared(std::string(m.data), m.binary);
+        for (auto& c : clients)
+          if (!(c == ws)) c.post(prepared);
+      }
     auto it = std::find(clients.begin(), clients.end(), ws);
     if (it != clients.end()) {
       *it = clients.back();

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/read_until.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <future>
@@ -207,6 +209,105 @@ TEST(WebSocket, SlowReaderIsClosedAndServerMemoryStaysBounded) {
   EXPECT_EQ(refused, duplex::errc::slow_consumer);
   EXPECT_LT(sent, 100000);
   EXPECT_LE(max_queued, 64u * 1024u + 1024u + 16u);
+}
+
+// A peer's last message and its FIN can arrive together, before the server
+// reads: the read that takes the message is short, and no further readiness
+// event will come for the FIN. The reader must still see the end of the
+// stream at once (not at the idle timeout). A reader that treats a short
+// read as "drained" and then waits for readiness without reading first
+// (Asio's speculative try switched off) would miss it.
+TEST(WebSocket, AMessageAndTheFinArrivingTogetherEndTheReadPromptly) {
+  std::promise<std::pair<std::string, std::chrono::milliseconds>> result;
+  test_server srv(duplex::server_options{}, [&](duplex::server& s) {
+    s.websocket("/late", [&](duplex::websocket ws) -> asio::awaitable<void> {
+      // Let the message and the FIN both land before the first read.
+      asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
+      co_await t.async_wait(asio::use_awaitable);
+      duplex::message m;
+      std::string got = "(none)";
+      // Not in a conditional expression: GCC 12 mishandles co_await there.
+      const bool first = co_await ws.read(m);
+      if (first) got = m.data;
+      const auto start = std::chrono::steady_clock::now();
+      while (co_await ws.read(m)) got += "+" + m.data;
+      result.set_value({got + " " + std::to_string(ws.close_code()),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)});
+    });
+  });
+  asio::io_context io;
+  asio::ip::tcp::socket c(io);
+  c.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  asio::write(c, asio::buffer(std::string("GET /late HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                                          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                          "Sec-WebSocket-Version: 13\r\n\r\n")));
+  std::string head;
+  asio::read_until(c, asio::dynamic_buffer(head), "\r\n\r\n");
+  ASSERT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
+  // "hi", masked with a zero key, then the FIN right behind it.
+  asio::write(c, asio::buffer(std::string("\x81\x82\0\0\0\0hi", 8)));
+  c.shutdown(asio::ip::tcp::socket::shutdown_send);
+  auto f = result.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready) << "the reader did not see the end of the stream";
+  const auto [got, waited] = f.get();
+  EXPECT_EQ(got, "hi 1006");
+  EXPECT_LT(waited, 2000ms);
+}
+
+// A prepared_message is framed once and the same bytes are appended for every
+// recipient: each must still get the message whole, with its type, at every
+// header length (7-bit, 16-bit, 64-bit), and a client (masked frames) too.
+TEST(WebSocket, APreparedMessageArrivesWholeAtEveryLengthForEveryRecipient) {
+  const std::vector<std::size_t> sizes = {0, 1, 125, 126, 65535, 65536, 70000};
+  auto payload = [](std::size_t n, std::size_t salt) {
+    std::string s(n, 'a');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + salt) % 26);
+    return s;
+  };
+  std::vector<duplex::websocket> members;
+  std::error_code after_close;
+  test_server srv(duplex::server_options{}, [&](duplex::server& s) {
+    s.websocket("/room", [&](duplex::websocket ws) -> asio::awaitable<void> {
+      members.push_back(ws);
+      duplex::message m;
+      while (co_await ws.read(m)) {
+        if (m.data != "go") {
+          // From the client's prepared_message: masked, so framed per send.
+          ws.post("got " + std::to_string(m.data.size()) + (m.data == payload(m.data.size(), 5) ? " ok" : " bad"));
+          continue;
+        }
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+          const duplex::prepared_message pm(payload(sizes[i], i), i % 2 == 1);
+          for (auto& peer : members) EXPECT_FALSE(peer.post(pm));
+        }
+      }
+      std::erase(members, ws);
+      const duplex::prepared_message late("late");
+      after_close = ws.post(late);
+    });
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    std::vector<duplex::websocket> clients;
+    for (int i = 0; i < 3; ++i) clients.push_back(co_await duplex::connect(srv.ws_url("/room")));
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (int i = 0; i < 200 && members.size() < 3; ++i) {
+      t.expires_after(5ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    co_await clients[0].send("go");
+    for (auto& c : clients) {
+      for (std::size_t i = 0; i < sizes.size(); ++i) {
+        auto m = co_await c.read();
+        EXPECT_TRUE(m && m->data == payload(sizes[i], i)) << "size " << sizes[i];
+        EXPECT_TRUE(m && m->binary == (i % 2 == 1)) << "size " << sizes[i];
+      }
+    }
+    EXPECT_FALSE(clients[1].post(duplex::prepared_message(payload(300, 5))));
+    auto reply = co_await clients[1].read();
+    EXPECT_TRUE(reply && reply->data == "got 300 ok") << (reply ? reply->data : "closed");
+    for (auto& c : clients) co_await c.close();
+  });
+  EXPECT_EQ(after_close, duplex::errc::closed);
 }
 
 TEST(WebSocket, PermessageDeflateIsNegotiatedAndABroadcastIsCompressedOnce) {

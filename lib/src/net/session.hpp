@@ -106,6 +106,8 @@ struct session : std::enable_shared_from_this<session> {
   asio::steady_timer deadline;      // watchdog
   std::string inflight;             // bytes being written now
   std::size_t read_size = 128;  // adaptive, see read(): small while idle, doubling under load
+  std::error_code read_error;   // met while draining the socket, raised by the next read
+  bool read_hint = false;       // the kernel's TCP_INQ hint is on: see hinted_read.hpp
   bool writing = false;
   bool write_scheduled = false;
   std::chrono::steady_clock::time_point ping_sent;

@@ -1,6 +1,8 @@
 #include "session.hpp"
+#include "hinted_read.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
@@ -50,7 +52,8 @@ session::session(stream s, protocol::role r, const websocket_options& o)
   // answered (see read_messages).
   conn.defer_failures(true);
   std::error_code ec;
-  io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write
+  io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write and the reads
+  if (!io.tls) read_hint = enable_read_hint(io.tcp);
   auto ep = io.tcp.remote_endpoint(ec);
   if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
 }
@@ -93,29 +96,29 @@ void flush_queue::run() noexcept {
 
 void session::start_write() {
   if (writing || transport_done || !conn.has_output()) return;
-  conn.swap_output(inflight);
   std::size_t sent = 0;
   if (!io.tls) {
-    // Write at once (the socket is non-blocking): usually the socket buffer
-    // takes everything, and no asynchronous operation, allocation or
-    // completion handler is needed. Only what is left waits for the reactor.
+    // Write at once (the socket is non-blocking), straight from the
+    // connection's output: usually the socket buffer takes everything, and
+    // no asynchronous operation, allocation, completion handler or buffer
+    // swap is needed; the next frames are queued into the same (cache-warm)
+    // buffer. Only what is left waits for the reactor.
     std::error_code ec;
-    sent = io.tcp.write_some(asio::buffer(inflight), ec);
+    const std::string& out = conn.output();
+    sent = io.tcp.write_some(asio::buffer(out), ec);
     if (stats) stats->bytes_out.add(sent);
     if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-      inflight.clear();
+      conn.clear_output();
       drop(ec);
       return;
     }
-    if (sent == inflight.size()) {
-      // Swapped back: the next frames are queued into the same (cache-warm)
-      // buffer instead of alternating between two per connection.
-      inflight.clear();
-      conn.swap_output(inflight);
+    if (sent == out.size()) {
+      conn.clear_output();
       drain_signal.cancel();
       return;
     }
   }
+  conn.swap_output(inflight);
   writing = true;
   auto done = [self = shared_from_this()](std::error_code ec, std::size_t n) {
     if (self->stats) self->stats->bytes_out.add(n);
@@ -289,17 +292,40 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     const auto into = asio::buffer(buf.data(), buf.size());
     // Inline rather than stream::read_some(): an idle connection waits here,
     // and a nested coroutine would hold one more frame per connection.
-    const std::size_t n =
-        s.io.tls ? co_await s.io.tls->async_read_some(into, redirect_error(use_awaitable, ec))
-                 : co_await s.io.tcp.async_read_some(into, redirect_error(use_awaitable, ec));
-    // Start small (idle connections hold little) and grow while reads fill
-    // the buffer (bulk or pipelined traffic needs few, large reads).
-    if (n == into.size() && s.read_size < max_read_size) s.read_size *= 2;
+    std::size_t n = 0;
+    if (s.read_error) {
+      ec = std::exchange(s.read_error, {});
+    } else {
+      // Plain TCP: one system call per batch (see hinted_read.hpp).
+      n = s.io.tls ? co_await s.io.tls->async_read_some(into, redirect_error(use_awaitable, ec))
+                   : co_await async_read_hinted(s.io.tcp, into, s.read_hint, redirect_error(use_awaitable, ec));
+    }
     if (ec) {
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
       co_return false;
     }
     s.conn.commit(n);
+    // Start small (idle connections hold little) and grow while reads fill
+    // the buffer (bulk or pipelined traffic needs few, large reads). A read
+    // that filled the buffer left more behind: it is taken at once (the
+    // socket is non-blocking) into the grown buffer, so that one batch holds
+    // everything that has arrived, as one large read would have. Otherwise
+    // what one write of the peer's brought could be split over two batches
+    // and each batch's replies (or a broadcast's fan-out) over two writes,
+    // for good: while the first half is answered the second arrives.
+    for (std::size_t last = n, room = into.size(); last == room && s.read_size < max_read_size;) {
+      s.read_size *= 2;
+      if (s.io.tls) break;  // the next read is large enough
+      auto more = s.conn.prepare(s.read_size);
+      room = more.size();
+      last = s.io.tcp.read_some(asio::buffer(more.data(), room), s.read_error);
+      if (s.read_error == asio::error::would_block || s.read_error == asio::error::try_again) s.read_error = {};
+      // Any other error (or the end of the stream) is raised by the next read,
+      // once what came before it was handed out.
+      if (s.read_error) break;
+      s.conn.commit(last);
+      n += last;
+    }
     if (s.stats) s.stats->bytes_in.add(n);
     s.last_activity = std::chrono::steady_clock::now();
   }
@@ -377,10 +403,29 @@ std::error_code websocket::post(std::string_view data, bool binary) {
   return {};
 }
 
+const std::string& prepared_message::frame() const {
+  if (frame_.empty()) {
+    frame_.reserve(protocol::max_frame_header + data_.size());
+    protocol::write_frame_header(frame_, binary_ ? protocol::opcode::binary : protocol::opcode::text, true, false,
+                                 data_.size(), false, {});
+    frame_.append(data_);
+  }
+  return frame_;
+}
+
 std::error_code websocket::post(const prepared_message& m) {
   auto& s = *s_;
+  if (!s.conn.would_compress(m.data_.size())) {
+    if (s.conn.get_role() != protocol::role::server) return post(m.data_, m.binary_);  // masked per frame
+    // Framed once for all recipients: one append of the same bytes each.
+    if (auto ec = s.admit(m.data_.size())) return ec;
+    if (!s.conn.send_prepared(m.frame())) return make_error_code(errc::closed);
+    if (s.stats) s.stats->messages_out.add();
+    if (!s.write_scheduled) s.wake_writer();
+    return {};
+  }
   const std::uint32_t key = s.conn.shared_compression_key();
-  if (key == 0 || !s.conn.would_compress(m.data_.size())) return post(m.data_, m.binary_);
+  if (key == 0) return post(m.data_, m.binary_);
   auto it = std::find_if(m.compressed_.begin(), m.compressed_.end(), [&](const auto& c) { return c.key == key; });
   if (it == m.compressed_.end()) {
     std::string payload;
@@ -391,7 +436,7 @@ std::error_code websocket::post(const prepared_message& m) {
   if (auto ec = s.admit(it->payload.size())) return ec;
   s.conn.send_compressed(m.binary_ ? protocol::opcode::binary : protocol::opcode::text, it->payload);
   if (s.stats) s.stats->messages_out.add();
-  s.wake_writer();
+  if (!s.write_scheduled) s.wake_writer();
   return {};
 }
 

@@ -148,9 +148,12 @@ struct websocket_options {
   protocol::deflate_options deflate;
 };
 
-// A message for many connections (a broadcast). Where recipients compress
-// without context takeover, it is compressed once per distinct compressor
-// setting rather than once per recipient; the results are cached here.
+// A message for many connections (a broadcast). It is framed once: the
+// server frame (header and payload) is built on the first post() and every
+// uncompressed recipient appends those bytes as they are. Where recipients
+// compress without context takeover, it is compressed once per distinct
+// compressor setting rather than once per recipient; the results are cached
+// here. Not for sharing between threads (the caches are not synchronized).
 class prepared_message {
  public:
   explicit prepared_message(std::string data, bool binary = false) : data_(std::move(data)), binary_(binary) {}
@@ -165,8 +168,11 @@ class prepared_message {
     std::uint32_t key;
     std::string payload;
   };
+  // The unmasked, uncompressed frame, built on first use.
+  const std::string& frame() const;
   std::string data_;
   bool binary_;
+  mutable std::string frame_;
   mutable std::vector<compressed> compressed_;  // usually 0 or 1 entries
 };
 

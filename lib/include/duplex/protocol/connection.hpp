@@ -131,6 +131,15 @@ class connection {
     }
     return send_general(op, payload);
   }
+  // A whole unmasked data frame built once for many server connections (a
+  // broadcast: duplex::prepared_message), appended as it is. False when not
+  // a server, not OPEN, or inside a fragmented message; the caller knows the
+  // frame is uncompressed and would not have been compressed here.
+  bool send_prepared(std::string_view frame) {
+    if (role_ != role::server || state_ != state::open || sending_fragmented_) return false;
+    out_.append(frame.data(), frame.size());
+    return true;
+  }
   // One frame of a fragmented message: the first has op text/binary, the
   // rest op continuation; the last has fin. False on a wrong sequence.
   bool send_frame(opcode op, std::string_view payload, bool fin);
@@ -144,6 +153,8 @@ class connection {
   const std::string& output() const noexcept { return out_; }
   bool has_output() const noexcept { return !out_.empty(); }
   void swap_output(std::string& other) noexcept { out_.swap(other); }
+  // The transport wrote all of output() directly (keeps the capacity).
+  void clear_output() noexcept { out_.clear(); }
 
   // The transport lost the TCP connection: the state becomes closed.
   void mark_closed() noexcept { state_ = state::closed; }

@@ -1,0 +1,41 @@
+#include "hinted_read.hpp"
+
+namespace duplex::detail {
+
+#ifdef DUPLEX_HINTED_READ
+
+namespace {
+
+// The socket's implementation is private in Asio 1.22. An explicit
+// instantiation may name private members ([temp.spec]); the friend function
+// it defines hands the member pointer out.
+template <typename Tag, auto Member>
+struct expose {
+  friend constexpr auto member(Tag) { return Member; }
+};
+struct socket_impl {
+  friend constexpr auto member(socket_impl);
+};
+using socket_base = asio::basic_socket<asio::ip::tcp, asio::any_io_executor>;
+template struct expose<socket_impl, &socket_base::impl_>;
+
+}  // namespace
+
+socket_reactor_data reactor_data_of(asio::ip::tcp::socket& s) noexcept {
+  socket_base& base = s;
+  auto& impl = (base.*member(socket_impl{})).get_implementation();
+  return {impl.socket_, impl.reactor_data_ ? &impl.reactor_data_ : nullptr};
+}
+
+bool enable_read_hint(asio::ip::tcp::socket& s) noexcept {
+  const int on = 1;
+  return ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on) == 0;
+}
+
+#else
+
+bool enable_read_hint(asio::ip::tcp::socket&) noexcept { return false; }
+
+#endif
+
+}  // namespace duplex::detail

@@ -1,0 +1,177 @@
+// Internal: an asynchronous read that tells Asio's reactor when it drained
+// the socket, so that the next read waits for readiness without first
+// failing a recvfrom() with EAGAIN: one system call per batch of input
+// instead of two.
+//
+// Asio 1.22 tries every asynchronous read at once ("speculatively") unless
+// the descriptor's flag says not to, and its receive operation clears that
+// flag only at the end of the stream. This operation is Asio's receive with
+// one change: it reads with the kernel's TCP_INQ hint (enable_read_hint();
+// recvmsg() then reports the bytes still queued, and 1 when only the peer's
+// FIN is) and reports "done and exhausted" when nothing is left, which makes
+// the reactor clear the flag, under the descriptor's lock, as newer Asio does
+// after a short read. A short read alone would not prove the socket drained:
+// data and a FIN that arrived together leave no further readiness event.
+// Any event the reactor handles later sets the flag again, so no input is
+// missed. Without the hint (setsockopt refused) it reads as Asio does.
+#pragma once
+
+// Standard headers first: asio picks its allocation functions by a libstdc++
+// macro (see io_pool.hpp).
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <system_error>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/async_result.hpp>
+#include <asio/detail/bind_handler.hpp>
+#include <asio/detail/fenced_block.hpp>
+#include <asio/detail/handler_alloc_helpers.hpp>
+#include <asio/detail/handler_cont_helpers.hpp>
+#include <asio/detail/handler_work.hpp>
+#include <asio/detail/memory.hpp>
+#include <asio/detail/reactor.hpp>
+#include <asio/detail/reactor_op.hpp>
+#include <asio/ip/tcp.hpp>
+
+
+#if defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT) && defined(TCP_INQ)
+#define DUPLEX_HINTED_READ 1
+#endif
+
+namespace duplex::detail {
+
+// Asks the kernel for the TCP_INQ hint on this socket; false if unavailable
+// (then async_read_hinted() is async_read_some()).
+bool enable_read_hint(asio::ip::tcp::socket& s) noexcept;
+
+#ifdef DUPLEX_HINTED_READ
+
+// The socket's descriptor and its reactor state (private in Asio 1.22).
+struct socket_reactor_data {
+  int fd;
+  asio::detail::epoll_reactor::per_descriptor_data* data;
+};
+socket_reactor_data reactor_data_of(asio::ip::tcp::socket& s) noexcept;
+
+template <typename Handler, typename IoExecutor>
+class hinted_recv_op : public asio::detail::reactor_op {
+ public:
+  ASIO_DEFINE_HANDLER_PTR(hinted_recv_op);
+
+  hinted_recv_op(int fd, asio::mutable_buffer b, Handler& handler, const IoExecutor& io_ex)
+      : reactor_op(std::error_code(), &hinted_recv_op::do_perform, &hinted_recv_op::do_complete),
+        fd_(fd),
+        buffer_(b),
+        handler_(static_cast<Handler&&>(handler)),
+        work_(handler_, io_ex) {}
+
+  static status do_perform(reactor_op* base) {
+    auto* o = static_cast<hinted_recv_op*>(base);
+    iovec iov{o->buffer_.data(), o->buffer_.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    for (;;) {
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      const ssize_t n = ::recvmsg(o->fd_, &msg, 0);  // the descriptor is non-blocking
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+        o->ec_ = std::error_code(errno, asio::error::get_system_category());
+        return done;
+      }
+      if (n == 0) {
+        o->ec_ = asio::error::eof;
+        return done_and_exhausted;
+      }
+      o->bytes_transferred_ = static_cast<std::size_t>(n);
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) {
+          int inq;
+          std::memcpy(&inq, CMSG_DATA(c), sizeof inq);
+          if (inq == 0) return done_and_exhausted;
+        }
+      }
+      return done;
+    }
+  }
+
+  // As Asio's reactive_socket_recv_op::do_complete.
+  static void do_complete(void* owner, asio::detail::operation* base, const std::error_code&, std::size_t) {
+    auto* o = static_cast<hinted_recv_op*>(base);
+    ptr p = {asio::detail::addressof(o->handler_), o, o};
+    asio::detail::handler_work<Handler, IoExecutor> w(static_cast<asio::detail::handler_work<Handler, IoExecutor>&&>(o->work_));
+    asio::detail::binder2<Handler, std::error_code, std::size_t> handler(o->handler_, o->ec_, o->bytes_transferred_);
+    p.h = asio::detail::addressof(handler.handler_);
+    p.reset();
+    if (owner) {
+      asio::detail::fenced_block b(asio::detail::fenced_block::half);
+      w.complete(handler, handler.handler_);
+    }
+  }
+
+ private:
+  int fd_;
+  asio::mutable_buffer buffer_;
+  Handler handler_;
+  asio::detail::handler_work<Handler, IoExecutor> work_;
+};
+
+// Per-operation cancellation, as Asio's own socket operations offer it.
+struct hinted_recv_cancellation {
+  asio::detail::epoll_reactor* reactor;
+  asio::detail::epoll_reactor::per_descriptor_data* data;
+  int fd;
+  void operator()(asio::cancellation_type_t type) {
+    if (!!(type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                   asio::cancellation_type::total)))
+      reactor->cancel_ops_by_key(fd, *data, asio::detail::epoll_reactor::read_op, this);
+  }
+};
+
+#endif
+
+// async_read_some() with the drained hint; `hinted`: enable_read_hint()
+// succeeded on this socket.
+template <typename Token>
+auto async_read_hinted(asio::ip::tcp::socket& s, asio::mutable_buffer b, bool hinted, Token&& token) {
+#ifdef DUPLEX_HINTED_READ
+  if (hinted) {
+    return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+        [&s, b](auto handler) {
+          using handler_type = decltype(handler);
+          using op = hinted_recv_op<handler_type, asio::any_io_executor>;
+          const auto where = reactor_data_of(s);
+          if (!where.data) {  // closed: let Asio report it
+            s.async_read_some(b, std::move(handler));
+            return;
+          }
+          auto& reactor = asio::use_service<asio::detail::epoll_reactor>(
+              asio::query(s.get_executor(), asio::execution::context));
+          const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          typename op::ptr p = {asio::detail::addressof(handler), op::ptr::allocate(handler), 0};
+          p.p = new (p.v) op(where.fd, b, handler, s.get_executor());
+          if (slot.is_connected())
+            p.p->cancellation_key_ =
+                &slot.template emplace<hinted_recv_cancellation>(&reactor, where.data, where.fd);
+          reactor.start_op(asio::detail::epoll_reactor::read_op, where.fd, *where.data, p.p, is_continuation, true);
+          p.v = p.p = 0;
+        },
+        token);
+  }
+#endif
+  (void)hinted;
+  return s.async_read_some(b, std::forward<Token>(token));
+}
+
+}  // namespace duplex::detail
