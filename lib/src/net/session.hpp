@@ -96,7 +96,14 @@ struct session : std::enable_shared_from_this<session> {
   std::size_t queued() const noexcept { return conn.output().size() + inflight.size(); }
   // The send-queue limit and overflow policy before queueing `size` bytes:
   // errc::slow_consumer (and, by policy, the connection closing) or ok.
-  std::error_code admit(std::size_t size) noexcept;
+  std::error_code admit(std::size_t size) noexcept {
+    // Inline: every post() passes here; only a refusal takes a call.
+    if (transport_done || conn.get_state() != protocol::state::open || (queued() > 0 && queued() + size > opts.send_queue_limit))
+        [[unlikely]]
+      return refuse();
+    return no_error();
+  }
+  std::error_code refuse() noexcept;
 
   stream io;
   flush_queue& flushes;  // the io_context's

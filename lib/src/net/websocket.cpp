@@ -373,19 +373,16 @@ websocket make_handle(std::shared_ptr<session> s) {
   return websocket(std::shared_ptr<session>(raw, [keep = std::move(s)](session*) { keep->abandoned(); }));
 }
 
-std::error_code session::admit(std::size_t size) noexcept {
+std::error_code session::refuse() noexcept {
   if (transport_done || conn.get_state() != protocol::state::open) return errc::closed;
-  if (queued() > 0 && queued() + size > opts.send_queue_limit) {
-    if (opts.on_overflow == overflow_policy::close) {
-      error = errc::slow_consumer;
-      close_code = protocol::close_code::policy_violation;
-      conn.close(protocol::close_code::policy_violation, "send queue full");
-      arm_close_deadline();
-      wake_writer();
-    }
-    return errc::slow_consumer;
+  if (opts.on_overflow == overflow_policy::close) {
+    error = errc::slow_consumer;
+    close_code = protocol::close_code::policy_violation;
+    conn.close(protocol::close_code::policy_violation, "send queue full");
+    arm_close_deadline();
+    wake_writer();
   }
-  return {};
+  return errc::slow_consumer;
 }
 
 }  // namespace detail
@@ -400,7 +397,7 @@ std::error_code websocket::post(std::string_view data, bool binary) {
   s.conn.send(binary ? protocol::opcode::binary : protocol::opcode::text, data);
   if (s.stats) s.stats->messages_out.add();
   if (!s.write_scheduled) s.wake_writer();  // a batch's later replies find the flush scheduled
-  return {};
+  return no_error();
 }
 
 const std::string& prepared_message::frame() const {
@@ -422,7 +419,7 @@ std::error_code websocket::post(const prepared_message& m) {
     if (!s.conn.send_prepared(m.frame())) return make_error_code(errc::closed);
     if (s.stats) s.stats->messages_out.add();
     if (!s.write_scheduled) s.wake_writer();
-    return {};
+    return no_error();
   }
   const std::uint32_t key = s.conn.shared_compression_key();
   if (key == 0) return post(m.data_, m.binary_);
@@ -437,7 +434,7 @@ std::error_code websocket::post(const prepared_message& m) {
   s.conn.send_compressed(m.binary_ ? protocol::opcode::binary : protocol::opcode::text, it->payload);
   if (s.stats) s.stats->messages_out.add();
   if (!s.write_scheduled) s.wake_writer();
-  return {};
+  return no_error();
 }
 
 asio::awaitable<std::error_code> websocket::send(std::string_view data, bool binary) {

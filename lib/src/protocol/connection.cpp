@@ -136,6 +136,13 @@ std::optional<event> connection::next_event() {
       }
     }
   }
+  return next_event_general();
+}
+
+// Kept apart from the fast path so that the common call saves and restores
+// only the few registers that path needs.
+[[gnu::noinline]] std::optional<event> connection::next_event_general() {
+  auto* base = reinterpret_cast<unsigned char*>(in_.get());
   for (;;) {
     if (!in_frame_) {
       // ---- frame header (RFC 6455 §5.2) ----

@@ -104,7 +104,7 @@ class message_batch {
   };
   // entries_ only grows; the first used_ are this batch's, so refilling a
   // batch overwrites entries in place.
-  void add(const entry& e) {
+  [[gnu::always_inline]] void add(const entry& e) {
     if (used_ < entries_.size()) [[likely]]
       entries_[used_++] = e;
     else

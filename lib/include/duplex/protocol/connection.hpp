@@ -45,7 +45,7 @@ struct event {
   // failed: the code we sent (1002, 1007, 1009).
   std::uint16_t code = 0;
   // failed: duplex::errc::{protocol_error,invalid_utf8,message_too_big,bad_compressed_data}
-  std::error_code error;
+  std::error_code error = no_error();
   // The payload lies in the input buffer (a whole unfragmented, uncompressed
   // message, unmasked in place): then it stays valid across next_event()
   // calls, until the next prepare() or receive_data(). A transport can hand
@@ -163,6 +163,8 @@ class connection {
   std::optional<event> fail(std::uint16_t code, errc why, std::string_view reason);
   event fail_now(std::uint16_t code, errc why, std::string_view reason);
   std::optional<event> on_control();
+  // Every frame the fast path in next_event() does not take.
+  std::optional<event> next_event_general();
   bool send_general(opcode op, std::string_view payload);
   void write_frame(opcode op, std::string_view payload, bool fin, bool rsv1 = false);
   std::optional<event> inflate(std::string_view compressed, bool final_fragment);
