@@ -42,14 +42,6 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
-// The same value as std::error_code{}, without its call into libstdc++ for
-// std::system_category() each time: hot paths (an event per message, post()'s
-// result) build one per message.
-inline std::error_code no_error() noexcept {
-  static const std::error_category& system = std::system_category();
-  return {0, system};
-}
-
 }  // namespace duplex
 
 template <>

@@ -101,7 +101,7 @@ struct session : std::enable_shared_from_this<session> {
     if (transport_done || conn.get_state() != protocol::state::open || (queued() > 0 && queued() + size > opts.send_queue_limit))
         [[unlikely]]
       return refuse();
-    return no_error();
+    return {};
   }
   std::error_code refuse() noexcept;
 

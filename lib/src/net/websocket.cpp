@@ -397,7 +397,7 @@ std::error_code websocket::post(std::string_view data, bool binary) {
   s.conn.send(binary ? protocol::opcode::binary : protocol::opcode::text, data);
   if (s.stats) s.stats->messages_out.add();
   if (!s.write_scheduled) s.wake_writer();  // a batch's later replies find the flush scheduled
-  return no_error();
+  return {};
 }
 
 const std::string& prepared_message::frame() const {
@@ -419,7 +419,7 @@ std::error_code websocket::post(const prepared_message& m) {
     if (!s.conn.send_prepared(m.frame())) return make_error_code(errc::closed);
     if (s.stats) s.stats->messages_out.add();
     if (!s.write_scheduled) s.wake_writer();
-    return no_error();
+    return {};
   }
   const std::uint32_t key = s.conn.shared_compression_key();
   if (key == 0) return post(m.data_, m.binary_);
@@ -434,7 +434,7 @@ std::error_code websocket::post(const prepared_message& m) {
   s.conn.send_compressed(m.binary_ ? protocol::opcode::binary : protocol::opcode::text, it->payload);
   if (s.stats) s.stats->messages_out.add();
   if (!s.write_scheduled) s.wake_writer();
-  return no_error();
+  return {};
 }
 
 asio::awaitable<std::error_code> websocket::send(std::string_view data, bool binary) {

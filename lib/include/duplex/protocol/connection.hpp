@@ -45,7 +45,7 @@ struct event {
   // failed: the code we sent (1002, 1007, 1009).
   std::uint16_t code = 0;
   // failed: duplex::errc::{protocol_error,invalid_utf8,message_too_big,bad_compressed_data}
-  std::error_code error = no_error();
+  std::error_code error;
   // The payload lies in the input buffer (a whole unfragmented, uncompressed
   // message, unmasked in place): then it stays valid across next_event()
   // calls, until the next prepare() or receive_data(). A transport can hand
