@@ -18,13 +18,20 @@ struct socket_impl {
 };
 using socket_base = asio::basic_socket<asio::ip::tcp, asio::any_io_executor>;
 template struct expose<socket_impl, &socket_base::impl_>;
+// The reactor a descriptor is registered with: found here instead of through
+// use_service(), which locks the registry and compares type names per read.
+struct state_reactor {
+  friend constexpr auto member(state_reactor);
+};
+template struct expose<state_reactor, &asio::detail::epoll_reactor::descriptor_state::reactor_>;
 
 }  // namespace
 
 socket_reactor_data reactor_data_of(asio::ip::tcp::socket& s) noexcept {
   socket_base& base = s;
   auto& impl = (base.*member(socket_impl{})).get_implementation();
-  return {impl.socket_, impl.reactor_data_ ? &impl.reactor_data_ : nullptr};
+  if (!impl.reactor_data_) return {impl.socket_, nullptr, nullptr};
+  return {impl.socket_, &impl.reactor_data_, impl.reactor_data_->*member(state_reactor{})};
 }
 
 bool enable_read_hint(asio::ip::tcp::socket& s) noexcept {

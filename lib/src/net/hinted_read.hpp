@@ -57,6 +57,7 @@ bool enable_read_hint(asio::ip::tcp::socket& s) noexcept;
 struct socket_reactor_data {
   int fd;
   asio::detail::epoll_reactor::per_descriptor_data* data;
+  asio::detail::epoll_reactor* reactor;  // the one data is registered with
 };
 socket_reactor_data reactor_data_of(asio::ip::tcp::socket& s) noexcept;
 
@@ -155,8 +156,7 @@ auto async_read_hinted(asio::ip::tcp::socket& s, asio::mutable_buffer b, bool hi
             s.async_read_some(b, std::move(handler));
             return;
           }
-          auto& reactor = asio::use_service<asio::detail::epoll_reactor>(
-              asio::query(s.get_executor(), asio::execution::context));
+          auto& reactor = *where.reactor;
           const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
           auto slot = asio::get_associated_cancellation_slot(handler);
           typename op::ptr p = {asio::detail::addressof(handler), op::ptr::allocate(handler), 0};
