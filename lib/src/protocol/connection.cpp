@@ -105,8 +105,9 @@ std::optional<event> connection::next_event() {
   // below; any other frame takes the general path, which enforces every rule.
   if (!in_frame_ && !in_message_) {
     const std::size_t avail = in_end_ - in_begin_;
+    if (avail < 2) return std::nullopt;  // a batch's end: no header yet (as the general path decides)
     unsigned char* h = base + in_begin_;
-    if (avail >= 2 && (h[0] == 0x81 || h[0] == 0x82) && bool(h[1] & 0x80) == (role_ == role::server)) {
+    if ((h[0] == 0x81 || h[0] == 0x82) && bool(h[1] & 0x80) == (role_ == role::server)) {
       const bool masked = h[1] & 0x80;
       std::size_t len = h[1] & 0x7F;
       std::size_t head = 2;
