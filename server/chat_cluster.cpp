@@ -52,8 +52,8 @@ void service::cluster_room_opened(room& r) {
     co_return co_await c.history.streams().recent(name, 0);
   };
   in_background(ex_, op(*cluster_, name), [this, name, inc](bool ok, realtime::history_page page) {
-    room* r = rooms_->find(name);
-    if (!r || r->incarnation != inc) return;
+    room* r = same_room(name, inc);
+    if (!r) return;
     if (ok) r->top = page.top;
     else if (log_) log_("room " + name + ": opened while Redis is down (history follows when it is back)");
     r->ready = true;
@@ -64,6 +64,13 @@ void service::cluster_room_opened(room& r) {
     r->on_ready.clear();
     for (auto& f : ready) f();
   });
+}
+
+// The room an answer from Redis was for, if it is still open (not closed,
+// nor closed and opened again, since the request).
+service::room* service::same_room(const std::string& name, std::uint64_t incarnation) {
+  room* r = rooms_->find(name);
+  return r && r->incarnation == incarnation ? r : nullptr;
 }
 
 void service::cluster_room_closed(room& r) {
@@ -114,16 +121,15 @@ void service::catch_up(room& r) {
   const bool known = !from.epoch.empty();
   in_background(ex_, op(*cluster_, name, known ? from.offset : 0),
                 [this, name, inc, from, known](bool ok, realtime::history_page page) {
-                  room* rp = rooms_->find(name);
-                  if (!rp || rp->incarnation != inc) return;
+                  room* rp = same_room(name, inc);
+                  if (!rp) return;
                   room& r = *rp;
                   r.catching_up = false;
                   if (!ok && r.pending.size() < max_held_lines) {
                     // Redis is away: hold the lines and read again (a hole is never delivered).
                     auto timer = std::make_shared<asio::steady_timer>(ex_, std::chrono::milliseconds(250));
                     timer->async_wait([this, timer, name, inc](std::error_code) {
-                      room* r = rooms_->find(name);
-                      if (r && r->incarnation == inc) catch_up(*r);
+                      if (room* r = same_room(name, inc)) catch_up(*r);
                     });
                     return;
                   }
@@ -230,8 +236,8 @@ void service::cluster_claim(const std::shared_ptr<session>& s, room& r, std::str
                 [this, weak, background, room_name, inc, name, token, has_token](bool ok, bool claimed) mutable {
                   if (background) return;
                   auto s = weak.lock();
-                  room* r = rooms_->find(room_name);
-                  if (!s || !r || r->incarnation != inc || s->in != r || !s->name.empty()) return;
+                  room* r = same_room(room_name, inc);
+                  if (!s || !r || s->in != r || !s->name.empty()) return;
                   // Redis down: names are checked on this instance only until it is back.
                   if (ok && !claimed)
                     return reply_error(*s, "name_taken", "the name " + name + " is in use in " + room_name);
@@ -300,8 +306,8 @@ void service::sync_presence(room& r) {
     co_return co_await c.presence.list(room);
   };
   in_background(ex_, op(*cluster_, r.name), [this, name = r.name, inc](bool ok, std::vector<redis::presence_entry> all) {
-    room* r = rooms_->find(name);
-    if (!ok || !r || r->incarnation != inc) return;
+    room* r = same_room(name, inc);
+    if (!ok || !r) return;
     std::set<std::string, std::less<>> there;
     for (auto& e : all) {
       auto owner = redis::parse_owner(e.info);
@@ -335,8 +341,8 @@ void service::refresh_presence(room& r) {
     co_return co_await c.presence.refresh(room, mine, c.options.instance);
   };
   in_background(ex_, op(*cluster_, r.name, std::move(mine)), [this, name = r.name, inc](bool ok, std::vector<std::string> lost) {
-    room* r = rooms_->find(name);
-    if (!ok || !r || r->incarnation != inc) return;
+    room* r = same_room(name, inc);
+    if (!ok || !r) return;
     for (auto& n : lost) {
       auto owned = r->owned.find(n);
       if (owned == r->owned.end()) continue;

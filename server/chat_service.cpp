@@ -437,27 +437,29 @@ void service::on_chat(session& s, std::string text) {
   ++stats_.published;
   // In a cluster the line comes back through the room's pub/sub channel.
   if (cluster_) return cluster_publish(r, std::move(payload), std::move(m));
-  history_.publish(r.name, payload, [this, name = r.name, payload](std::error_code ec, stream_position pos) {
-    room* r = rooms_->find(name);
-    if (!r) return;
-    if (ec) {
-      if (log_) log_("publish " + name + " failed: " + ec.message());
-      return;
-    }
-    deliver(*r, pos, payload);
-  });
+  history_.publish(r.name, payload,
+                   [this, name = r.name, payload, m = std::move(m)](std::error_code ec, stream_position pos) mutable {
+                     room* r = rooms_->find(name);
+                     if (!r) return;
+                     if (ec) {
+                       if (log_) log_("publish " + name + " failed: " + ec.message());
+                       return;
+                     }
+                     deliver(*r, pos, payload, std::move(m));
+                   });
 }
 
 // A numbered line to the room's members here: live watchers through the
 // room's topic, those still loading keep it to merge with their history.
-void service::deliver(room& r, const stream_position& pos, const std::string& payload) {
+void service::deliver(room& r, const stream_position& pos, const std::string& payload,
+                      std::optional<v1::message> m) {
   r.history_top.reset();
   r.history_frames.clear();
   if (auto it = r.suppress.find(payload); it != r.suppress.end()) {
     r.suppress.erase(it);  // sent here during the outage already
     return;
   }
-  auto m = detail::stored_line(payload);
+  if (!m) m = detail::stored_line(payload);  // a line from Redis arrives as its stored form
   if (!m) {
     if (log_) log_("line " + r.name + " " + std::to_string(pos.offset) + ": undecodable, skipped");
     return;

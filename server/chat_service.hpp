@@ -43,11 +43,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -147,11 +148,14 @@ class service {
   void tick();
   asio::awaitable<void> tick_loop();
   void replace_holder(room& r, holder_map::iterator it);
-  void deliver(room& r, const realtime::stream_position& pos, const std::string& payload);
+  // `m`: the line decoded, when the caller has it (else decoded from `payload`).
+  void deliver(room& r, const realtime::stream_position& pos, const std::string& payload,
+               std::optional<schema::message> m = std::nullopt);
   void admit(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token);
   // chat_cluster.cpp
   void cluster_room_opened(room& r);
   void cluster_room_closed(room& r);
+  room* same_room(const std::string& name, std::uint64_t incarnation);
   void cluster_publish(room& r, std::string payload, schema::message m);
   void cluster_claim(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token);
   void cluster_released(room& r, const std::string& name);
