@@ -28,7 +28,7 @@
 namespace {
 
 int one_thread(duplex::server_options opts) {
-  asio::io_context io(1);
+  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);  // one thread, like examples/echo.cpp
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](auto, int) { io.stop(); });
 

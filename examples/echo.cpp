@@ -131,7 +131,9 @@ int main(int argc, char** argv) {
   }
   if (quiet) sopts.log = nullptr;
 
-  asio::io_context io(1);
+  // One thread runs everything here: Asio's per-socket locks are not needed
+  // (posting from other threads would still be safe). See docs/threads.md.
+  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](auto, int) { io.stop(); });
 

@@ -14,6 +14,14 @@
 // data and a FIN that arrived together leave no further readiness event.
 // Any event the reactor handles later sets the flag again, so no input is
 // missed. Without the hint (setsockopt refused) it reads as Asio does.
+//
+// Where the bytes land is asked for when the socket is ready, right before
+// each recvmsg(), not when the read starts: a connection that waits for
+// input then holds no buffer, so one buffer per thread can serve every
+// connection (see shared_buffers in session.hpp). The target is a
+//   asio::mutable_buffer acquire();  // before each recvmsg()
+//   void unused() noexcept;          // that recvmsg() brought no bytes
+//   asio::mutable_buffer own();      // a read that cannot ask late (no hint)
 #pragma once
 
 // Standard headers first: asio picks its allocation functions by a libstdc++
@@ -61,21 +69,22 @@ struct socket_reactor_data {
 };
 socket_reactor_data reactor_data_of(asio::ip::tcp::socket& s) noexcept;
 
-template <typename Handler, typename IoExecutor>
+template <typename Target, typename Handler, typename IoExecutor>
 class hinted_recv_op : public asio::detail::reactor_op {
  public:
   ASIO_DEFINE_HANDLER_PTR(hinted_recv_op);
 
-  hinted_recv_op(int fd, asio::mutable_buffer b, Handler& handler, const IoExecutor& io_ex)
+  hinted_recv_op(int fd, Target& target, Handler& handler, const IoExecutor& io_ex)
       : reactor_op(std::error_code(), &hinted_recv_op::do_perform, &hinted_recv_op::do_complete),
         fd_(fd),
-        buffer_(b),
+        target_(target),
         handler_(static_cast<Handler&&>(handler)),
         work_(handler_, io_ex) {}
 
   static status do_perform(reactor_op* base) {
     auto* o = static_cast<hinted_recv_op*>(base);
-    iovec iov{o->buffer_.data(), o->buffer_.size()};
+    const asio::mutable_buffer b = o->target_.acquire();
+    iovec iov{b.data(), b.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     for (;;) {
       msghdr msg{};
@@ -86,11 +95,14 @@ class hinted_recv_op : public asio::detail::reactor_op {
       const ssize_t n = ::recvmsg(o->fd_, &msg, 0);  // the descriptor is non-blocking
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
-        o->ec_ = std::error_code(errno, asio::error::get_system_category());
+        const int err = errno;
+        o->target_.unused();
+        if (err == EAGAIN || err == EWOULDBLOCK) return not_done;
+        o->ec_ = std::error_code(err, asio::error::get_system_category());
         return done;
       }
       if (n == 0) {
+        o->target_.unused();
         o->ec_ = asio::error::eof;
         return done_and_exhausted;
       }
@@ -122,7 +134,7 @@ class hinted_recv_op : public asio::detail::reactor_op {
 
  private:
   int fd_;
-  asio::mutable_buffer buffer_;
+  Target& target_;
   Handler handler_;
   asio::detail::handler_work<Handler, IoExecutor> work_;
 };
@@ -141,26 +153,26 @@ struct hinted_recv_cancellation {
 
 #endif
 
-// async_read_some() with the drained hint; `hinted`: enable_read_hint()
-// succeeded on this socket.
-template <typename Token>
-auto async_read_hinted(asio::ip::tcp::socket& s, asio::mutable_buffer b, bool hinted, Token&& token) {
+// async_read_some() with the drained hint, into `target` (see above);
+// `hinted`: enable_read_hint() succeeded on this socket.
+template <typename Target, typename Token>
+auto async_read_hinted(asio::ip::tcp::socket& s, Target& target, bool hinted, Token&& token) {
 #ifdef DUPLEX_HINTED_READ
   if (hinted) {
     return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
-        [&s, b](auto handler) {
+        [&s, &target](auto handler) {
           using handler_type = decltype(handler);
-          using op = hinted_recv_op<handler_type, asio::any_io_executor>;
+          using op = hinted_recv_op<Target, handler_type, asio::any_io_executor>;
           const auto where = reactor_data_of(s);
           if (!where.data) {  // closed: let Asio report it
-            s.async_read_some(b, std::move(handler));
+            s.async_read_some(target.own(), std::move(handler));
             return;
           }
           auto& reactor = *where.reactor;
           const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
           auto slot = asio::get_associated_cancellation_slot(handler);
           typename op::ptr p = {asio::detail::addressof(handler), op::ptr::allocate(handler), 0};
-          p.p = new (p.v) op(where.fd, b, handler, s.get_executor());
+          p.p = new (p.v) op(where.fd, target, handler, s.get_executor());
           if (slot.is_connected())
             p.p->cancellation_key_ =
                 &slot.template emplace<hinted_recv_cancellation>(&reactor, where.data, where.fd);
@@ -171,7 +183,7 @@ auto async_read_hinted(asio::ip::tcp::socket& s, asio::mutable_buffer b, bool hi
   }
 #endif
   (void)hinted;
-  return s.async_read_some(b, std::forward<Token>(token));
+  return s.async_read_some(target.own(), std::forward<Token>(token));
 }
 
 }  // namespace duplex::detail

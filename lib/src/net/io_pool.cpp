@@ -14,9 +14,11 @@ struct pool_context : asio::io_context {
 io_pool::io_pool(std::size_t threads) {
   if (threads == 0) threads = 1;
   for (std::size_t i = 0; i < threads; ++i) {
-    // Hint 1: one thread runs each context (asio skips some cross-thread
-    // wake-ups); posting to it from other threads stays safe.
-    contexts_.push_back(std::make_unique<pool_context>(1));
+    // One thread runs each context and starts every operation on its
+    // sockets, so Asio's per-socket locks (three per read and reply) are
+    // left out; posting to a context from other threads stays safe (the
+    // scheduler keeps its lock).
+    contexts_.push_back(std::make_unique<pool_context>(ASIO_CONCURRENCY_HINT_UNSAFE_IO));
     guards_.push_back(asio::make_work_guard(*contexts_.back()));
   }
 }

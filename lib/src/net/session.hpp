@@ -59,6 +59,46 @@ class flush_queue : public asio::execution_context::service {
   bool posted_ = false;
 };
 
+// One input and one output buffer per io_context, lent to the connection
+// whose input is being read and answered. A connection reads into the
+// shared input buffer when its socket is ready (not when it starts waiting:
+// see hinted_read.hpp), hands out views into it, and its replies go to the
+// shared output buffer; when it waits for input again it writes them and
+// gives both back, keeping only an unfinished frame's few bytes in its own
+// buffer. A busy thread thus touches two buffers that stay in cache instead
+// of a pair per connection (each a cache miss for the kernel's copy and our
+// own), and an idle connection holds only its small own buffers. While a
+// handler keeps a batch across a wait of its own, the buffers stay with it
+// and the other connections use their own.
+class shared_buffers : public asio::execution_context::service {
+ public:
+  using key_type = shared_buffers;
+  static inline asio::execution_context::id id;
+  explicit shared_buffers(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+  // Lent while the holder lives and has not given them back. A connection
+  // destroyed while holding one took it along; what it left here in
+  // exchange (its own empty buffer) becomes the shared one. The holder is
+  // a weak pointer because the last owner of a connection may let go of it
+  // on another thread.
+  std::unique_ptr<char[]> input;
+  std::size_t input_capacity = 0;
+  std::weak_ptr<session> input_holder;
+  std::string output;  // empty while here
+  std::weak_ptr<session> output_holder;
+
+ private:
+  void shutdown() override {}
+};
+
+// Where session reads land (see hinted_read.hpp).
+struct read_target {
+  session& s;
+  asio::mutable_buffer acquire();  // the shared buffer when it is free
+  void unused() noexcept;
+  asio::mutable_buffer own();
+};
+
 struct session : std::enable_shared_from_this<session> {
   session(stream s, protocol::role r, const websocket_options& o);
 
@@ -90,6 +130,19 @@ struct session : std::enable_shared_from_this<session> {
   void abandoned() noexcept;
 
   void start_write();
+  // See shared_buffers. The input is borrowed only when none of ours is
+  // buffered, the output only on plain TCP with nothing queued or in flight.
+  void borrow_input() noexcept;
+  void return_input() noexcept;
+  void borrow_output() noexcept;
+  // Writes what the handler queued, then gives the buffer back (or, when
+  // the write could not finish at once, keeps it and leaves its own empty
+  // one in exchange).
+  void return_output() noexcept;
+  void release_shared() noexcept {
+    return_output();
+    return_input();
+  }
   // Evaluates the timeouts (idle ping, pong wait, close) and re-arms.
   void arm_watchdog();
 
@@ -107,12 +160,17 @@ struct session : std::enable_shared_from_this<session> {
 
   stream io;
   flush_queue& flushes;  // the io_context's
+  shared_buffers& shared;  // the io_context's
+  read_target input{*this};
   protocol::connection conn;
   websocket_options opts;
   asio::steady_timer drain_signal;  // flush()/wait-policy senders sleep on it
   asio::steady_timer deadline;      // watchdog
   std::string inflight;             // bytes being written now
   std::size_t read_size = 128;  // adaptive, see read(): small while idle, doubling under load
+  std::size_t read_room = 0;    // the size of the last read's buffer
+  bool input_lent = false;      // conn reads into shared.input
+  bool output_lent = false;     // conn's output is shared.output
   std::error_code read_error;   // met while draining the socket, raised by the next read
   bool read_hint = false;       // the kernel's TCP_INQ hint is on: see hinted_read.hpp
   bool writing = false;

@@ -43,6 +43,7 @@ void stream::close() noexcept {
 session::session(stream s, protocol::role r, const websocket_options& o)
     : io(std::move(s)),
       flushes(asio::use_service<flush_queue>(asio::query(io.tcp.get_executor(), asio::execution::context))),
+      shared(asio::use_service<shared_buffers>(asio::query(io.tcp.get_executor(), asio::execution::context))),
       conn(r, o.max_message_size),
       opts(o),
       drain_signal(io.tcp.get_executor()),
@@ -135,6 +136,48 @@ void session::start_write() {
     asio::async_write(*io.tls, asio::buffer(inflight), std::move(done));
   else
     asio::async_write(io.tcp, asio::buffer(inflight.data() + sent, inflight.size() - sent), std::move(done));
+}
+
+void session::borrow_input() noexcept {
+  if (input_lent || conn.buffered_input() != 0 || !shared.input_holder.expired()) return;
+  conn.swap_input(shared.input, shared.input_capacity);
+  shared.input_holder = weak_from_this();
+  input_lent = true;
+}
+
+void session::return_input() noexcept {
+  if (!input_lent) return;
+  input_lent = false;
+  conn.swap_input(shared.input, shared.input_capacity);  // an unfinished frame's bytes stay with us
+  shared.input_holder.reset();
+}
+
+void session::borrow_output() noexcept {
+  if (output_lent || io.tls || writing || conn.has_output() || !shared.output_holder.expired()) return;
+  conn.swap_output(shared.output);
+  shared.output_holder = weak_from_this();
+  output_lent = true;
+}
+
+void session::return_output() noexcept {
+  if (!output_lent) return;
+  output_lent = false;
+  shared.output_holder.reset();
+  if (conn.has_output()) start_write();
+  if (!conn.has_output() && !writing) conn.swap_output(shared.output);
+}
+
+asio::mutable_buffer read_target::acquire() {
+  s.borrow_input();
+  return own();
+}
+
+void read_target::unused() noexcept { s.return_input(); }
+
+asio::mutable_buffer read_target::own() {
+  auto b = s.conn.prepare(s.read_size);
+  s.read_room = b.size();
+  return {b.data(), b.size()};
 }
 
 void session::drop(std::error_code why) noexcept {
@@ -264,6 +307,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
           // The connection is CLOSED now: messages that came before the Close
           // go out first, and the next read finishes.
           if (many && !many->empty()) co_return true;
+          s.release_shared();
           co_await s.finish();
           co_return false;
       }
@@ -272,6 +316,9 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     // A violation behind these messages is raised by the next read, once the
     // handler has queued its replies to them.
     if (many && !many->empty()) co_return true;
+    // Everything read was handed out and answered: the replies go out now,
+    // and the shared buffers are free for the next connection.
+    s.release_shared();
     if (s.conn.failure_pending()) continue;
     if (s.transport_done) co_return false;
     if (s.conn.get_state() == protocol::state::closed) {
@@ -288,23 +335,24 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
       co_await s.drain_signal.async_wait(redirect_error(use_awaitable, ec));
     }
     if (s.transport_done) co_return false;
-    auto buf = s.conn.prepare(s.read_size);
-    const auto into = asio::buffer(buf.data(), buf.size());
     // Inline rather than stream::read_some(): an idle connection waits here,
     // and a nested coroutine would hold one more frame per connection.
     std::size_t n = 0;
     if (s.read_error) {
       ec = std::exchange(s.read_error, {});
+    } else if (s.io.tls) {
+      n = co_await s.io.tls->async_read_some(s.input.own(), redirect_error(use_awaitable, ec));
     } else {
-      // Plain TCP: one system call per batch (see hinted_read.hpp).
-      n = s.io.tls ? co_await s.io.tls->async_read_some(into, redirect_error(use_awaitable, ec))
-                   : co_await async_read_hinted(s.io.tcp, into, s.read_hint, redirect_error(use_awaitable, ec));
+      // One system call per batch, into the shared buffer when it is free
+      // (see hinted_read.hpp).
+      n = co_await async_read_hinted(s.io.tcp, s.input, s.read_hint, redirect_error(use_awaitable, ec));
     }
     if (ec) {
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
       co_return false;
     }
     s.conn.commit(n);
+    s.borrow_output();
     // Start small (idle connections hold little) and grow while reads fill
     // the buffer (bulk or pipelined traffic needs few, large reads). A read
     // that filled the buffer left more behind: it is taken at once (the
@@ -313,8 +361,8 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     // what one write of the peer's brought could be split over two batches
     // and each batch's replies (or a broadcast's fan-out) over two writes,
     // for good: while the first half is answered the second arrives.
-    for (std::size_t last = n, room = into.size(); last == room && s.read_size < max_read_size;) {
-      s.read_size *= 2;
+    for (std::size_t last = n, room = s.read_room; last == room && room < max_read_size;) {
+      s.read_size = std::min(max_read_size, std::max(s.read_size, room) * 2);
       if (s.io.tls) break;  // the next read is large enough
       auto more = s.conn.prepare(s.read_size);
       room = more.size();

@@ -64,6 +64,19 @@ std::span<char> connection::prepare(std::size_t min) {
   return {in_.get() + in_end_, in_cap_ - in_end_};
 }
 
+void connection::swap_input(std::unique_ptr<char[]>& storage, std::size_t& capacity) {
+  const std::size_t used = in_end_ - in_begin_;
+  if (capacity < used) {
+    storage = std::make_unique_for_overwrite<char[]>(used);
+    capacity = used;
+  }
+  if (used) std::memcpy(storage.get(), in_.get() + in_begin_, used);
+  std::swap(in_, storage);
+  std::swap(in_cap_, capacity);
+  in_begin_ = 0;
+  in_end_ = used;
+}
+
 void connection::receive_data(std::string_view bytes) {
   auto span = prepare(bytes.size());
   if (!bytes.empty()) std::memcpy(span.data(), bytes.data(), bytes.size());

@@ -77,6 +77,12 @@ class connection {
   // (or the connection is closed: input after CLOSED is ignored).
   std::optional<event> next_event();
   std::size_t buffered_input() const noexcept { return in_end_ - in_begin_; }
+  // Exchanges the input storage with `storage` (of `capacity` bytes); the
+  // unparsed input moves along (`storage` is replaced by a larger one if it
+  // cannot hold it). A transport lends a connection a buffer that many share
+  // while it reads, and takes it back afterwards. Like prepare(), it ends
+  // the validity of payloads that lie in the input.
+  void swap_input(std::unique_ptr<char[]>& storage, std::size_t& capacity);
   // For a transport that hands out several messages at once (a batch): with
   // deferral on, a violation makes next_event() return nullopt with the
   // connection still OPEN and failure_pending() true, so the messages before
