@@ -59,7 +59,7 @@ collected drain(connection& c) {
 
 // The close code in the last Close frame of a server's (unmasked) output.
 int sent_close_code(const connection& c) {
-  const std::string& o = c.output();
+  const std::string_view o = c.output();
   for (std::size_t i = 0; i + 1 < o.size();) {
     const unsigned op = static_cast<unsigned char>(o[i]) & 0x0F;
     const std::size_t len = static_cast<unsigned char>(o[i + 1]) & 0x7F;
@@ -174,7 +174,7 @@ TEST(Connection, ClientMasksAndServerUnmasks) {
   connection client(role::client), server(role::server);
   ASSERT_TRUE(client.send(opcode::text, "from client"));
   ASSERT_TRUE(client.send(opcode::text, "from client"));
-  const std::string wire = client.output();
+  const std::string wire(client.output());
   EXPECT_TRUE(static_cast<unsigned char>(wire[1]) & 0x80);
   // Fresh key per frame: the two identical messages differ on the wire.
   EXPECT_NE(wire.substr(0, wire.size() / 2), wire.substr(wire.size() / 2));
@@ -184,7 +184,7 @@ TEST(Connection, ClientMasksAndServerUnmasks) {
   EXPECT_EQ(ev.data[1], "from client");
 
   ASSERT_TRUE(server.send(opcode::binary, std::string(70000, 'b')));
-  std::string back;
+  output_buffer back;
   server.swap_output(back);
   client.receive_data(back);
   auto ev2 = drain(client);
@@ -291,9 +291,9 @@ TEST(Connection, ClosingHandshakeInitiatedLocally) {
   ASSERT_TRUE(c.close(1001, "going"));
   EXPECT_EQ(c.get_state(), state::closing);
   EXPECT_FALSE(c.close());
-  std::string sent;
+  output_buffer sent;
   c.swap_output(sent);
-  EXPECT_EQ(sent, frame(0x88, close_payload(1001, "going"), false));
+  EXPECT_EQ(sent.view(), frame(0x88, close_payload(1001, "going"), false));
   // Data that crossed our Close is still delivered; then the peer's Close ends it.
   c.receive_data(frame(0x81, "late") + frame(0x88, close_payload(1001)) + frame(0x81, "ignored"));
   auto ev = drain(c);

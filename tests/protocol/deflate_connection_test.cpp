@@ -34,9 +34,9 @@ struct pair_of {
 };
 
 std::string wire_of(connection& c) {
-  std::string out;
+  output_buffer out;
   c.swap_output(out);
-  return out;
+  return std::string(out.view());
 }
 
 std::vector<std::string> messages(connection& c, std::string_view bytes, kind* last = nullptr) {

@@ -11,6 +11,7 @@
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,16 +77,18 @@ class shared_buffers : public asio::execution_context::service {
   static inline asio::execution_context::id id;
   explicit shared_buffers(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
 
-  // Lent while the holder lives and has not given them back. A connection
-  // destroyed while holding one took it along; what it left here in
-  // exchange (its own empty buffer) becomes the shared one. The holder is
-  // a weak pointer because the last owner of a connection may let go of it
-  // on another thread.
-  std::unique_ptr<char[]> input;
-  std::size_t input_capacity = 0;
-  std::weak_ptr<session> input_holder;
-  std::string output;  // empty while here
-  std::weak_ptr<session> output_holder;
+  struct pool {
+    std::unique_ptr<char[]> input;
+    std::size_t input_capacity = 0;
+    protocol::output_buffer output;  // empty while here
+    // Set and cleared on the io_context's thread; also cleared by a
+    // connection destroyed while holding one, on whatever thread let go of
+    // it last. Such a connection took the buffer along; what it left here
+    // in exchange (its own empty buffer) becomes the shared one.
+    std::atomic<bool> input_lent{false}, output_lent{false};
+  };
+  // Shared with the sessions: one may outlive its io_context.
+  const std::shared_ptr<pool> buffers = std::make_shared<pool>();
 
  private:
   void shutdown() override {}
@@ -101,6 +104,7 @@ struct read_target {
 
 struct session : std::enable_shared_from_this<session> {
   session(stream s, protocol::role r, const websocket_options& o);
+  ~session();
 
   // Arms the watchdog. `leftover` is input read past the handshake (the peer
   // may send frames right behind it).
@@ -160,17 +164,17 @@ struct session : std::enable_shared_from_this<session> {
 
   stream io;
   flush_queue& flushes;  // the io_context's
-  shared_buffers& shared;  // the io_context's
+  std::shared_ptr<shared_buffers::pool> shared;  // the io_context's
   read_target input{*this};
   protocol::connection conn;
   websocket_options opts;
   asio::steady_timer drain_signal;  // flush()/wait-policy senders sleep on it
   asio::steady_timer deadline;      // watchdog
-  std::string inflight;             // bytes being written now
+  protocol::output_buffer inflight;  // bytes being written now
   std::size_t read_size = 128;  // adaptive, see read(): small while idle, doubling under load
   std::size_t read_room = 0;    // the size of the last read's buffer
-  bool input_lent = false;      // conn reads into shared.input
-  bool output_lent = false;     // conn's output is shared.output
+  bool input_lent = false;      // conn reads into shared->input
+  bool output_lent = false;     // conn's output is shared->output
   std::error_code read_error;   // met while draining the socket, raised by the next read
   bool read_hint = false;       // the kernel's TCP_INQ hint is on: see hinted_read.hpp
   bool writing = false;

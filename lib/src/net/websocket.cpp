@@ -43,7 +43,7 @@ void stream::close() noexcept {
 session::session(stream s, protocol::role r, const websocket_options& o)
     : io(std::move(s)),
       flushes(asio::use_service<flush_queue>(asio::query(io.tcp.get_executor(), asio::execution::context))),
-      shared(asio::use_service<shared_buffers>(asio::query(io.tcp.get_executor(), asio::execution::context))),
+      shared(asio::use_service<shared_buffers>(asio::query(io.tcp.get_executor(), asio::execution::context)).buffers),
       conn(r, o.max_message_size),
       opts(o),
       drain_signal(io.tcp.get_executor()),
@@ -105,8 +105,8 @@ void session::start_write() {
     // swap is needed; the next frames are queued into the same (cache-warm)
     // buffer. Only what is left waits for the reactor.
     std::error_code ec;
-    const std::string& out = conn.output();
-    sent = io.tcp.write_some(asio::buffer(out), ec);
+    const std::string_view out = conn.output();
+    sent = io.tcp.write_some(asio::buffer(out.data(), out.size()), ec);
     if (stats) stats->bytes_out.add(sent);
     if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
       conn.clear_output();
@@ -133,38 +133,46 @@ void session::start_write() {
     self->start_write();  // frames queued during the write go out at once
   };
   if (io.tls)
-    asio::async_write(*io.tls, asio::buffer(inflight), std::move(done));
+    asio::async_write(*io.tls, asio::buffer(inflight.data(), inflight.size()), std::move(done));
   else
     asio::async_write(io.tcp, asio::buffer(inflight.data() + sent, inflight.size() - sent), std::move(done));
 }
 
+session::~session() {
+  if (input_lent) shared->input_lent.store(false, std::memory_order_release);
+  if (output_lent) shared->output_lent.store(false, std::memory_order_release);
+}
+
 void session::borrow_input() noexcept {
-  if (input_lent || conn.buffered_input() != 0 || !shared.input_holder.expired()) return;
-  conn.swap_input(shared.input, shared.input_capacity);
-  shared.input_holder = weak_from_this();
+  if (input_lent || conn.buffered_input() != 0 || shared->input_lent.load(std::memory_order_acquire)) return;
+  conn.swap_input(shared->input, shared->input_capacity);
+  shared->input_lent.store(true, std::memory_order_relaxed);
   input_lent = true;
 }
 
 void session::return_input() noexcept {
   if (!input_lent) return;
   input_lent = false;
-  conn.swap_input(shared.input, shared.input_capacity);  // an unfinished frame's bytes stay with us
-  shared.input_holder.reset();
+  conn.swap_input(shared->input, shared->input_capacity);  // an unfinished frame's bytes stay with us
+  shared->input_lent.store(false, std::memory_order_release);
 }
 
 void session::borrow_output() noexcept {
-  if (output_lent || io.tls || writing || conn.has_output() || !shared.output_holder.expired()) return;
-  conn.swap_output(shared.output);
-  shared.output_holder = weak_from_this();
+  if (output_lent || io.tls || writing || conn.has_output() || shared->output_lent.load(std::memory_order_acquire))
+    return;
+  conn.swap_output(shared->output);
+  shared->output_lent.store(true, std::memory_order_relaxed);
   output_lent = true;
 }
 
 void session::return_output() noexcept {
   if (!output_lent) return;
   output_lent = false;
-  shared.output_holder.reset();
   if (conn.has_output()) start_write();
-  if (!conn.has_output() && !writing) conn.swap_output(shared.output);
+  // Under way (the socket took only part): we keep the shared buffer, and
+  // the pool keeps our empty one.
+  if (!conn.has_output() && !writing) conn.swap_output(shared->output);
+  shared->output_lent.store(false, std::memory_order_release);
 }
 
 asio::mutable_buffer read_target::acquire() {

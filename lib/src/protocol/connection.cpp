@@ -359,9 +359,10 @@ void connection::write_frame(opcode op, std::string_view payload, bool fin, bool
   if (role_ == role::client) {
     const mask_key key = masks_->next();
     write_frame_header(out_, op, fin, rsv1, payload.size(), true, key);
-    const std::size_t at = out_.size();
-    out_.append(payload);
-    apply_mask(reinterpret_cast<unsigned char*>(out_.data() + at), payload.size(), key, 0);
+    if (payload.empty()) return;
+    char* at = out_.extend(payload.size());
+    std::memcpy(at, payload.data(), payload.size());
+    apply_mask(reinterpret_cast<unsigned char*>(at), payload.size(), key, 0);
     return;
   }
   // Server frames up to 64 KiB: the 2- or 4-byte header goes in with

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -130,9 +131,10 @@ class connection {
     // two-byte header and the payload, appended without a call.
     if (payload.size() < 126 && role_ == role::server && state_ == state::open && !sending_fragmented_ &&
         !deflater_ && (op == opcode::text || op == opcode::binary)) {
-      out_.push_back(static_cast<char>(0x80 | static_cast<unsigned>(op)));
-      out_.push_back(static_cast<char>(payload.size()));
-      if (!payload.empty()) out_.append(payload.data(), payload.size());  // an empty view's data() may be null
+      char* at = out_.extend(2 + payload.size());
+      at[0] = static_cast<char>(0x80 | static_cast<unsigned>(op));
+      at[1] = static_cast<char>(payload.size());
+      if (!payload.empty()) std::memcpy(at + 2, payload.data(), payload.size());  // an empty view's data() may be null
       return true;
     }
     return send_general(op, payload);
@@ -156,9 +158,9 @@ class connection {
 
   // Bytes waiting to be written. The transport swaps them out with
   // swap_output() so that sends during a write append to a fresh buffer.
-  const std::string& output() const noexcept { return out_; }
+  std::string_view output() const noexcept { return out_.view(); }
   bool has_output() const noexcept { return !out_.empty(); }
-  void swap_output(std::string& other) noexcept { out_.swap(other); }
+  void swap_output(output_buffer& other) noexcept { out_.swap(other); }
   // The transport wrote all of output() directly (keeps the capacity).
   void clear_output() noexcept { out_.clear(); }
 
@@ -214,7 +216,7 @@ class connection {
   std::optional<inflater> inflater_;
   std::string compressed_;  // send(): reused output buffer of the deflater
 
-  std::string out_;
+  output_buffer out_;
   struct mask_source;
   std::unique_ptr<mask_source> masks_;  // client role only
 };

@@ -1,6 +1,8 @@
 // RFC 6455 §5 wire format: opcodes, close codes, frame headers and masking.
 #pragma once
 
+#include <duplex/protocol/output_buffer.hpp>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -77,6 +79,8 @@ inline std::size_t encode_frame_header(unsigned char* h, opcode op, bool fin, bo
 
 // Appends a frame header to `out`. `mask` is written when `masked`.
 void write_frame_header(std::string& out, opcode op, bool fin, bool rsv1, std::uint64_t length,
+                        bool masked, const mask_key& mask);
+void write_frame_header(output_buffer& out, opcode op, bool fin, bool rsv1, std::uint64_t length,
                         bool masked, const mask_key& mask);
 
 // XORs `n` bytes in place with the key, starting at key position `offset % 4`,
