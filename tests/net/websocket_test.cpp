@@ -431,3 +431,73 @@ TEST(WebSocket, BatchReadHandsOutEveryMessageInOrderThenTheClose) {
   EXPECT_LT(seen->batches, sent.size() / 2);  // pipelined messages came in batches
   EXPECT_EQ(seen->close_code, 4000);
 }
+
+// The connections of one thread read into one shared buffer (see
+// shared_buffers in lib/src/net/session.hpp). A handler that keeps its batch
+// across a wait of its own keeps that buffer: another connection's traffic
+// meanwhile must not overwrite the views it still holds, nor the replies it
+// queued.
+TEST(WebSocket, ABatchKeptAcrossAWaitSurvivesOtherConnectionsTraffic) {
+  test_server srv({}, [](duplex::server& s) {
+    s.websocket("/hold", [](duplex::websocket ws) -> asio::awaitable<void> {
+      duplex::message_batch batch;
+      asio::steady_timer pause(co_await asio::this_coro::executor);
+      while (co_await ws.read(batch)) {
+        ws.post("first of " + std::to_string(batch.size()));  // queued before the wait
+        pause.expires_after(300ms);
+        co_await pause.async_wait(asio::use_awaitable);
+        for (const auto& m : batch) ws.post(m.data, m.binary);
+      }
+    });
+    s.websocket("/echo-batch", [](duplex::websocket ws) -> asio::awaitable<void> {
+      duplex::message_batch batch;
+      while (co_await ws.read(batch))
+        for (const auto& m : batch) ws.post(m.data, m.binary);
+    });
+  });
+  std::vector<std::string> back, held_sent;
+  std::size_t expected = 0;
+  run_client([&]() -> asio::awaitable<void> {
+    auto held = co_await duplex::connect(srv.ws_url("/hold"));
+    std::vector<std::string> sent;
+    for (int i = 0; i < 20; ++i) sent.push_back("held " + std::to_string(i) + std::string(500, static_cast<char>('a' + i)));
+    for (const auto& m : sent) EXPECT_FALSE(held.post(m));
+    asio::steady_timer settle(co_await asio::this_coro::executor);
+    settle.expires_after(50ms);
+    co_await settle.async_wait(asio::use_awaitable);
+
+    // Meanwhile, on the same server thread: 2,000 other messages, 16 in flight.
+    auto other = co_await duplex::connect(srv.ws_url("/echo-batch"));
+    duplex::message_batch echoes;
+    int next = 0, got = 0;
+    while (got < 2000) {
+      while (next < 2000 && next - got < 16) {
+        EXPECT_FALSE(other.post(std::string(1024, static_cast<char>('A' + next % 26)) + std::to_string(next)));
+        ++next;
+      }
+      if (!co_await other.read(echoes)) break;
+      for (const auto& m : echoes) {
+        EXPECT_EQ(m.data, std::string(1024, static_cast<char>('A' + got % 26)) + std::to_string(got));
+        ++got;
+      }
+    }
+    EXPECT_EQ(got, 2000);
+
+    // The replies to the first batch: its count, then its messages.
+    duplex::message message;
+    while (back.size() < 21) {  // no co_await behind && (GCC 12)
+      if (!co_await held.read(message)) break;
+      back.push_back(message.data);
+      if (back.size() == 1 && back[0].rfind("first of ", 0) == 0) expected = std::stoul(back[0].substr(9)) + 1;
+      if (back.size() == expected) break;
+    }
+    co_await held.close();
+    co_await other.close();
+    held_sent = std::move(sent);
+  });
+  ASSERT_FALSE(back.empty());
+  ASSERT_EQ(back[0].rfind("first of ", 0), 0u) << back[0];
+  ASSERT_GE(expected, 2u);
+  ASSERT_EQ(back.size(), expected);
+  for (std::size_t i = 1; i < back.size(); ++i) EXPECT_EQ(back[i], held_sent[i - 1]) << i;
+}

@@ -70,7 +70,10 @@ class flush_queue : public asio::execution_context::service {
 // of a pair per connection (each a cache miss for the kernel's copy and our
 // own), and an idle connection holds only its small own buffers. While a
 // handler keeps a batch across a wait of its own, the buffers stay with it
-// and the other connections use their own.
+// and the other connections use their own. Lending is an exchange (the
+// connection's own buffer waits in the pool meanwhile), so every buffer has
+// exactly one owner at any time; what a handler still views is never handed
+// to another connection.
 class shared_buffers : public asio::execution_context::service {
  public:
   using key_type = shared_buffers;
@@ -175,6 +178,8 @@ struct session : std::enable_shared_from_this<session> {
   std::size_t read_room = 0;    // the size of the last read's buffer
   bool input_lent = false;      // conn reads into shared->input
   bool output_lent = false;     // conn's output is shared->output
+  bool writes_fall_behind = false;  // the last write could not finish at once
+  bool reads_big = false;           // the last read brought max_read_size or more
   std::error_code read_error;   // met while draining the socket, raised by the next read
   bool read_hint = false;       // the kernel's TCP_INQ hint is on: see hinted_read.hpp
   bool writing = false;
