@@ -158,34 +158,42 @@ struct session : std::enable_shared_from_this<session> {
   // errc::slow_consumer (and, by policy, the connection closing) or ok.
   std::error_code admit(std::size_t size) noexcept {
     // Inline: every post() passes here; only a refusal takes a call.
-    if (transport_done || conn.get_state() != protocol::state::open || (queued() > 0 && queued() + size > opts.send_queue_limit))
+    if (transport_done || conn.get_state() != protocol::state::open || (queued() > 0 && queued() + size > send_queue_limit))
         [[unlikely]]
       return refuse();
     return {};
   }
   std::error_code refuse() noexcept;
 
-  stream io;
+  // What post(), the writer and the reads touch for every message come
+  // first, together (with the connection's own hot members at its start):
+  // a broadcast touches them for each of thousands of recipients, and
+  // spread over the object they cost a cache miss each.
   flush_queue& flushes;  // the io_context's
+  traffic_counters* stats = nullptr;  // the server thread's; none on the client side
+  protocol::output_buffer inflight;  // bytes being written now
+  std::size_t send_queue_limit;      // opts.send_queue_limit
+  int fd = -1;  // the socket's descriptor (written to directly when there is no TLS; see start_write())
+  bool transport_done = false;
+  bool writing = false;
+  bool write_scheduled = false;
+  bool input_lent = false;          // conn reads into shared->input
+  bool output_lent = false;         // conn's output is shared->output
+  bool writes_fall_behind = false;  // the last write could not finish at once
+  bool reads_big = false;           // the last read brought max_read_size or more
+  bool read_hint = false;           // the kernel's TCP_INQ hint is on: see hinted_read.hpp
+  protocol::connection conn;
+
+  stream io;
   std::shared_ptr<shared_buffers::pool> shared;  // the io_context's
   read_target input{*this};
-  protocol::connection conn;
   websocket_options opts;
   asio::steady_timer drain_signal;  // flush()/wait-policy senders sleep on it
   asio::steady_timer deadline;      // watchdog
-  protocol::output_buffer inflight;  // bytes being written now
   std::size_t read_size = 128;  // adaptive, see read(): small while idle, doubling under load
   std::size_t read_room = 0;    // the size of the last read's buffer
-  bool input_lent = false;      // conn reads into shared->input
-  bool output_lent = false;     // conn's output is shared->output
-  bool writes_fall_behind = false;  // the last write could not finish at once
-  bool reads_big = false;           // the last read brought max_read_size or more
   std::error_code read_error;   // met while draining the socket, raised by the next read
-  bool read_hint = false;       // the kernel's TCP_INQ hint is on: see hinted_read.hpp
-  bool writing = false;
-  bool write_scheduled = false;
   std::chrono::steady_clock::time_point ping_sent;
-  bool transport_done = false;
   bool ping_outstanding = false;
   bool closing = false;
   std::chrono::steady_clock::time_point last_activity;
@@ -197,7 +205,6 @@ struct session : std::enable_shared_from_this<session> {
   std::string extensions;
   std::string path;
   std::string remote;
-  traffic_counters* stats = nullptr;  // the server thread's; none on the client side
 };
 
 // The user-facing handle; see make_handle() in websocket.cpp.

@@ -2,7 +2,10 @@
 #include "hinted_read.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <utility>
+
+#include <sys/socket.h>
 
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
@@ -41,10 +44,11 @@ void stream::close() noexcept {
 }
 
 session::session(stream s, protocol::role r, const websocket_options& o)
-    : io(std::move(s)),
-      flushes(asio::use_service<flush_queue>(asio::query(io.tcp.get_executor(), asio::execution::context))),
-      shared(asio::use_service<shared_buffers>(asio::query(io.tcp.get_executor(), asio::execution::context)).buffers),
+    : flushes(asio::use_service<flush_queue>(asio::query(s.tcp.get_executor(), asio::execution::context))),
+      send_queue_limit(o.send_queue_limit),
       conn(r, o.max_message_size),
+      io(std::move(s)),
+      shared(asio::use_service<shared_buffers>(asio::query(io.tcp.get_executor(), asio::execution::context)).buffers),
       opts(o),
       drain_signal(io.tcp.get_executor()),
       deadline(io.tcp.get_executor()),
@@ -54,6 +58,7 @@ session::session(stream s, protocol::role r, const websocket_options& o)
   conn.defer_failures(true);
   std::error_code ec;
   io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write and the reads
+  fd = io.tcp.native_handle();
   if (!io.tls) read_hint = enable_read_hint(io.tcp);
   auto ep = io.tcp.remote_endpoint(ec);
   if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -104,16 +109,21 @@ void session::start_write() {
     // no asynchronous operation, allocation, completion handler or buffer
     // swap is needed; the next frames are queued into the same (cache-warm)
     // buffer. Only what is left waits for the reactor.
-    std::error_code ec;
+    // send() on the descriptor kept at start: Asio's write_some() would
+    // reach through the socket object (one more cache line per connection
+    // in a broadcast to thousands) and build error codes on every call.
     writes_fall_behind = false;
     const std::string_view out = conn.output();
-    sent = io.tcp.write_some(asio::buffer(out.data(), out.size()), ec);
-    if (stats) stats->bytes_out.add(sent);
-    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    ssize_t n;
+    do n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       conn.clear_output();
-      drop(ec);
+      drop(std::error_code(errno, asio::error::get_system_category()));
       return;
     }
+    sent = n < 0 ? 0 : static_cast<std::size_t>(n);
+    if (stats) stats->bytes_out.add(sent);
     if (sent == out.size()) {
       conn.clear_output();
       drain_signal.cancel();

@@ -342,6 +342,7 @@ std::optional<event> connection::inflate(std::string_view compressed, bool final
 void connection::enable_deflate(const deflate_params& params, const deflate_options& options) {
   deflater_.emplace(params, role_, options);
   inflater_.emplace(params, role_);
+  deflate_on_ = true;
 }
 
 std::uint32_t connection::shared_compression_key() const noexcept {

@@ -117,7 +117,7 @@ class connection {
   std::uint32_t shared_compression_key() const noexcept;
   // Whether send() would compress a message of this size.
   bool would_compress(std::size_t size) const noexcept {
-    return deflater_ && deflater_->should_compress(size);
+    return deflate_on_ && deflater_->should_compress(size);
   }
   // Compresses without sending (no takeover only: the state is not touched).
   void compress(std::string_view message, std::string& out) { deflater_->compress(message, out); }
@@ -130,7 +130,7 @@ class connection {
     // The common reply inline: a short uncompressed server frame is a
     // two-byte header and the payload, appended without a call.
     if (payload.size() < 126 && role_ == role::server && state_ == state::open && !sending_fragmented_ &&
-        !deflater_ && (op == opcode::text || op == opcode::binary)) {
+        !deflate_on_ && (op == opcode::text || op == opcode::binary)) {
       char* at = out_.extend(2 + payload.size());
       at[0] = static_cast<char>(0x80 | static_cast<unsigned>(op));
       at[1] = static_cast<char>(payload.size());
@@ -177,9 +177,14 @@ class connection {
   void write_frame(opcode op, std::string_view payload, bool fin, bool rsv1 = false);
   std::optional<event> inflate(std::string_view compressed, bool final_fragment);
 
+  // What sending and the parser's fast path read come first, together: a
+  // broadcast touches them for every recipient.
   role role_;
   state state_ = state::open;
   bool defer_failures_ = false;
+  bool sending_fragmented_ = false;  // sending a fragmented message
+  bool deflate_on_ = false;          // deflater_ is engaged
+  output_buffer out_;
   struct {
     std::uint16_t code = 0;  // 0: none
     errc why{};
@@ -209,14 +214,10 @@ class connection {
 
   bool message_compressed_ = false;  // RSV1 on the message's first frame
 
-  // Sending a fragmented message.
-  bool sending_fragmented_ = false;
-
   std::optional<deflater> deflater_;
   std::optional<inflater> inflater_;
   std::string compressed_;  // send(): reused output buffer of the deflater
 
-  output_buffer out_;
   struct mask_source;
   std::unique_ptr<mask_source> masks_;  // client role only
 };
