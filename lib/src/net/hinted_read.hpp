@@ -19,7 +19,7 @@
 // each recvmsg(), not when the read starts: a connection that waits for
 // input then holds no buffer, so one buffer per thread can serve every
 // connection (see shared_buffers in session.hpp). The target is a
-//   asio::mutable_buffer acquire();  // before each recvmsg()
+//   asio::mutable_buffer acquire() noexcept;  // before each recvmsg(); empty: out of memory
 //   void unused() noexcept;          // that recvmsg() brought no bytes
 //   asio::mutable_buffer own();      // a read that cannot ask late (no hint)
 #pragma once
@@ -84,6 +84,10 @@ class hinted_recv_op : public asio::detail::reactor_op {
   static status do_perform(reactor_op* base) {
     auto* o = static_cast<hinted_recv_op*>(base);
     const asio::mutable_buffer b = o->target_.acquire();
+    if (b.size() == 0) {
+      o->ec_ = asio::error::no_memory;
+      return done;
+    }
     iovec iov{b.data(), b.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     for (;;) {

@@ -100,7 +100,7 @@ class shared_buffers : public asio::execution_context::service {
 // Where session reads land (see hinted_read.hpp).
 struct read_target {
   session& s;
-  asio::mutable_buffer acquire();  // the shared buffer when it is free
+  asio::mutable_buffer acquire() noexcept;  // the shared buffer when it is free; empty when out of memory
   void unused() noexcept;
   asio::mutable_buffer own();
 };
@@ -142,9 +142,10 @@ struct session : std::enable_shared_from_this<session> {
   void borrow_input() noexcept;
   void return_input() noexcept;
   void borrow_output() noexcept;
-  // Writes what the handler queued, then gives the buffer back (or, when
-  // the write could not finish at once, keeps it and leaves its own empty
-  // one in exchange).
+  // Writes what the handler queued, then gives the buffer back. When a
+  // write could not finish at once (now or in a flush while lent), the
+  // shared buffer left with that write: the pool keeps the connection's own
+  // empty one in exchange, which becomes the shared one.
   void return_output() noexcept;
   void release_shared() noexcept {
     return_output();

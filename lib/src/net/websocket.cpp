@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <new>
 #include <utility>
 
 #include <sys/socket.h>
@@ -169,7 +170,12 @@ void session::borrow_input() noexcept {
 void session::return_input() noexcept {
   if (!input_lent) return;
   input_lent = false;
-  conn.swap_input(shared->input, shared->input_capacity);  // an unfinished frame's bytes stay with us
+  try {
+    conn.swap_input(shared->input, shared->input_capacity);  // an unfinished frame's bytes stay with us
+  } catch (const std::bad_alloc&) {
+    // No room for those bytes in our own buffer: we keep the shared one,
+    // and ours (in the pool) becomes the shared one.
+  }
   shared->input_lent.store(false, std::memory_order_release);
 }
 
@@ -192,9 +198,13 @@ void session::return_output() noexcept {
   shared->output_lent.store(false, std::memory_order_release);
 }
 
-asio::mutable_buffer read_target::acquire() {
+asio::mutable_buffer read_target::acquire() noexcept {
   s.borrow_input();
-  return own();
+  try {
+    return own();
+  } catch (const std::bad_alloc&) {
+    return {};  // the read fails with no_memory (this runs inside the reactor)
+  }
 }
 
 void read_target::unused() noexcept { s.return_input(); }

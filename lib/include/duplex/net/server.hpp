@@ -111,6 +111,8 @@ class server {
 
   // Accepts connections until stop() or drain(). Spawn it on threads[0].
   asio::awaitable<void> run();
+  // Stops accepting. Call it on threads[0]'s thread (post it there from
+  // elsewhere) or once that context has stopped: the acceptor is not locked.
   void stop();
 
   // Graceful shutdown, from any executor: stops accepting, refuses new
