@@ -174,6 +174,37 @@ TEST(RedisClient, EvalshaLoadsTheScriptOnNoscript) {
   }());
 }
 
+// A call made after another must run after it, also when the first found
+// no script: the first one's retry must not let the second overtake it (a
+// SCRIPT LOAD round trip before retrying did: the PING below is answered
+// after the first call's NOSCRIPT, so the second call went out behind the
+// LOAD and ran first).
+TEST(RedisClient, CallsMadeInOrderRunInOrderAcrossNoscript) {
+  duplex::test::redis_server server;
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto redis = co_await client::connect(opts_for(server));
+    const duplex::redis::script push("return redis.call('RPUSH', KEYS[1], ARGV[1])");
+    co_await redis.command("SCRIPT", "FLUSH");
+    bool first_done = false;
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        [&]() -> asio::awaitable<void> {
+          co_await redis.eval(push, 1, "order", "first");
+          first_done = true;
+        },
+        asio::detached);
+    co_await redis.command("PING");
+    co_await redis.eval(push, 1, "order", "second");
+    CO_ASSERT_TRUE(co_await eventually([&] { return first_done; }, 2s));
+    const reply r = co_await redis.command("LRANGE", "order", "0", "-1");
+    CO_ASSERT_TRUE(r.is_array());
+    CO_ASSERT_TRUE(r.elements.size() == 2u);
+    EXPECT_EQ(r.elements[0].str, "first");
+    EXPECT_EQ(r.elements[1].str, "second");
+  }());
+}
+
 TEST(RedisClient, AuthAndSelectFromTheUrl) {
   duplex::test::redis_server server;
   asio::io_context io;

@@ -32,8 +32,9 @@
 
 namespace duplex::redis {
 
-// A Lua script run with EVALSHA; loaded with SCRIPT LOAD when the server
-// answers NOSCRIPT (first use, or after Redis restarted or flushed scripts).
+// A Lua script run with EVALSHA; sent again as EVAL (which caches it) when
+// the server answers NOSCRIPT (first use, or after Redis restarted or
+// flushed scripts).
 struct script {
   explicit script(std::string source);
   std::string source;
@@ -82,8 +83,9 @@ class client {
   asio::awaitable<reply> command(const std::vector<std::string_view>& args, std::error_code& ec);
   asio::awaitable<reply> command(const std::vector<std::string_view>& args);
 
-  // EVALSHA sha numkeys keys... args..., with SCRIPT LOAD and one retry on
-  // NOSCRIPT. `s` must stay alive until the call completes.
+  // EVALSHA sha numkeys keys... args..., retried once as EVAL with the
+  // source on NOSCRIPT, so calls made in order run in order. `s` must stay
+  // alive until the call completes.
   //   co_await redis.eval(publish_script, 2, stream_key, meta_key, payload);
   template <class... A>
     requires(std::is_convertible_v<const A&, std::string_view> && ...)
