@@ -173,7 +173,7 @@ struct session : std::enable_shared_from_this<session> {
   flush_queue& flushes;  // the io_context's
   traffic_counters* stats = nullptr;  // the server thread's; none on the client side
   protocol::output_buffer inflight;  // bytes being written now
-  std::size_t send_queue_limit;      // opts.send_queue_limit
+  std::size_t send_queue_limit;      // opts.send_queue_limit, kept here with the hot fields
   int fd = -1;  // the socket's descriptor (written to directly when there is no TLS; see start_write())
   bool transport_done = false;
   bool writing = false;

@@ -364,7 +364,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     // A peer that sends but doesn't read (a ping flood, say) makes us owe it
     // pongs; stop reading until they drain, so TCP pushes back on the peer
     // instead of our buffer growing.
-    while (!s.transport_done && s.queued() > s.opts.send_queue_limit) {
+    while (!s.transport_done && s.queued() > s.send_queue_limit) {
       s.wake_writer();
       s.drain_signal.expires_at(clock::time_point::max());
       co_await s.drain_signal.async_wait(redirect_error(use_awaitable, ec));
@@ -530,7 +530,7 @@ asio::awaitable<std::error_code> websocket::send(std::string_view data, bool bin
   if (s.opts.on_overflow == overflow_policy::wait) {
     std::error_code ec;
     while (!s.transport_done && s.conn.get_state() == protocol::state::open && s.queued() > 0 &&
-           s.queued() + data.size() > s.opts.send_queue_limit) {
+           s.queued() + data.size() > s.send_queue_limit) {
       s.drain_signal.expires_at(std::chrono::steady_clock::time_point::max());
       co_await s.drain_signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }

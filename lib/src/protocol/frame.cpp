@@ -5,18 +5,6 @@
 
 namespace duplex::protocol {
 
-void write_frame_header(std::string& out, opcode op, bool fin, bool rsv1, std::uint64_t length,
-                        bool masked, const mask_key& mask) {
-  unsigned char h[max_frame_header];
-  out.append(reinterpret_cast<const char*>(h), encode_frame_header(h, op, fin, rsv1, length, masked, mask));
-}
-
-void write_frame_header(output_buffer& out, opcode op, bool fin, bool rsv1, std::uint64_t length, bool masked,
-                        const mask_key& mask) {
-  unsigned char h[max_frame_header];
-  out.append(reinterpret_cast<const char*>(h), encode_frame_header(h, op, fin, rsv1, length, masked, mask));
-}
-
 void apply_mask(unsigned char* data, std::size_t n, const mask_key& key, std::size_t offset) noexcept {
   // The key as one 64-bit word, rotated so its first byte lines up with
   // data[0]; on little-endian machines byte i of the word is k[(offset+i)&3].

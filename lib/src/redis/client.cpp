@@ -94,37 +94,26 @@ asio::awaitable<reply> call_or_throw(std::shared_ptr<client::impl> p, std::strin
   co_return r;
 }
 
-// Kept out of the coroutines: GCC 12 rejects braced lists inside them.
-std::string format_load(const script& s) { return format_command({"SCRIPT", "LOAD", s.source}); }
-
 bool is_noscript(const reply& r) { return r.is_error() && r.str.compare(0, 8, "NOSCRIPT") == 0; }
 
-// The same request as EVAL with the script's source (which also caches it),
-// or "" if `packet` is not EVALSHA of `s`. Retrying with it after NOSCRIPT
-// is one request: a SCRIPT LOAD and then EVALSHA again let a later EVALSHA,
-// sent after the LOAD, run first (two lines published across a Redis
-// restart came out in the wrong order).
-std::string as_eval(const std::string& packet, const script& s) {
-  const std::string evalsha = format_command({"EVALSHA", s.sha1});  // "*2\r\n" then the two arguments
-  const std::size_t args_at = packet.find("\r\n") + 2;              // after "*N\r\n"
-  const std::size_t n = evalsha.size() - 4;
-  if (args_at < 2 || packet.compare(args_at, n, evalsha, 4, n) != 0) return {};
+// format_eval()'s request as EVAL with the script's source (which also
+// caches it). Retrying with it after NOSCRIPT is one request: a SCRIPT LOAD
+// and then EVALSHA again let a later EVALSHA, sent after the LOAD, run
+// first (two lines published across a Redis restart came out in the wrong
+// order). Kept out of the coroutines: GCC 12 rejects braced lists in them.
+std::string as_eval(const std::string& evalsha_packet, const script& s) {
+  // "*N\r\n", then EVALSHA and the hash as format_command() wrote them.
+  const std::size_t args_at = evalsha_packet.find("\r\n") + 2;
+  const std::size_t replaced = format_command({"EVALSHA", s.sha1}).size() - 4;  // without its "*2\r\n"
   const std::string eval = format_command({"EVAL", s.source});
-  return packet.substr(0, args_at) + eval.substr(4) + packet.substr(args_at + n);
+  return evalsha_packet.substr(0, args_at) + eval.substr(4) + evalsha_packet.substr(args_at + replaced);
 }
 
 asio::awaitable<reply> eval_impl(std::shared_ptr<client::impl> p, const script* s, std::string packet,
                                  std::error_code& ec) {
   reply r = co_await call(p, packet, ec);
   if (ec || !is_noscript(r)) co_return r;
-  if (std::string eval = as_eval(packet, *s); !eval.empty()) {
-    r = co_await call(p, std::move(eval), ec);
-    co_return r;
-  }
-  const std::string load = format_load(*s);
-  reply loaded = co_await call(p, load, ec);
-  if (ec || loaded.is_error()) co_return loaded;
-  r = co_await call(p, std::move(packet), ec);
+  r = co_await call(p, as_eval(packet, *s), ec);
   co_return r;
 }
 

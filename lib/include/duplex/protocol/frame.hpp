@@ -77,11 +77,14 @@ inline std::size_t encode_frame_header(unsigned char* h, opcode op, bool fin, bo
   return n;
 }
 
-// Appends a frame header to `out`. `mask` is written when `masked`.
-void write_frame_header(std::string& out, opcode op, bool fin, bool rsv1, std::uint64_t length,
-                        bool masked, const mask_key& mask);
-void write_frame_header(output_buffer& out, opcode op, bool fin, bool rsv1, std::uint64_t length,
-                        bool masked, const mask_key& mask);
+// Appends a frame header to `out` (a std::string or an output_buffer).
+// `mask` is written when `masked`.
+template <class Out>
+void write_frame_header(Out& out, opcode op, bool fin, bool rsv1, std::uint64_t length, bool masked,
+                        const mask_key& mask) {
+  unsigned char h[max_frame_header];
+  out.append(reinterpret_cast<const char*>(h), encode_frame_header(h, op, fin, rsv1, length, masked, mask));
+}
 
 // XORs `n` bytes in place with the key, starting at key position `offset % 4`,
 // 64 bytes at a time (then 8, then 1). Masking and unmasking are the same
