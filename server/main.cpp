@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -49,6 +50,10 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
                        answered (against DNS rebinding); otherwise any.
   --threads N          threads serving connections (default: the number of
                        cores); the room's members may be on any of them
+  --health-port N      also answer GET /healthz on port N (0: any free port),
+                       from a thread of its own: it still answers 503
+                       "stalled: thread N" while a serving thread is stuck,
+                       where the main port may not answer at all
   --drain-timeout SEC  on SIGTERM/SIGINT: stop accepting, send Close 1001 to
                        every client and wait this long for their Close before
                        exiting 0 (default 10; a second signal exits at once)
@@ -73,8 +78,9 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
                        back (default 10000)
   --help               this text
 
-GET /healthz answers 200 "ok", or 503 while draining or (with --redis) while
-Redis is unreachable ("degraded: redis down"); GET /metrics gives
+GET /healthz answers 200 "ok", or 503 while draining, while a serving thread
+has run one handler for over 3 s ("stalled: thread N"), or (with --redis)
+while Redis is unreachable ("degraded: redis down"); GET /metrics gives
 Prometheus text (see README).
 )";
 
@@ -118,6 +124,7 @@ int main(int argc, char** argv) {
   bool memory = false, data_given = false;
   std::string redis_url;
   bool redis_degraded_start = false;
+  std::optional<std::uint16_t> health_port;
   duplex::redis::options redis_opts;
   duplex::chat::cluster_options cluster_opts;
   duplex::chat::service_config chat;
@@ -150,6 +157,8 @@ int main(int argc, char** argv) {
       extra_hosts.push_back(value());
     } else if (arg == "--allow-origin") {
       opts.allowed_origins.push_back(value());
+    } else if (arg == "--health-port") {
+      health_port = static_cast<std::uint16_t>(count_arg(arg, value(), 0, 65535));
     } else if (arg == "--threads") {
       const std::string v = value();
       char* end = nullptr;
@@ -310,7 +319,7 @@ int main(int argc, char** argv) {
                   duplex::chat::service::endpoint());
     rooms.start();
 
-    duplex::chat::operations ops(srv);
+    duplex::chat::operations ops(srv, pool);
     ops.metrics().gauge("duplex_chat_members", "Members joined to a chat room (connected), over all rooms.",
                         [&rooms] { return double(rooms.members()); });
     ops.metrics().gauge("duplex_chat_rooms", "Chat rooms open (watched, joined, or holding a name in its grace period).",
@@ -345,7 +354,17 @@ int main(int argc, char** argv) {
                           [&c] { return double(c.stats.gaps_filled.load()); });
     }
     ops.serve_routes();
-    ops.handle_signals(pool, drain_timeout);
+    ops.handle_signals(drain_timeout);
+    if (health_port) {
+      auto ho = opts;
+      ho.port = *health_port;
+      ho.tls_cert_file.clear();
+      ho.tls_key_file.clear();
+      ho.log = {};  // a load balancer asks every few seconds
+      const auto port = ops.serve_health(std::move(ho));
+      log_line("health on http://" + opts.host + ":" + std::to_string(port) + "/healthz (answered off the serving threads)");
+    }
+    ops.start();
 
     asio::co_spawn(pool[0], srv.run(), asio::detached);
     const char* scheme = opts.tls_cert_file.empty() ? "http" : "https";

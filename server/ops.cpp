@@ -46,21 +46,63 @@ void log_line(std::string_view line) {
   std::fflush(stdout);
 }
 
+operations::operations(server& srv, io_pool& pool) : srv_(srv), pool_(pool) {}
+
+operations::~operations() {
+  own_.stop();
+  own_.join();
+}
+
+route_response operations::health() const {
+  if (srv_.draining()) return {503, "text/plain; charset=utf-8", "draining\n"};
+  if (auto t = pool_.stalled(stall_limit))
+    return {503, "text/plain; charset=utf-8", "stalled: thread " + std::to_string(*t) + "\n"};
+  for (const auto& c : checks_)
+    if (!c.ok()) return {503, "text/plain; charset=utf-8", "degraded: " + c.name + "\n"};
+  return {200, "text/plain; charset=utf-8", "ok\n"};
+}
+
 void operations::serve_routes() {
-  srv_.route("/healthz", [this](const protocol::http_request&) {
-    if (srv_.draining()) return route_response{503, "text/plain; charset=utf-8", "draining\n"};
-    for (const auto& c : checks_)
-      if (!c.ok()) return route_response{503, "text/plain; charset=utf-8", "degraded: " + c.name + "\n"};
-    return route_response{200, "text/plain; charset=utf-8", "ok\n"};
-  });
+  srv_.route("/healthz", [this](const protocol::http_request&) { return health(); });
   srv_.route("/metrics", [this](const protocol::http_request&) {
     return route_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(srv_.stats())};
   });
 }
 
-void operations::handle_signals(io_pool& pool, std::chrono::milliseconds drain_timeout) {
-  signals_ = std::make_unique<asio::signal_set>(pool[0], SIGINT, SIGTERM);
-  signals_->async_wait([this, &pool, drain_timeout](std::error_code ec, int sig) {
+std::uint16_t operations::serve_health(server_options o) {
+  o.root.clear();
+  health_srv_ = std::make_unique<server>(own_[0], std::move(o));
+  health_srv_->route("/healthz", [this](const protocol::http_request&) { return health(); });
+  asio::co_spawn(own_[0], health_srv_->run(), asio::detached);
+  return health_srv_->port();
+}
+
+void operations::watch_stalls() {
+  stall_timer_->expires_after(std::chrono::seconds(1));
+  stall_timer_->async_wait([this](std::error_code ec) {
+    if (ec) return;
+    const auto t = pool_.stalled(stall_limit);
+    if (t && t != stalled_)
+      log_line("stalled thread " + std::to_string(*t) + ": one handler has run for over " +
+               std::to_string(stall_limit.count()) + " ms without yielding; its connections are not served");
+    else if (!t && stalled_)
+      log_line("thread " + std::to_string(*stalled_) + " serves again");
+    stalled_ = t;
+    watch_stalls();
+  });
+}
+
+void operations::start() {
+  stall_timer_ = std::make_unique<asio::steady_timer>(own_[0]);
+  watch_stalls();
+  own_.start();
+}
+
+void operations::handle_signals(std::chrono::milliseconds drain_timeout) {
+  // On the operations thread: a second signal exits even while a pool
+  // thread is stuck (the drain itself needs thread 0).
+  signals_ = std::make_unique<asio::signal_set>(own_[0], SIGINT, SIGTERM);
+  signals_->async_wait([this, drain_timeout](std::error_code ec, int sig) {
     if (ec) return;
     log_line("draining on signal " + std::to_string(sig) + " (timeout " + std::to_string(drain_timeout.count()) +
              " ms; a second signal exits at once)");
@@ -70,13 +112,13 @@ void operations::handle_signals(io_pool& pool, std::chrono::milliseconds drain_t
       std::_Exit(128 + sig2);
     });
     asio::co_spawn(
-        pool[0],
-        [this, &pool, drain_timeout]() -> asio::awaitable<void> {
+        pool_[0],
+        [this, drain_timeout]() -> asio::awaitable<void> {
           const std::size_t dropped = co_await srv_.drain(drain_timeout);
           log_line("drained (" + std::to_string(dropped) + " connections dropped at the timeout)");
           for (auto& f : flushes_) f();
           log_line("stopped");
-          pool.stop();
+          pool_.stop();
         },
         asio::detached);
   });

@@ -7,10 +7,12 @@
 #include <duplex/net/server.hpp>
 
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,9 +26,17 @@ namespace duplex::chat {
 void log_line(std::string_view line);
 void set_log_json(bool on);
 
+// Runs on a thread of its own, outside the pool that serves connections:
+// signals, the stall watch and (with serve_health()) /healthz on a port of
+// its own keep working while a connection thread is stuck in a handler that
+// never yields. Start it with start() before the pool.
 class operations {
  public:
-  explicit operations(server& srv) : srv_(srv) {}
+  // A pool thread whose heartbeat is this late counts as stalled.
+  static constexpr std::chrono::milliseconds stall_limit{3000};
+
+  operations(server& srv, io_pool& pool);
+  ~operations();
 
   // /healthz is 503 "degraded: <name>" while check() is false (a broker
   // connection, say). Register before serve_routes().
@@ -35,20 +45,34 @@ class operations {
   void on_flush(std::function<void()> f) { flushes_.push_back(std::move(f)); }
   duplex::metrics& metrics() { return metrics_; }
 
-  // GET /healthz: 200 "ok", or 503 "draining" / "degraded: ...". GET /metrics.
+  // GET /healthz: 200 "ok", or 503 "draining" / "stalled: thread N" /
+  // "degraded: ...". GET /metrics.
   void serve_routes();
+  // GET /healthz also on a listener of its own, answered by the operations
+  // thread (host and port from `o`; port 0 picks one). Returns the port.
+  std::uint16_t serve_health(server_options o);
 
   // First SIGTERM or SIGINT: drain (bounded by drain_timeout), flush, stop
   // the pool (the process then exits 0). A second signal exits at once with
   // 128 + its number.
-  void handle_signals(io_pool& pool, std::chrono::milliseconds drain_timeout);
+  void handle_signals(std::chrono::milliseconds drain_timeout);
+  // Starts the operations thread (and logs a pool thread that stalls).
+  void start();
 
  private:
   struct check {
     std::string name;
     std::function<bool()> ok;
   };
+  route_response health() const;
+  void watch_stalls();
+
   server& srv_;
+  io_pool& pool_;
+  io_pool own_{1, "duplex-ops"};  // the operations thread
+  std::unique_ptr<server> health_srv_;
+  std::unique_ptr<asio::steady_timer> stall_timer_;
+  std::optional<std::size_t> stalled_;  // reported already
   duplex::metrics metrics_;
   std::vector<check> checks_;
   std::vector<std::function<void()>> flushes_;

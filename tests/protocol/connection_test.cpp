@@ -361,3 +361,21 @@ TEST(Connection, DeferredFailureLetsEarlierMessagesBeAnswered) {
     EXPECT_FALSE(c.next_event());
   }
 }
+
+// The transport's read loop relies on this: failure_pending() means the next
+// next_event() returns the failed event. A transport that lost the socket
+// while a failure was deferred (a reply's write failed) marks the
+// connection closed, and nothing is pending any more (duplex-echo spun on a
+// pending failure that next_event() would never raise).
+TEST(Connection, MarkClosedDropsADeferredFailure) {
+  connection c(role::server);
+  c.defer_failures(true);
+  c.receive_data(frame(0x81, "one") + frame(0xA1, "rsv2"));
+  ASSERT_TRUE(c.next_event());
+  EXPECT_FALSE(c.next_event());
+  ASSERT_TRUE(c.failure_pending());
+  c.mark_closed();
+  EXPECT_FALSE(c.failure_pending());
+  EXPECT_FALSE(c.next_event());
+  EXPECT_EQ(c.get_state(), state::closed);
+}

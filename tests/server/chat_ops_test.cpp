@@ -13,6 +13,13 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+
+#include <cstring>
+#include <fstream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -188,4 +195,65 @@ TEST(ChatOps, ASecondSignalExitsAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
   EXPECT_TRUE(WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 128 + SIGTERM);
+}
+
+namespace {
+
+// The id of pid's thread named `name` (/proc/PID/task/TID/comm), or -1.
+pid_t thread_named(pid_t pid, const std::string& name) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return -1;
+  pid_t found = -1;
+  while (auto* e = ::readdir(d)) {
+    std::ifstream comm(dir + "/" + e->d_name + "/comm");
+    std::string n;
+    if (std::getline(comm, n) && n == name) found = std::stoi(e->d_name);
+  }
+  ::closedir(d);
+  return found;
+}
+
+}  // namespace
+
+// A handler that never yields stalls its thread. Here the thread itself is
+// stopped (ptrace stops one thread, the others run on), which is what such a
+// handler looks like from outside: the main port, whose acceptor runs on
+// thread 0, cannot answer, but --health-port, served by the operations
+// thread, says which thread is stuck, and the log says so too.
+TEST(ChatOps, AStuckServingThreadIsReportedByTheHealthPort) {
+  chat_process chat({"--threads", "2", "--health-port", "0"});
+  std::smatch m;
+  const std::string out = chat.output();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("health on http://127.0.0.1:([0-9]+)/healthz"))) << out;
+  const auto health_port = static_cast<std::uint16_t>(std::stoi(m[1]));
+  EXPECT_EQ(get(health_port, "/healthz").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(get(chat.port(), "/healthz").rfind("HTTP/1.1 200", 0), 0u);
+
+  const pid_t tid = thread_named(chat.pid(), "duplex-io-0");
+  ASSERT_GT(tid, 0) << "no thread named duplex-io-0";
+  ASSERT_EQ(::ptrace(PTRACE_SEIZE, tid, nullptr, nullptr), 0) << "ptrace: " << std::strerror(errno);
+  ASSERT_EQ(::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr), 0);
+  int st = 0;
+  ASSERT_EQ(::waitpid(tid, &st, __WALL), tid);
+  std::this_thread::sleep_for(3500ms);  // past operations::stall_limit (3 s)
+  const std::string stalled = get(health_port, "/healthz");
+  const bool stall_logged = chat.output().find("stalled thread 0") != std::string::npos;
+  ASSERT_EQ(::ptrace(PTRACE_DETACH, tid, nullptr, nullptr), 0);
+  EXPECT_EQ(stalled.rfind("HTTP/1.1 503", 0), 0u) << stalled;
+  EXPECT_NE(stalled.find("stalled: thread 0"), std::string::npos) << stalled;
+  EXPECT_TRUE(stall_logged) << chat.output();
+
+  // Running again: both ports answer 200 once the heartbeat is back.
+  std::string again;
+  for (int i = 0; i < 300; ++i) {
+    again = get(health_port, "/healthz");
+    if (again.rfind("HTTP/1.1 200", 0) == 0) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(again.rfind("HTTP/1.1 200", 0), 0u) << again;
+  EXPECT_EQ(get(chat.port(), "/healthz").rfind("HTTP/1.1 200", 0), 0u);
+  for (int i = 0; i < 300 && chat.output().find("thread 0 serves again") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_NE(chat.output().find("thread 0 serves again"), std::string::npos) << chat.output();
 }

@@ -84,6 +84,7 @@ class chat_process {
     out_fd_ = -1;
   }
   std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string ws_url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/ws/chat"; }
   void signal(int sig) { ::kill(pid_, sig); }
   std::string output() {

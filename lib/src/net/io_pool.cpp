@@ -1,5 +1,9 @@
 #include <duplex/net/io_pool.hpp>
 
+#include <asio/post.hpp>
+
+#include <pthread.h>
+
 namespace duplex {
 namespace {
 
@@ -11,7 +15,7 @@ struct pool_context : asio::io_context {
 
 }  // namespace
 
-io_pool::io_pool(std::size_t threads) {
+io_pool::io_pool(std::size_t threads, std::string name) : name_(std::move(name)) {
   if (threads == 0) threads = 1;
   for (std::size_t i = 0; i < threads; ++i) {
     // One thread runs each context and starts every operation on its
@@ -40,8 +44,38 @@ std::vector<asio::io_context*> io_pool::contexts() const {
   return out;
 }
 
+void io_pool::heartbeat::beat() {
+  last.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  timer.expires_after(std::chrono::milliseconds(250));
+  timer.async_wait([this](std::error_code ec) {
+    if (!ec) beat();
+  });
+}
+
 void io_pool::start() {
-  for (auto& c : contexts_) threads_.emplace_back([io = c.get()] { io->run(); });
+  const bool first = heartbeats_.empty();
+  for (auto& c : contexts_) {
+    if (first) {
+      auto& h = *heartbeats_.emplace_back(std::make_unique<heartbeat>(*c));
+      h.last.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+      asio::post(*c, [&h] { h.beat(); });
+    }
+    std::string name = (name_ + "-" + std::to_string(threads_.size())).substr(0, 15);
+    threads_.emplace_back([io = c.get(), name = std::move(name)] {
+      pthread_setname_np(pthread_self(), name.c_str());
+      io->run();
+    });
+  }
+}
+
+std::optional<std::size_t> io_pool::stalled(std::chrono::milliseconds late) const noexcept {
+  const auto now = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < heartbeats_.size(); ++i) {
+    const std::chrono::steady_clock::time_point last{
+        std::chrono::steady_clock::duration{heartbeats_[i]->last.load(std::memory_order_relaxed)}};
+    if (now - last > late) return i;
+  }
+  return std::nullopt;
 }
 
 void io_pool::stop() noexcept {

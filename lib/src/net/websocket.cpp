@@ -354,8 +354,15 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     // Everything read was handed out and answered: the replies go out now,
     // and the shared buffers are free for the next connection.
     s.release_shared();
-    if (s.conn.failure_pending()) continue;
+    // Invariant: every pass of this loop hands out messages, finishes the
+    // connection, or waits for the socket. release_shared() writes the
+    // replies, and a failed write drops the transport (and with it any
+    // deferred failure): checked first, or a pending failure that
+    // next_event() no longer raises would go round forever. A pending
+    // failure on a live connection is raised by next_event() on the next
+    // pass, which then finishes.
     if (s.transport_done) co_return false;
+    if (s.conn.failure_pending()) continue;
     if (s.conn.get_state() == protocol::state::closed) {
       co_await s.finish();
       co_return false;

@@ -164,8 +164,13 @@ class connection {
   // The transport wrote all of output() directly (keeps the capacity).
   void clear_output() noexcept { out_.clear(); }
 
-  // The transport lost the TCP connection: the state becomes closed.
-  void mark_closed() noexcept { state_ = state::closed; }
+  // The transport lost the TCP connection: the state becomes closed, and a
+  // deferred failure is dropped with it (there is nobody left to tell), so
+  // that failure_pending() implies next_event() returns the failed event.
+  void mark_closed() noexcept {
+    state_ = state::closed;
+    pending_.code = 0;
+  }
 
  private:
   std::optional<event> fail(std::uint16_t code, errc why, std::string_view reason);
