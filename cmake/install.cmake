@@ -1,6 +1,6 @@
 # `cmake --install`: headers, the libraries, a CMake package
 # (find_package(duplex) -> duplex::duplex, duplex::protocol, duplex::schema,
-# duplex::realtime, duplex::redis, duplex::simdjson)
+# duplex::realtime, duplex::redis, duplex::auth, duplex::simdjson)
 # and duplex.pc for pkg-config. Native builds only: the WASM client is a web
 # artifact, not a library to link.
 #
@@ -28,11 +28,12 @@ set_target_properties(duplex PROPERTIES EXPORT_NAME duplex)
 set_target_properties(duplex_simdjson PROPERTIES EXPORT_NAME simdjson)
 set_target_properties(duplex_realtime PROPERTIES EXPORT_NAME realtime)
 set_target_properties(duplex_redis PROPERTIES EXPORT_NAME redis)
+set_target_properties(duplex_auth PROPERTIES EXPORT_NAME auth)
 
 # duplex_simdjson is the simdjson 3.9.4 amalgamation (cmake/simdjson.cmake):
 # the schema's codec templates include simdjson.h, so it is installed with
 # duplex (under include/duplex/third_party, not to clash with a system one).
-install(TARGETS duplex duplex_protocol duplex_schema duplex_simdjson duplex_realtime duplex_redis
+install(TARGETS duplex duplex_protocol duplex_schema duplex_simdjson duplex_realtime duplex_redis duplex_auth
   EXPORT duplexTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -31,6 +31,19 @@ target_include_directories(duplex_simdjson SYSTEM PUBLIC
   "$<BUILD_INTERFACE:${DUPLEX_SIMDJSON_AMALGAMATION_DIR}>"
   "$<INSTALL_INTERFACE:include/duplex/third_party/simdjson>")  # cmake/install.cmake puts simdjson.h there
 target_compile_definitions(duplex_simdjson PUBLIC SIMDJSON_EXCEPTIONS=0)
+# simdjson's types change layout with the including file's flags: -pthread
+# (_REENTRANT) turns SIMDJSON_THREADS_ENABLED on, and a build without
+# optimisation (-O0: no __OPTIMIZE__) turns SIMDJSON_DEVELOPMENT_CHECKS on.
+# Our libraries and a user's code both hold ondemand::parser (the schema's
+# thread_decoder()), so both settings are pinned in the interface: one layout
+# whatever the consumer's flags (a -pthread consumer of a library built
+# without it crashed in parser::unescape). Threads on natively (it only adds
+# members; nothing here parses on a second thread); under Emscripten, where
+# no build uses threads, left off.
+target_compile_definitions(duplex_simdjson PUBLIC SIMDJSON_DEVELOPMENT_CHECKS=0)
+if(NOT EMSCRIPTEN)
+  target_compile_definitions(duplex_simdjson PUBLIC SIMDJSON_THREADS_ENABLED=1)
+endif()
 # The parser is the hot path even in Debug builds.
 target_compile_options(duplex_simdjson PRIVATE -O3)
 set_target_properties(duplex_simdjson PROPERTIES POSITION_INDEPENDENT_CODE ON)
