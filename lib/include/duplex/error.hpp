@@ -34,6 +34,16 @@ enum class errc {
   close_timeout,
   // duplex::connect was given a URL it cannot use.
   bad_url,
+  // A message came in more fragments than websocket_options::max_fragments
+  // allows (we closed with 1008).
+  too_many_fragments,
+  // The peer kept pinging past websocket_options::max_pings_per_second
+  // (we closed with 1008).
+  ping_flood,
+  // The peer's IP is over a server_options::per_ip limit (answered 429).
+  too_many_requests,
+  // The endpoint's upgrade hook refused the request (its status).
+  upgrade_refused,
 };
 
 const std::error_category& error_category() noexcept;

@@ -17,7 +17,10 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <any>
 #include <atomic>
+#include <cmath>
+#include <mutex>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -106,7 +109,23 @@ struct server::impl : std::enable_shared_from_this<impl> {
       auto ep = sock.remote_endpoint(ec);
       if (!ec) peer = ep.address().to_string() + ":" + std::to_string(ep.port());
     }
+    // Per-IP limits, before any work for this connection. A refused plain
+    // client is answered 429 once its request head is read (closing with
+    // the request unread would reset the connection under the answer); a
+    // TLS one is closed before the TLS handshake, the costly part.
+    std::shared_ptr<void> ip_slot;
+    std::optional<int> retry_after;
+    {
+      std::error_code ec;
+      const auto ep = sock.remote_endpoint(ec);
+      if (!ec) retry_after = admit_ip(ep.address(), ip_slot);
+    }
+    if (retry_after) log("refused " + peer + " 429 per-IP limit (retry after " + std::to_string(*retry_after) + " s)");
     detail::stream io(std::move(sock));
+    if (retry_after && tls) {
+      io.close();
+      co_return;
+    }
     asio::steady_timer timer(io.tcp.get_executor());
     timer.expires_after(opts.handshake_timeout);
 
@@ -148,6 +167,11 @@ struct server::impl : std::enable_shared_from_this<impl> {
         co_return;
       }
       const std::string_view leftover = std::string_view(buf).substr(pr.consumed);
+      if (retry_after) {
+        co_await respond(io, too_many_requests(*retry_after));
+        io.close();
+        co_return;
+      }
       if (!proto::host_allowed(req, opts.allowed_hosts)) {
         log("refused " + peer + " 403 host not allowed: " + std::string(req.headers.get("Host").value_or("")));
         co_await respond(io, error_response(403, "host not allowed"));
@@ -157,7 +181,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
       if (proto::is_websocket_upgrade(req)) {
         timer.cancel();
-        co_await upgrade(std::move(io), req, leftover, peer, w);
+        co_await upgrade(std::move(io), req, leftover, peer, w, std::move(ip_slot));
         co_return;
       }
 
@@ -177,6 +201,73 @@ struct server::impl : std::enable_shared_from_this<impl> {
   // pairs inside a coroutine body ("array used as initializer").
   static std::string error_response(int status, const std::string& why) {
     return proto::format_response(status, {{"Content-Type", "text/plain"}, {"Connection", "close"}}, why + "\n");
+  }
+  static std::string too_many_requests(int retry_after) {
+    const std::string wait = std::to_string(retry_after);
+    return proto::format_response(429, {{"Content-Type", "text/plain"}, {"Retry-After", wait}, {"Connection", "close"}},
+                                  "too many connections from this address\n");
+  }
+
+  // ---- per-IP limits (server_options::per_ip) ----
+  struct ip_entry {
+    std::size_t open = 0;
+    double tokens = 0;  // handshakes left in the bucket
+    std::chrono::steady_clock::time_point refilled;
+  };
+  // Gives the count back when the connection ends (its session or serve() lets go).
+  struct ip_slot {
+    ip_slot(std::shared_ptr<impl> o, std::string a) : owner(std::move(o)), ip(std::move(a)) {}
+    ip_slot(const ip_slot&) = delete;
+    ip_slot& operator=(const ip_slot&) = delete;
+    ~ip_slot() { owner->release_ip(ip); }
+    std::shared_ptr<impl> owner;
+    std::string ip;
+  };
+
+  // nullopt: admitted (`slot` holds the connection's place when counted);
+  // otherwise the seconds to wait.
+  std::optional<int> admit_ip(const asio::ip::address& a, std::shared_ptr<void>& slot) {
+    const auto& l = opts.per_ip;
+    if ((l.max_connections == 0 && l.handshakes_per_second <= 0) || (a.is_loopback() && !l.limit_loopback))
+      return std::nullopt;
+    const auto now = std::chrono::steady_clock::now();
+    std::string ip = a.to_string();
+    std::unique_lock lock(ips_mutex);
+    auto [it, fresh] = ips.try_emplace(ip);
+    ip_entry& e = it->second;
+    if (fresh) {
+      e.tokens = std::max(1.0, l.handshake_burst);
+      e.refilled = now;
+      if (ips.size() > 1024 && ++ip_inserts % 256 == 0) prune_ips(now);
+    }
+    if (l.handshakes_per_second > 0) {
+      const double elapsed = std::chrono::duration<double>(now - e.refilled).count();
+      e.tokens = std::min(std::max(1.0, l.handshake_burst), e.tokens + elapsed * l.handshakes_per_second);
+      e.refilled = now;
+      if (e.tokens < 1) return static_cast<int>(std::ceil((1 - e.tokens) / l.handshakes_per_second));
+    }
+    if (l.max_connections && e.open >= l.max_connections) return 1;
+    if (l.handshakes_per_second > 0) e.tokens -= 1;
+    ++e.open;
+    lock.unlock();  // the slot's release takes the lock
+    slot = std::make_shared<ip_slot>(shared_from_this(), std::move(ip));
+    return std::nullopt;
+  }
+
+  void release_ip(const std::string& ip) {
+    std::lock_guard lock(ips_mutex);
+    if (auto it = ips.find(ip); it != ips.end() && it->second.open > 0) --it->second.open;
+  }
+
+  // Forgets addresses with nothing open whose bucket has refilled.
+  void prune_ips(std::chrono::steady_clock::time_point now) {
+    const auto& l = opts.per_ip;
+    std::erase_if(ips, [&](const auto& kv) {
+      const ip_entry& e = kv.second;
+      const double full = std::max(1.0, l.handshake_burst);
+      return e.open == 0 && (l.handshakes_per_second <= 0 ||
+                             e.tokens + std::chrono::duration<double>(now - e.refilled).count() * l.handshakes_per_second >= full);
+    });
   }
 
   std::string static_response(const proto::http_request& req, bool keep_alive) const {
@@ -213,7 +304,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
   }
 
   asio::awaitable<void> upgrade(detail::stream io, const proto::http_request& req, std::string_view leftover,
-                                const std::string& peer, worker& w) {
+                                const std::string& peer, worker& w, std::shared_ptr<void> ip_slot) {
     auto path = decode_target_path(req.target);
     auto it = path ? endpoints.find(*path) : endpoints.end();
     if (it == endpoints.end()) it = endpoints.find("*");
@@ -231,6 +322,20 @@ struct server::impl : std::enable_shared_from_this<impl> {
       co_return;
     }
     const endpoint& ep = it->second;
+    std::shared_ptr<const upgrade_request> request;
+    if (ep.opts.on_upgrade || ep.opts.keep_request)
+      request = std::make_shared<const upgrade_request>(req, peer, tls != nullptr);
+    std::any user;
+    if (ep.opts.on_upgrade) {
+      upgrade_decision decision = co_await ask_hook(ep, *request, peer);
+      if (!decision.accepted()) {
+        log("refused " + peer + " " + req.target + " " + std::to_string(decision.status()) + " by the upgrade hook");
+        co_await respond(io, format_refusal(decision));
+        io.close();
+        co_return;
+      }
+      user = std::move(decision.data());
+    }
     const websocket_options& wopts = ep.opts.websocket ? *ep.opts.websocket : opts.websocket;
     const std::string subprotocol = ep.opts.choose_subprotocol
                                         ? ep.opts.choose_subprotocol(proto::offered_subprotocols(req))
@@ -249,6 +354,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     session->subprotocol = subprotocol;
     session->extensions = extensions;
     session->stats = &w.stats;
+    session->user = std::move(user);
+    if (ep.opts.keep_request) session->request = std::move(request);
+    session->ip_slot = std::move(ip_slot);
     session->start(leftover);
     w.live.emplace(session.get(), session);
     live_total.fetch_add(1, std::memory_order_acq_rel);
@@ -279,6 +387,22 @@ struct server::impl : std::enable_shared_from_this<impl> {
       }
       asio::co_spawn(ws.executor(), finish_endpoint(self, ws, code, w), asio::detached);
     });
+  }
+
+  // The endpoint's hook; an exception refuses with 500. Not bounded here:
+  // a hook that waits on something (a database, an auth service) bounds
+  // that wait itself, as the client's own handshake timeout bounds the client.
+  asio::awaitable<upgrade_decision> ask_hook(const endpoint& ep, const upgrade_request& r, const std::string& peer) {
+    std::string failure;
+    try {
+      co_return co_await ep.opts.on_upgrade(r);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown exception";
+    }
+    log("upgrade-hook-error " + peer + " " + failure);
+    co_return upgrade_decision::refuse(500, "internal error");
   }
 
   static asio::awaitable<void> finish_endpoint(std::shared_ptr<impl> self, duplex::websocket ws, std::uint16_t code,
@@ -384,6 +508,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::map<std::string, http_handler, std::less<>> routes;
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<bool> is_draining{false};
+  std::mutex ips_mutex;  // per-IP counts are shared by the threads
+  std::unordered_map<std::string, ip_entry> ips;
+  std::size_t ip_inserts = 0;
   std::atomic<std::size_t> live_total{0};  // open WebSockets, all threads (once per connection)
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <duplex/net/metrics.hpp>
+#include <duplex/net/upgrade.hpp>
 #include <duplex/net/websocket.hpp>
 #include <duplex/protocol/connection.hpp>
 
@@ -123,6 +124,9 @@ struct session : std::enable_shared_from_this<session> {
   asio::awaitable<void> finish();
   // Starts the close deadline (close_timeout) once our side leaves OPEN.
   void arm_close_deadline() noexcept;
+  // A ping arrived: refills the pong budget each second, closes (1008) a
+  // peer past twice the limit within one.
+  void count_ping(std::uint32_t limit) noexcept;
 
   // The next message, or nullopt/false once closed (websocket::read()).
   asio::awaitable<std::optional<message>> read();
@@ -199,6 +203,8 @@ struct session : std::enable_shared_from_this<session> {
   bool closing = false;
   std::chrono::steady_clock::time_point last_activity;
   std::chrono::steady_clock::time_point closing_since;
+  std::chrono::steady_clock::time_point ping_window;  // max_pings_per_second's current second
+  std::uint32_t pings_in_window = 0;
   std::uint16_t close_code = 0;
   std::string close_reason;
   std::error_code error;
@@ -206,6 +212,9 @@ struct session : std::enable_shared_from_this<session> {
   std::string extensions;
   std::string path;
   std::string remote;
+  std::any user;                                    // the upgrade hook's data
+  std::shared_ptr<const upgrade_request> request;  // endpoint_options::keep_request
+  std::shared_ptr<void> ip_slot;                   // the per-IP count this connection holds
 };
 
 // The user-facing handle; see make_handle() in websocket.cpp.

@@ -1,4 +1,5 @@
 #include <duplex/net/static_files.hpp>
+#include <duplex/protocol/http.hpp>
 
 #include <algorithm>
 #include <array>
@@ -36,26 +37,8 @@ std::string_view mime_type(const fs::path& file) noexcept {
 std::optional<std::string> decode_target_path(std::string_view target) {
   target = target.substr(0, target.find_first_of("?#"));
   if (target.empty() || target.front() != '/') return std::nullopt;
-  std::string out;
-  out.reserve(target.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < target.size(); ++i) {
-    char c = target[i];
-    if (c == '%') {
-      if (i + 2 >= target.size()) return std::nullopt;
-      const int hi = hex(target[i + 1]), lo = hex(target[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-    if (c == '\0' || c == '\\') return std::nullopt;
-    out.push_back(c);
-  }
+  auto out = protocol::percent_decode(target);
+  if (!out || out->find('\\') != std::string::npos) return std::nullopt;
   return out;
 }
 

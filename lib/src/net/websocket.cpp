@@ -53,10 +53,13 @@ session::session(stream s, protocol::role r, const websocket_options& o)
       opts(o),
       drain_signal(io.tcp.get_executor()),
       deadline(io.tcp.get_executor()),
-      last_activity(clock::now()) {
+      last_activity(clock::now()),
+      ping_window(last_activity) {
   // A violation waits until the messages before it were handed out and
   // answered (see read_messages).
   conn.defer_failures(true);
+  conn.set_max_fragments(o.max_fragments);
+  if (o.max_pings_per_second) conn.allow_pongs(o.max_pings_per_second);
   std::error_code ec;
   io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write and the reads
   fd = io.tcp.native_handle();
@@ -228,6 +231,21 @@ void session::drop(std::error_code why) noexcept {
   deadline.cancel();
 }
 
+void session::count_ping(std::uint32_t limit) noexcept {
+  // last_activity is the time of the read that brought this ping: no clock
+  // read per ping.
+  if (last_activity - ping_window >= std::chrono::seconds(1)) {
+    ping_window = last_activity;
+    pings_in_window = 0;
+    conn.allow_pongs(limit);
+  }
+  if (++pings_in_window <= 2 * limit || conn.get_state() != protocol::state::open) return;
+  error = errc::ping_flood;
+  close_code = protocol::close_code::policy_violation;
+  conn.close(protocol::close_code::policy_violation, "ping flood");
+  arm_close_deadline();
+}
+
 void session::arm_close_deadline() noexcept {
   if (closing) return;
   closing = true;
@@ -329,7 +347,8 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
             many->push_back_copy(ev->data, ev->type == kind::binary);
           }
           break;
-        case kind::ping:  // the pong is queued already
+        case kind::ping:  // the pong is queued already (within max_pings_per_second)
+          if (const auto limit = s.opts.max_pings_per_second) s.count_ping(limit);
           s.wake_writer();
           break;
         case kind::pong:
@@ -575,6 +594,9 @@ const std::string& websocket::extensions() const noexcept { return s_->extension
 const std::string& websocket::path() const noexcept { return s_->path; }
 const std::string& websocket::remote_address() const noexcept { return s_->remote; }
 std::size_t websocket::queued_bytes() const noexcept { return s_->queued(); }
+std::any& websocket::user_data() noexcept { return s_->user; }
+const std::any& websocket::user_data() const noexcept { return s_->user; }
+const upgrade_request* websocket::request() const noexcept { return s_->request.get(); }
 asio::any_io_executor websocket::executor() const noexcept { return s_->io.tcp.get_executor(); }
 
 }  // namespace duplex

@@ -201,6 +201,8 @@ std::optional<event> connection::next_event() {
           return fail(close_code::protocol_error, errc::protocol_error, "control frame over 125 bytes");
       } else if (o == opcode::continuation) {
         if (!in_message_) return fail(close_code::protocol_error, errc::protocol_error, "continuation without a message");
+        if (++message_frames_ > max_fragments_)
+          return fail(close_code::policy_violation, errc::too_many_fragments, "too many fragments");
       } else if (in_message_) {
         return fail(close_code::protocol_error, errc::protocol_error, "new message inside a fragmented one");
       }
@@ -226,6 +228,7 @@ std::optional<event> connection::next_event() {
       } else if (o != opcode::continuation) {
         message_op_ = o;
         message_compressed_ = rsv1;
+        message_frames_ = 1;
         message_.clear();
         utf8_.reset();
         // Fast path: a whole unfragmented message is in the buffer. Unmask it
@@ -295,7 +298,10 @@ std::optional<event> connection::on_control() {
   switch (frame_op_) {
     case opcode::ping:
       // Answer at once, even between the fragments of a message (§5.5.2).
-      if (state_ == state::open) write_frame(opcode::pong, control_, true);
+      if (state_ == state::open && pongs_left_ > 0) {
+        --pongs_left_;
+        write_frame(opcode::pong, control_, true);
+      }
       return event{event::kind::ping, control_};
     case opcode::pong:
       return event{event::kind::pong, control_};

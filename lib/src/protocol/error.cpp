@@ -25,6 +25,10 @@ class category final : public std::error_category {
       case errc::idle_timeout: return "connection idle for too long (no pong)";
       case errc::close_timeout: return "close handshake timed out";
       case errc::bad_url: return "invalid or unsupported WebSocket URL";
+      case errc::too_many_fragments: return "message sent in too many fragments";
+      case errc::ping_flood: return "peer sent pings faster than allowed";
+      case errc::too_many_requests: return "too many connections or handshakes from one address";
+      case errc::upgrade_refused: return "the endpoint's upgrade hook refused the connection";
     }
     return "unknown duplex error";
   }

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <duplex/net/metrics.hpp>
+#include <duplex/net/upgrade.hpp>
 #include <duplex/net/websocket.hpp>
 #include <duplex/protocol/http.hpp>
 
@@ -61,6 +62,17 @@ struct server_options {
   // origin". Empty: any Host.
   std::vector<std::string> allowed_hosts;
   websocket_options websocket;  // default for every endpoint
+  // Per client IP, over all threads, checked when a connection is accepted:
+  // over either limit the client gets 429 with Retry-After (on TLS the
+  // connection is closed before the TLS handshake). Loopback clients are
+  // exempt unless limit_loopback: behind a reverse proxy on the same host
+  // every client is 127.0.0.1, and one address's limit would be everyone's.
+  struct ip_limits {
+    std::size_t max_connections = 256;  // open at once (HTTP and WebSocket); 0: no limit
+    double handshakes_per_second = 20;  // new connections, sustained; 0: no limit
+    double handshake_burst = 60;        // new connections at once
+    bool limit_loopback = false;
+  } per_ip;
   // PEM files; when both are set the server speaks only https:// and wss://.
   std::filesystem::path tls_cert_file;
   std::filesystem::path tls_key_file;
@@ -77,6 +89,13 @@ struct endpoint_options {
   // of an unsupported version and close it with a reason (channel.hpp).
   std::function<std::string(std::span<const std::string_view> offered)> choose_subprotocol;
   std::optional<websocket_options> websocket;  // overrides server_options::websocket
+  // Called with the upgrade request before the 101 (see upgrade.hpp): it
+  // accepts, attaching data the handler reads with ws.data<T>(), or refuses
+  // with a status, headers and a body. An exception refuses with 500.
+  std::function<asio::awaitable<upgrade_decision>(const upgrade_request&)> on_upgrade;
+  // Keep the upgrade request for the handler (ws.request()): its headers
+  // stay in memory for the life of the connection, so off by default.
+  bool keep_request = false;
 };
 
 // What a plain-HTTP route answers (see server::route()).

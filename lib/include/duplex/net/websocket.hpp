@@ -17,6 +17,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
+#include <any>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -146,6 +147,12 @@ struct websocket_options {
   // (no context takeover either way) hold no zlib memory between messages;
   // see protocol/deflate.hpp for what each setting costs per connection.
   protocol::deflate_options deflate;
+  // Abuse limits (0: none). A message may arrive in at most this many
+  // frames; the next one closes with 1008 (errc::too_many_fragments).
+  std::uint32_t max_fragments = 4096;
+  // Pings answered per second; more go unanswered, and a peer that sends
+  // over twice as many within a second is closed with 1008 (errc::ping_flood).
+  std::uint32_t max_pings_per_second = 32;
 };
 
 // A message for many connections (a broadcast). It is framed once: the
@@ -179,6 +186,7 @@ class prepared_message {
 namespace detail {
 struct session;
 }
+class upgrade_request;
 
 class websocket {
  public:
@@ -233,6 +241,21 @@ class websocket {
   const std::string& path() const noexcept;        // request target (server side)
   const std::string& remote_address() const noexcept;
   std::size_t queued_bytes() const noexcept;
+  // What the endpoint's upgrade hook attached (upgrade_decision::accept(T)),
+  // or nullptr when it attached nothing or another type.
+  template <class T>
+  T* data() noexcept {
+    return std::any_cast<T>(&user_data());
+  }
+  template <class T>
+  const T* data() const noexcept {
+    return std::any_cast<T>(&user_data());
+  }
+  std::any& user_data() noexcept;
+  const std::any& user_data() const noexcept;
+  // The upgrade request (headers, query, cookies) when the endpoint keeps it
+  // (endpoint_options::keep_request), else nullptr.
+  const upgrade_request* request() const noexcept;
   std::uintptr_t id() const noexcept { return reinterpret_cast<std::uintptr_t>(s_.get()); }
   // The executor of the connection's io_context.
   asio::any_io_executor executor() const noexcept;

@@ -91,6 +91,14 @@ class connection {
   // Close goes after those replies) and returns the failed event. Nothing
   // after the violation is parsed. This is what Autobahn calls strict.
   void defer_failures(bool on) noexcept { defer_failures_ = on; }
+  // Abuse limits. A message may arrive in at most `n` frames; its next
+  // frame fails the connection with 1008 (errc::too_many_fragments): tiny
+  // fragments cost a frame's work per byte. Pings are answered while the
+  // budget lasts (each Pong takes one); past it they are still reported but
+  // not answered, so a transport refills it per time window (a ping flood
+  // costs no output). Both unlimited unless set.
+  void set_max_fragments(std::uint32_t n) noexcept { max_fragments_ = n == 0 ? UINT32_MAX : n; }
+  void allow_pongs(std::uint32_t n) noexcept { pongs_left_ = n; }
   bool failure_pending() const noexcept { return pending_.code != 0; }
   // A text/binary event whose data is not in_input lives in the
   // connection's message buffer (a reassembled or inflated message). This
@@ -218,6 +226,9 @@ class connection {
   utf8_validator utf8_;
 
   bool message_compressed_ = false;  // RSV1 on the message's first frame
+  std::uint32_t message_frames_ = 0;  // frames of the message being received
+  std::uint32_t max_fragments_ = UINT32_MAX;
+  std::uint32_t pongs_left_ = UINT32_MAX;
 
   std::optional<deflater> deflater_;
   std::optional<inflater> inflater_;

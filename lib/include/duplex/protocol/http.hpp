@@ -65,6 +65,10 @@ std::string format_response(int status,
                             std::string_view body, bool head_only = false);
 
 bool iequals(std::string_view a, std::string_view b) noexcept;
+// RFC 3986 percent-decoding ("%41" -> "A"); with plus_is_space, '+' is a
+// space (query strings, application/x-www-form-urlencoded). nullopt for a
+// malformed escape or a NUL byte.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space = false);
 // Splits "a, b ,c" into trimmed non-empty items.
 std::vector<std::string_view> split_list(std::string_view s);
 

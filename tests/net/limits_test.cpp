@@ -1,0 +1,299 @@
+// Who may connect and how much a peer may make the server do: the upgrade
+// hook (accept with data, refuse with status, headers and body), per-IP
+// limits (429 with Retry-After), the fragment cap and the ping cap, each
+// against a real server over real sockets.
+#include <duplex/net/client.hpp>
+
+#include "test_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/read.hpp>
+#include <asio/read_until.hpp>
+#include <asio/write.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using duplex::test::http_exchange;
+using duplex::test::run_client;
+using duplex::test::test_server;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct member {
+  std::string id;
+  std::string room;
+};
+
+std::string upgrade_request(const std::string& target, const std::string& extra = "") {
+  return "GET " + target +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+         extra + "\r\n";
+}
+
+// The hook: a token in the query or a cookie names the member; none is 401.
+duplex::endpoint_options hooked() {
+  duplex::endpoint_options o;
+  o.keep_request = true;
+  o.on_upgrade = [](const duplex::upgrade_request& r) -> asio::awaitable<duplex::upgrade_decision> {
+    auto token = r.query_param("token");
+    if (!token) {
+      if (auto c = r.cookie("session")) token = std::string(*c);
+    }
+    if (!token || token->empty())
+      co_return duplex::upgrade_decision::refuse(401, "token required",
+                                                 {{"WWW-Authenticate", "Bearer realm=\"test\""},
+                                                  {"X-Bad", "a\r\nInjected: yes"}});
+    if (*token == "throw") throw std::runtime_error("hook failed");
+    if (*token == "banned") co_return duplex::upgrade_decision::refuse(403, "banned", {{"Retry-After", "3600"}});
+    co_return duplex::upgrade_decision::accept(member{*token, r.query_param("room").value_or("lobby")});
+  };
+  return o;
+}
+
+// Echoes what the hook attached and what the kept request says.
+asio::awaitable<void> whoami(duplex::websocket ws) {
+  const member* m = ws.data<member>();
+  const int* wrong = ws.data<int>();
+  std::string answer = m ? m->id + "@" + m->room : "nobody";
+  if (wrong) answer += " (int?)";
+  if (const auto* r = ws.request()) answer += " ua=" + std::string(r->header("User-Agent").value_or("-"));
+  co_await ws.send(answer);
+  while (co_await ws.read()) {
+  }
+}
+
+}  // namespace
+
+TEST(UpgradeHook, RefusesWithItsStatusHeadersAndBodyBeforeThe101) {
+  test_server srv({}, [](duplex::server& s) { s.websocket("/ws", whoami, hooked()); });
+  const std::string r = http_exchange(srv.port(), upgrade_request("/ws"), true);
+  EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << r;
+  EXPECT_NE(r.find("WWW-Authenticate: Bearer realm=\"test\"\r\n"), std::string::npos) << r;
+  EXPECT_EQ(r.find("Injected"), std::string::npos) << r;  // a header with CR/LF is left out
+  EXPECT_NE(r.find("\r\n\r\ntoken required\n"), std::string::npos) << r;
+  EXPECT_EQ(r.find("Sec-WebSocket-Accept"), std::string::npos) << r;
+
+  const std::string banned = http_exchange(srv.port(), upgrade_request("/ws?token=banned"), true);
+  EXPECT_EQ(banned.rfind("HTTP/1.1 403", 0), 0u) << banned;
+  EXPECT_NE(banned.find("Retry-After: 3600\r\n"), std::string::npos) << banned;
+
+  const std::string thrown = http_exchange(srv.port(), upgrade_request("/ws?token=throw"), true);
+  EXPECT_EQ(thrown.rfind("HTTP/1.1 500", 0), 0u) << thrown;
+
+  // duplex::connect reports a refusal as bad_accept.
+  run_client([&]() -> asio::awaitable<void> {
+    try {
+      co_await duplex::connect(srv.ws_url("/ws"));  // (a temporary connect_options inside co_await trips GCC 12)
+      ADD_FAILURE() << "connected without a token";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), duplex::errc::bad_accept);
+    }
+  });
+}
+
+TEST(UpgradeHook, AcceptsWithTypedDataTheHandlerReadsAndKeepsTheRequest) {
+  test_server srv({}, [](duplex::server& s) { s.websocket("/ws", whoami, hooked()); });
+  run_client([&]() -> asio::awaitable<void> {
+    duplex::connect_options o;
+    o.headers = {{"User-Agent", "limits-test"}};
+    auto ws = co_await duplex::connect(srv.ws_url("/ws?token=ada%20l&room=r%2B1"), o);
+    auto m = co_await ws.read();
+    EXPECT_TRUE(m);
+    if (m) EXPECT_EQ(m->data, "ada l@r+1 ua=limits-test");
+    co_await ws.close();
+
+    duplex::connect_options c;
+    c.headers = {{"Cookie", "theme=dark; session=\"grace\""}};
+    auto ws2 = co_await duplex::connect(srv.ws_url("/ws"), c);
+    auto m2 = co_await ws2.read();
+    EXPECT_TRUE(m2);
+    if (m2) EXPECT_EQ(m2->data, "grace@lobby ua=-");
+    co_await ws2.close();
+  });
+}
+
+TEST(PerIpLimits, OpenConnectionsOverTheLimitGet429WithRetryAfter) {
+  duplex::server_options o;
+  o.per_ip.limit_loopback = true;
+  o.per_ip.max_connections = 2;
+  o.per_ip.handshakes_per_second = 0;
+  test_server srv(o, [](duplex::server& s) {
+    s.websocket("/ws", [](duplex::websocket ws) -> asio::awaitable<void> {
+      while (co_await ws.read()) {
+      }
+    });
+  });
+  asio::io_context io;
+  {
+    auto a = duplex::test::silent_client(io, srv.port(), "/ws");
+    auto b = duplex::test::silent_client(io, srv.port(), "/ws");
+    const std::string third = http_exchange(srv.port(), upgrade_request("/ws"), true);
+    EXPECT_EQ(third.rfind("HTTP/1.1 429", 0), 0u) << third;
+    EXPECT_NE(third.find("Retry-After: 1\r\n"), std::string::npos) << third;
+  }
+  // Both closed: their places are given back once the server sees the ends.
+  std::string again = "never tried";
+  for (int i = 0; i < 200; ++i) {
+    try {
+      auto c = duplex::test::silent_client(io, srv.port(), "/ws");
+      again.clear();
+      break;
+    } catch (const std::exception& e) {
+      again = e.what();
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(again, "");
+}
+
+TEST(PerIpLimits, HandshakesOverTheRateGet429AndLoopbackIsExemptByDefault) {
+  duplex::server_options o;
+  o.per_ip.limit_loopback = true;
+  o.per_ip.handshakes_per_second = 0.5;
+  o.per_ip.handshake_burst = 3;
+  test_server limited(o);
+  for (int i = 0; i < 3; ++i) {
+    const std::string r = http_exchange(limited.port(), "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", true);
+    EXPECT_EQ(r.rfind("HTTP/1.1 404", 0), 0u) << i << ": " << r;
+  }
+  const std::string over = http_exchange(limited.port(), "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", true);
+  EXPECT_EQ(over.rfind("HTTP/1.1 429", 0), 0u) << over;
+  EXPECT_NE(over.find("Retry-After: 2\r\n"), std::string::npos) << over;
+
+  duplex::server_options d;  // defaults: loopback exempt
+  d.per_ip.handshakes_per_second = 0.5;
+  d.per_ip.handshake_burst = 1;
+  test_server exempt(d);
+  for (int i = 0; i < 5; ++i) {
+    const std::string r = http_exchange(exempt.port(), "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", true);
+    EXPECT_EQ(r.rfind("HTTP/1.1 404", 0), 0u) << r;
+  }
+}
+
+namespace {
+
+// A masked client frame.
+std::string client_frame(unsigned char first, std::string_view payload) {
+  std::string f;
+  f.push_back(static_cast<char>(first));
+  if (payload.size() < 126) {
+    f.push_back(static_cast<char>(0x80 | payload.size()));
+  } else {
+    f.push_back(static_cast<char>(0x80 | 126));
+    f.push_back(static_cast<char>(payload.size() >> 8));
+    f.push_back(static_cast<char>(payload.size() & 0xFF));
+  }
+  const char key[4] = {0x11, 0x22, 0x33, 0x44};
+  f.append(key, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) f.push_back(static_cast<char>(payload[i] ^ key[i % 4]));
+  return f;
+}
+
+// Reads server frames until a Close (returns its code) or the end; counts
+// the text frames and Pongs seen before it.
+struct server_frames {
+  int texts = 0, pongs = 0;
+  int close_code = -1;
+};
+server_frames read_until_close(asio::ip::tcp::socket& s) {
+  timeval tv{5, 0};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  server_frames out;
+  std::string buf;
+  char chunk[65536];
+  for (;;) {
+    while (buf.size() >= 2) {
+      std::size_t len = static_cast<unsigned char>(buf[1]) & 0x7F, head = 2;
+      if (len == 126) {
+        if (buf.size() < 4) break;
+        len = (static_cast<unsigned char>(buf[2]) << 8) | static_cast<unsigned char>(buf[3]);
+        head = 4;
+      }
+      if (buf.size() < head + len) break;
+      const unsigned op = static_cast<unsigned char>(buf[0]) & 0x0F;
+      if (op == 1) ++out.texts;
+      if (op == 0xA) ++out.pongs;
+      if (op == 8) {
+        out.close_code = len >= 2 ? (static_cast<unsigned char>(buf[head]) << 8) | static_cast<unsigned char>(buf[head + 1]) : 1005;
+        return out;
+      }
+      buf.erase(0, head + len);
+    }
+    std::error_code ec;
+    const std::size_t n = s.read_some(asio::buffer(chunk), ec);
+    if (ec) return out;
+    buf.append(chunk, n);
+  }
+}
+
+test_server recording_echo(std::error_code& seen, duplex::websocket_options w = {}) {
+  duplex::server_options o;
+  o.websocket = w;
+  return test_server(o, [&seen](duplex::server& s) {
+    s.websocket("/echo", [&seen](duplex::websocket ws) -> asio::awaitable<void> {
+      while (auto m = co_await ws.read()) co_await ws.send(*m);
+      seen = ws.error();
+    });
+  });
+}
+
+}  // namespace
+
+// ws CVE-2026-48779's shape: one message in thousands of one-byte fragments.
+TEST(AbuseLimits, AMessageInTooManyFragmentsClosesWith1008) {
+  std::error_code seen;
+  duplex::websocket_options w;
+  w.max_fragments = 100;
+  auto srv = recording_echo(seen, w);
+  asio::io_context io;
+  {
+    auto s = duplex::test::silent_client(io, srv.port(), "/echo");
+    std::string ok = client_frame(0x01, "a");
+    for (int i = 0; i < 98; ++i) ok += client_frame(0x00, "b");
+    ok += client_frame(0x80, "c");  // 100 frames: accepted
+    asio::write(s, asio::buffer(ok));
+    std::string bad = client_frame(0x01, "a");
+    for (int i = 0; i < 5000; ++i) bad += client_frame(0x00, "b");
+    asio::write(s, asio::buffer(bad));
+    const auto got = read_until_close(s);
+    EXPECT_EQ(got.texts, 1);
+    EXPECT_EQ(got.close_code, 1008);
+  }
+  for (int i = 0; i < 200 && !seen; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(seen, duplex::errc::too_many_fragments);
+}
+
+TEST(AbuseLimits, PingsPastTheRateGoUnansweredAndAFloodClosesWith1008) {
+  std::error_code seen;
+  duplex::websocket_options w;
+  w.max_pings_per_second = 10;
+  auto srv = recording_echo(seen, w);
+  asio::io_context io;
+  {
+    // Within the limit: every ping answered, no close.
+    auto calm = duplex::test::silent_client(io, srv.port(), "/echo");
+    std::string pings;
+    for (int i = 0; i < 10; ++i) pings += client_frame(0x89, "p");
+    pings += client_frame(0x88, std::string("\x03\xe8", 2));
+    asio::write(calm, asio::buffer(pings));
+    const auto got = read_until_close(calm);
+    EXPECT_EQ(got.pongs, 10);
+    EXPECT_EQ(got.close_code, 1000);
+  }
+  {
+    auto flood = duplex::test::silent_client(io, srv.port(), "/echo");
+    std::string pings;
+    for (int i = 0; i < 1000; ++i) pings += client_frame(0x89, "p");
+    asio::write(flood, asio::buffer(pings));
+    const auto got = read_until_close(flood);
+    EXPECT_LE(got.pongs, 10);
+    EXPECT_EQ(got.close_code, 1008);
+  }
+  for (int i = 0; i < 200 && seen != duplex::errc::ping_flood; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(seen, duplex::errc::ping_flood);
+}
