@@ -13,6 +13,7 @@ packages=(
   openssl
   clang-14 libclang-rt-14-dev
   libhiredis-dev redis-server
+  python3
 )
 missing=()
 for p in "${packages[@]}"; do

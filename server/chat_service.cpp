@@ -13,6 +13,8 @@
 #include "chat_cluster.hpp"
 #include "chat_state.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
 #include <utility>
 
@@ -429,8 +431,38 @@ void service::on_leave(session& s) {
   s.token.clear();
 }
 
+bool service::allow_line(session& s) {
+  if (config_.line_rate <= 0) return true;
+  const auto now = steady::now();
+  const double burst = std::max(1.0, config_.line_burst);
+  if (s.line_tokens < 0) {
+    s.line_tokens = burst;
+  } else {
+    s.line_tokens = std::min(burst, s.line_tokens + std::chrono::duration<double>(now - s.line_refilled).count() *
+                                                       config_.line_rate);
+  }
+  s.line_refilled = now;
+  if (s.line_tokens >= 1) {
+    s.line_tokens -= 1;
+    s.lines_refused = 0;
+    return true;
+  }
+  rate_limited_.fetch_add(1, std::memory_order_relaxed);
+  if (++s.lines_refused >= config_.flood_close_after) {
+    flood_closes_.fetch_add(1, std::memory_order_relaxed);
+    if (log_) log_("flooding " + s.ws.remote_address() + " " + s.name + ": closed with 4008");
+    // Closed on its own thread; this thread only holds the chat state.
+    post_close_from_any_thread(s.ws, close_flooding, "flooding: too many lines");
+    return false;
+  }
+  const auto wait_ms = static_cast<long long>(std::ceil((1 - s.line_tokens) / config_.line_rate * 1000));
+  reply_error(s, "rate_limited", "too many lines: wait " + std::to_string(wait_ms) + " ms before sending again");
+  return false;
+}
+
 void service::on_chat(session& s, std::string text) {
   if (s.name.empty() || !s.in) return reply_error(s, "not_joined", "join with a name before chatting");
+  if (!allow_line(s)) return;
   v1::message m{s.name, std::move(text), now_ms()};
   room& r = *s.in;
   std::string payload = schema::encode(m);

@@ -66,7 +66,18 @@ struct service_config {
   std::chrono::milliseconds tick{100};
   std::chrono::milliseconds grace{5000};
   std::string default_room = "lobby";  // where version-1 clients chat
+  // Flood control per connection: chat lines refill at line_rate per second
+  // up to line_burst. A line over it is refused with the error rate_limited
+  // (its message says how long to wait) and reaches nobody, not history
+  // either; flood_close_after refusals in a row close the connection with
+  // 4008. line_rate 0: no limit.
+  double line_rate = 5;
+  double line_burst = 10;
+  std::uint32_t flood_close_after = 20;
 };
+
+// The close code for a member closed for flooding (documented in docs/chat-protocol.md).
+inline constexpr std::uint16_t close_flooding = 4008;
 
 struct cluster;  // chat_cluster.hpp
 
@@ -112,6 +123,8 @@ class service {
   // Any thread (for metrics).
   std::size_t rooms() const noexcept { return rooms_open_.load(std::memory_order_relaxed); }
   std::size_t members() const noexcept { return members_.load(std::memory_order_relaxed); }
+  std::uint64_t rate_limited() const noexcept { return rate_limited_.load(std::memory_order_relaxed); }
+  std::uint64_t flood_closes() const noexcept { return flood_closes_.load(std::memory_order_relaxed); }
   // The service's executor only.
   const service_stats& stats() const noexcept { return stats_; }
 
@@ -177,6 +190,9 @@ class service {
   std::unique_ptr<asio::steady_timer> timer_;
   bool stopped_ = false;
   std::atomic<std::size_t> rooms_open_{0}, members_{0};
+  std::atomic<std::uint64_t> rate_limited_{0}, flood_closes_{0};
+  // Whether `s` may say one more line now (flood control); refuses it otherwise.
+  bool allow_line(session& s);
   cluster* cluster_ = nullptr;
   std::uint64_t incarnations_ = 0;  // rooms opened: tells a reopened room from the one an answer was for
   bool cluster_up_ = true;  // as last seen (a first look that finds it down logs it)

@@ -39,6 +39,11 @@ struct service::session : std::enable_shared_from_this<service::session> {
   steady::time_point resume_started;
   std::vector<publication> buffer;
   std::string buffer_epoch;
+  // Flood control (service_config::line_rate): lines left, when last refilled,
+  // refusals in a row.
+  double line_tokens = -1;  // < 0: not started (a full bucket)
+  steady::time_point line_refilled;
+  std::uint32_t lines_refused = 0;
 };
 
 struct service::room {

@@ -63,6 +63,12 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
   --memory             keep history in memory only (lost on restart)
   --history N          messages a joiner or watcher gets (default 100)
   --max-rooms N        rooms open at once (default 1000)
+  --line-rate N        chat lines a member may send per second, sustained
+                       (default 5; 0: no limit). A line over it is refused
+                       with the error rate_limited (how long to wait) and
+                       reaches nobody; 20 refusals in a row close the member
+                       with 4008
+  --line-burst N       lines a member may send at once (default 10)
   --redis URL          share rooms, history and presence with other instances
                        through Redis: redis://[[user]:password@]host[:port][/db]
                        or rediss:// (TLS). History lives in Redis then (no
@@ -182,6 +188,10 @@ int main(int argc, char** argv) {
       chat.join_history = count_arg(arg, value(), 0, 1000);
     } else if (arg == "--max-rooms") {
       chat.max_rooms = count_arg(arg, value(), 1, 1'000'000);
+    } else if (arg == "--line-rate") {
+      chat.line_rate = static_cast<double>(count_arg(arg, value(), 0, 1'000'000));
+    } else if (arg == "--line-burst") {
+      chat.line_burst = static_cast<double>(count_arg(arg, value(), 1, 1'000'000));
     } else if (arg == "--redis") {
       redis_url = value();
       auto e = duplex::redis::parse_url(redis_url);
@@ -336,6 +346,10 @@ int main(int argc, char** argv) {
       ops.metrics().counter("duplex_history_failed_writes_total", "Lines lost to SQLite write errors (chat went on live).",
                           [db] { return double(db->stats().failed_writes); });
     }
+    ops.metrics().counter("duplex_chat_rate_limited_total", "Chat lines refused by flood control (rate_limited).",
+                          [&rooms] { return double(rooms.rate_limited()); });
+    ops.metrics().counter("duplex_chat_flood_closes_total", "Members closed for flooding (4008).",
+                          [&rooms] { return double(rooms.flood_closes()); });
     ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
     if (cluster) {
       auto& c = *cluster;

@@ -256,6 +256,13 @@
           ui.name.focus();
           ui.name.select();
         }
+        if (m.code === 'rate_limited') {
+          // The line reached nobody: give it back instead of losing it.
+          if (lastSent !== null && !ui.message.value) ui.message.value = lastSent;
+          lastSent = null;
+          showAlert(`Slow down: ${m.message}`);
+          break;
+        }
         showAlert(m.message ? `${m.code}: ${m.message}` : m.code);
         break;
       default:
@@ -324,6 +331,9 @@
     return `${err.path || 'message'}: ${err.code} (expected ${err.expected})`;
   }
 
+  /** @type {string | null} the last chat line sent, given back if the server refuses it (rate_limited) */
+  let lastSent = null;
+
   /** @param {DuplexChat.ClientMessage} m */
   function send(m) {
     const err = client ? client.send(m) : null;
@@ -360,6 +370,7 @@
     const text = ui.message.value;
     if (!text.trim()) return;
     if (!send({ type: 'chat', text })) return;
+    lastSent = text;
     ui.message.value = '';
     ui.message.focus();
   });

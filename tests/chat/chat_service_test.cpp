@@ -359,3 +359,56 @@ TEST(ChatService, TheSnapshotIsCappedAndCountsEveryone) {
     EXPECT_EQ(snap.total, 3u);
   });
 }
+
+// Flood control: one member sends 200 lines at once while another listens.
+// The flooder gets its burst through, then typed rate_limited errors that
+// say how long to wait, and is closed with 4008; nothing over the limit
+// reaches the listener or history; a line from someone else arrives at once.
+TEST_P(ChatThreads, AFlooderIsRefusedThenClosedAndNobodyElseWaits) {
+  duplex::chat::service_config cfg;
+  cfg.line_rate = 5;
+  cfg.line_burst = 10;
+  cfg.flood_close_after = 20;
+  chat_server srv({}, cfg, GetParam());
+  run([&]() -> asio::awaitable<void> {
+    auto flooder = co_await chat_client::open(srv);
+    co_await join(flooder, "flood");
+    auto listener = co_await chat_client::open(srv);
+    co_await join(listener, "ear");
+    auto talker = co_await chat_client::open(srv);
+    co_await join(talker, "talk");
+    for (int i = 0; i < 200; ++i) flooder.post(v1::chat{"spam " + std::to_string(i)});
+    // The flooder sees its burst, refusals with a wait, then the close.
+    std::size_t refusals = 0;
+    std::string wait_text;
+    try {
+      for (;;) {
+        auto e = co_await flooder.until<v1::error>();
+        EXPECT_EQ(e.code, "rate_limited");
+        if (wait_text.empty()) wait_text = e.message;
+        ++refusals;
+      }
+    } catch (const std::runtime_error&) {
+    }
+    EXPECT_EQ(flooder.ws.close_code(), duplex::chat::close_flooding);
+    EXPECT_GE(refusals, 19u);
+    EXPECT_NE(wait_text.find(" ms before sending again"), std::string::npos) << wait_text;
+    // Someone else's line reaches the listener within a second.
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string text = "am I heard?";
+    talker.post(v1::chat{text});
+    co_await listener.until_text(text);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    std::size_t spam = 0;
+    for (const auto& l : listener.lines()) spam += l.text.rfind("spam ", 0) == 0;
+    EXPECT_LE(spam, 12u);  // the burst (10), plus what refilled meanwhile
+    EXPECT_GE(spam, 10u);
+    // History holds the same lines: nothing refused was stored.
+    auto late = co_await chat_client::open(srv);
+    late.post(v2::watch{"lobby"});
+    co_await late.until<v2::history>();
+    std::size_t stored = 0;
+    for (const auto& l : late.lines()) stored += l.text.rfind("spam ", 0) == 0;
+    EXPECT_EQ(stored, spam);
+  });
+}

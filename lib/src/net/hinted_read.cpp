@@ -34,10 +34,7 @@ socket_reactor_data reactor_data_of(asio::ip::tcp::socket& s) noexcept {
   return {impl.socket_, &impl.reactor_data_, impl.reactor_data_->*member(state_reactor{})};
 }
 
-bool enable_read_hint(asio::ip::tcp::socket& s) noexcept {
-  const int on = 1;
-  return ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on) == 0;
-}
+bool enable_read_hint(asio::ip::tcp::socket& s) noexcept { return s.is_open(); }
 
 #else
 

@@ -1,19 +1,18 @@
-// Internal: an asynchronous read that tells Asio's reactor when it drained
-// the socket, so that the next read waits for readiness without first
-// failing a recvfrom() with EAGAIN: one system call per batch of input
-// instead of two.
+// Internal: an asynchronous read that asks for its buffer when the socket
+// is ready, not when the read starts (Asio's receive operation, with that
+// one change).
 //
-// Asio 1.22 tries every asynchronous read at once ("speculatively") unless
-// the descriptor's flag says not to, and its receive operation clears that
-// flag only at the end of the stream. This operation is Asio's receive with
-// one change: it reads with the kernel's TCP_INQ hint (enable_read_hint();
-// recvmsg() then reports the bytes still queued, and 1 when only the peer's
-// FIN is) and reports "done and exhausted" when nothing is left, which makes
-// the reactor clear the flag, under the descriptor's lock, as newer Asio does
-// after a short read. A short read alone would not prove the socket drained:
-// data and a FIN that arrived together leave no further readiness event.
-// Any event the reactor handles later sets the flag again, so no input is
-// missed. Without the hint (setsockopt refused) it reads as Asio does.
+// It used to report "done and exhausted" to Asio's reactor when the kernel's
+// TCP_INQ hint said nothing was left queued, saving the speculative
+// recvmsg() (EAGAIN) of the next read. That was wrong for a peer that sends
+// data and resets the connection at once: both arrive before the reactor's
+// one readiness event, the hint counts only bytes (a FIN counts as 1, a
+// reset as nothing), so the read that drained the data marked the socket
+// drained and no later event came: the reset went unseen and the socket
+// stayed open until the idle ping failed, 30 s later (a stress client with
+// SO_LINGER 0 left hundreds open). Every read now leaves Asio's speculative
+// flag alone, as Asio's own receive does: one recvmsg() more per batch,
+// which is what notices the reset.
 //
 // Where the bytes land is asked for when the socket is ready, right before
 // each recvmsg(), not when the read starts: a connection that waits for
@@ -49,14 +48,14 @@
 #include <asio/ip/tcp.hpp>
 
 
-#if defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT) && defined(TCP_INQ)
+#if defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT)
 #define DUPLEX_HINTED_READ 1
 #endif
 
 namespace duplex::detail {
 
-// Asks the kernel for the TCP_INQ hint on this socket; false if unavailable
-// (then async_read_hinted() is async_read_some()).
+// Whether async_read_hinted() can read this socket late (Asio on epoll);
+// false: it is async_read_some() into target.own().
 bool enable_read_hint(asio::ip::tcp::socket& s) noexcept;
 
 #ifdef DUPLEX_HINTED_READ
@@ -89,13 +88,10 @@ class hinted_recv_op : public asio::detail::reactor_op {
       return done;
     }
     iovec iov{b.data(), b.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     for (;;) {
       msghdr msg{};
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
       const ssize_t n = ::recvmsg(o->fd_, &msg, 0);  // the descriptor is non-blocking
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -111,13 +107,6 @@ class hinted_recv_op : public asio::detail::reactor_op {
         return done_and_exhausted;
       }
       o->bytes_transferred_ = static_cast<std::size_t>(n);
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) {
-          int inq;
-          std::memcpy(&inq, CMSG_DATA(c), sizeof inq);
-          if (inq == 0) return done_and_exhausted;
-        }
-      }
       return done;
     }
   }
@@ -145,6 +134,11 @@ class hinted_recv_op : public asio::detail::reactor_op {
 
 // Per-operation cancellation, as Asio's own socket operations offer it.
 struct hinted_recv_cancellation {
+  // Spelled out: clang before 16 has no parenthesized aggregate
+  // initialization, which the slot's emplace() uses.
+  hinted_recv_cancellation(asio::detail::epoll_reactor* r, asio::detail::epoll_reactor::per_descriptor_data* d,
+                           int f) noexcept
+      : reactor(r), data(d), fd(f) {}
   asio::detail::epoll_reactor* reactor;
   asio::detail::epoll_reactor::per_descriptor_data* data;
   int fd;

@@ -176,4 +176,8 @@ void post_from_any_thread(const websocket& ws, std::string data, bool binary) {
   asio::post(ws.executor(), [ws, data = std::move(data), binary] { websocket(ws).post(data, binary); });
 }
 
+void post_close_from_any_thread(const websocket& ws, std::uint16_t code, std::string reason) {
+  asio::post(ws.executor(), [ws, code, reason = std::move(reason)] { websocket(ws).post_close(code, reason); });
+}
+
 }  // namespace duplex

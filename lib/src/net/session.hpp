@@ -205,6 +205,7 @@ struct session : std::enable_shared_from_this<session> {
   std::chrono::steady_clock::time_point closing_since;
   std::chrono::steady_clock::time_point ping_window;  // max_pings_per_second's current second
   std::uint32_t pings_in_window = 0;
+  bool stop_reading = false;  // closed for abuse: flush our Close, then drop
   std::uint16_t close_code = 0;
   std::string close_reason;
   std::error_code error;

@@ -244,6 +244,9 @@ void session::count_ping(std::uint32_t limit) noexcept {
   close_code = protocol::close_code::policy_violation;
   conn.close(protocol::close_code::policy_violation, "ping flood");
   arm_close_deadline();
+  // Not read any further: the flood meets TCP's backpressure instead of
+  // our parser until the Close is out (or the close deadline passes).
+  stop_reading = true;
 }
 
 void session::arm_close_deadline() noexcept {
@@ -382,6 +385,11 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     // pass, which then finishes.
     if (s.transport_done) co_return false;
     if (s.conn.failure_pending()) continue;
+    if (s.stop_reading) {
+      co_await s.flush();
+      s.drop({});
+      co_return false;
+    }
     if (s.conn.get_state() == protocol::state::closed) {
       co_await s.finish();
       co_return false;

@@ -72,5 +72,8 @@ class hub {
 // refused silently if the connection closed or its queue is full).
 // websocket::send()/post() themselves are for the connection's own thread.
 void post_from_any_thread(const websocket& ws, std::string data, bool binary = false);
+// The same for websocket::post_close(): starts the close handshake on the
+// connection's thread (nothing happens if it is closed already).
+void post_close_from_any_thread(const websocket& ws, std::uint16_t code, std::string reason = {});
 
 }  // namespace duplex

@@ -148,10 +148,13 @@ struct websocket_options {
   // see protocol/deflate.hpp for what each setting costs per connection.
   protocol::deflate_options deflate;
   // Abuse limits (0: none). A message may arrive in at most this many
-  // frames; the next one closes with 1008 (errc::too_many_fragments).
-  std::uint32_t max_fragments = 4096;
+  // frames; the next one closes with 1008 (errc::too_many_fragments). It
+  // bounds a message that never ends in empty fragments (max_message_size
+  // cannot), while 64-byte fragments of a 4 MiB message still pass.
+  std::uint32_t max_fragments = 65536;
   // Pings answered per second; more go unanswered, and a peer that sends
-  // over twice as many within a second is closed with 1008 (errc::ping_flood).
+  // over twice as many within a second is closed with 1008 (errc::ping_flood)
+  // and not read any further.
   std::uint32_t max_pings_per_second = 32;
 };
 
