@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <duplex/schema/codec.hpp>
+
 namespace duplex::auth {
 
 struct pkey_free {
@@ -69,13 +71,13 @@ struct reader {
 };
 reader& thread_reader();
 
-// Walks a value nobody reads: on-demand parsing otherwise skips unread
-// values by their brackets without validating what is inside.
-simdjson::error_code check_value(od::value& v, int level);
-std::string_view trim_ws(std::string_view s);
-// RFC 8259's number grammar (simdjson's number readers accept a few tokens
-// outside it, such as a leading zero).
-bool is_json_number(std::string_view token);
+// The schema codec's strict walk: check_value() validates a value nobody
+// reads (on-demand parsing otherwise skips it by its brackets), and
+// is_json_number() holds a token to RFC 8259's grammar (simdjson's number
+// readers accept a few tokens outside it, such as a leading zero).
+using schema::detail::check_value;
+using schema::detail::is_json_number;
+using schema::detail::trim_ws;
 
 // Reads a string value; INCORRECT_TYPE for any other type.
 simdjson::error_code get_string(od::value& v, std::string& out);
