@@ -379,3 +379,29 @@ TEST(Connection, MarkClosedDropsADeferredFailure) {
   EXPECT_FALSE(c.next_event());
   EXPECT_EQ(c.get_state(), state::closed);
 }
+
+// With deferral the peer's Close waits like a violation: messages that came
+// before it in the same read are answered before our Close echo (an echo
+// server got "hello world" + Close in one write and answered only the Close).
+TEST(Connection, DeferredCloseLetsEarlierMessagesBeAnswered) {
+  connection c(role::server);
+  c.defer_failures(true);
+  c.receive_data(frame(0x81, "hello") + frame(0x88, close_payload(1000) + "bye") + frame(0x81, "after"));
+  auto m = c.next_event();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->data, "hello");
+  EXPECT_FALSE(c.next_event());
+  EXPECT_TRUE(c.failure_pending());
+  EXPECT_EQ(c.get_state(), state::open);
+  ASSERT_TRUE(c.send(opcode::text, "hello"));
+  auto e = c.next_event();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type, kind::close);
+  EXPECT_EQ(e->code, 1000);
+  EXPECT_EQ(e->data, "bye");
+  EXPECT_EQ(c.get_state(), state::closed);
+  EXPECT_FALSE(c.failure_pending());
+  EXPECT_EQ(c.output().substr(0, 7), std::string("\x81\x05hello", 7));  // the reply, then the echo
+  EXPECT_EQ(sent_close_code(c), 1000);
+  EXPECT_FALSE(c.next_event());  // nothing after the Close is parsed
+}

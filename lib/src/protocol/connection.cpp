@@ -110,7 +110,7 @@ event connection::fail_now(std::uint16_t code, errc why, std::string_view reason
 std::optional<event> connection::next_event() {
   if (state_ == state::closed) return std::nullopt;
   if (pending_.code) [[unlikely]]
-    return fail_now(pending_.code, pending_.why, pending_.reason);
+    return pending_.close ? take_close() : fail_now(pending_.code, pending_.why, pending_.reason);
   auto* base = reinterpret_cast<unsigned char*>(in_.get());
   // Fast path for the common frame: a whole text or binary message in one
   // frame (FIN, no RSV bits, 7- or minimal 16-bit length), masked as our role
@@ -319,17 +319,28 @@ std::optional<event> connection::on_control() {
         if (!is_valid_utf8(reason))
           return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in close reason");
       }
-      if (state_ == state::open) {
-        // Echo the peer's code (§5.5.1); an empty Close is answered empty.
-        std::string_view echo = std::string_view(control_).substr(0, control_.size() >= 2 ? 2 : 0);
-        write_frame(opcode::close, echo, true);
-      }
-      state_ = state::closed;
-      return event{event::kind::close, reason, code};
+      (void)reason;
+      pending_ = {code, {}, {}, true};
+      if (defer_failures_) return std::nullopt;
+      return take_close();
     }
     default:
       return std::nullopt;
   }
+}
+
+event connection::take_close() {
+  const std::uint16_t code = pending_.code;
+  pending_ = {};
+  if (state_ == state::open) {
+    // Echo the peer's code (§5.5.1); an empty Close is answered empty.
+    std::string_view echo = std::string_view(control_).substr(0, control_.size() >= 2 ? 2 : 0);
+    write_frame(opcode::close, echo, true);
+  }
+  state_ = state::closed;
+  in_frame_ = in_message_ = false;
+  const std::string_view reason = control_.size() >= 2 ? std::string_view(control_).substr(2) : std::string_view();
+  return event{event::kind::close, reason, code};
 }
 
 std::optional<event> connection::inflate(std::string_view compressed, bool final_fragment) {

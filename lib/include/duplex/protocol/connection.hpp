@@ -90,6 +90,10 @@ class connection {
   // it can be answered first; the next call then fails the connection (its
   // Close goes after those replies) and returns the failed event. Nothing
   // after the violation is parsed. This is what Autobahn calls strict.
+  // The peer's Close is deferred the same way: the messages before it are
+  // answered before our Close echo goes out (RFC 6455 §5.5.1 lets an
+  // endpoint finish what it sends first); failure_pending() is then true
+  // too and the next call returns the close event.
   void defer_failures(bool on) noexcept { defer_failures_ = on; }
   // Abuse limits. A message may arrive in at most `n` frames; its next
   // frame fails the connection with 1008 (errc::too_many_fragments): tiny
@@ -177,11 +181,12 @@ class connection {
   // that failure_pending() implies next_event() returns the failed event.
   void mark_closed() noexcept {
     state_ = state::closed;
-    pending_.code = 0;
+    pending_ = {};
   }
 
  private:
   std::optional<event> fail(std::uint16_t code, errc why, std::string_view reason);
+  event take_close();  // the deferred Close: echoed (when OPEN), then CLOSED
   event fail_now(std::uint16_t code, errc why, std::string_view reason);
   std::optional<event> on_control();
   // Every frame the fast path in next_event() does not take.
@@ -202,6 +207,7 @@ class connection {
     std::uint16_t code = 0;  // 0: none
     errc why{};
     std::string_view reason;  // a literal
+    bool close = false;       // the peer's Close (code is its code), not a failure
   } pending_;
   std::size_t max_message_size_;
 
