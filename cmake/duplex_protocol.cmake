@@ -16,12 +16,38 @@
 #   Emscripten only: <target>.js + <target>.wasm, the browser client of the
 #   protocol with its JS face generated from the description
 #   (duplex/wasm/client.hpp). FACTORY defaults to createDuplexClient.
+#
+# In this tree: include(duplex_protocol). In another project, after
+# find_package(duplex) (native or Emscripten package): duplexConfig.cmake
+# includes this file. HEADER is included as #include <HEADER>: add its
+# directory to <name>_schemagen / <target> (target_include_directories) when
+# it is not on an include path the linked targets already provide.
 include_guard(GLOBAL)
+
+# Both functions: HEADER and TYPE are required, and name what is missing.
+macro(_duplex_require_header_type fn name)
+  set(_missing "")
+  if(NOT ARG_HEADER)
+    list(APPEND _missing "HEADER <protocol header>")
+  endif()
+  if(NOT ARG_TYPE)
+    list(APPEND _missing "TYPE <C++ protocol type>")
+  endif()
+  if(_missing)
+    list(JOIN _missing " and " _missing)
+    message(FATAL_ERROR "${fn}(${name}): ${_missing} missing, e.g.\n"
+      "  ${fn}(${name} HEADER game.hpp TYPE game::protocol)")
+  endif()
+  if(ARG_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "${fn}(${name}): unknown arguments: ${ARG_UNPARSED_ARGUMENTS}")
+  endif()
+endmacro()
 
 function(duplex_protocol name)
   cmake_parse_arguments(ARG "" "HEADER;TYPE;FACTORY" "LINK" ${ARGN})
-  if(NOT ARG_HEADER OR NOT ARG_TYPE)
-    message(FATAL_ERROR "duplex_protocol(${name}): HEADER and TYPE are required")
+  _duplex_require_header_type(duplex_protocol ${name})
+  if(NOT TARGET duplex::schema)
+    message(FATAL_ERROR "duplex_protocol(${name}): duplex::schema is not defined (find_package(duplex) first)")
   endif()
   if(NOT ARG_FACTORY)
     set(ARG_FACTORY createDuplexClient)
@@ -53,8 +79,10 @@ endfunction()
 
 function(duplex_wasm_client target)
   cmake_parse_arguments(ARG "" "HEADER;TYPE;FACTORY" "LINK" ${ARGN})
+  _duplex_require_header_type(duplex_wasm_client ${target})
   if(NOT EMSCRIPTEN)
-    message(FATAL_ERROR "duplex_wasm_client(${target}) needs the Emscripten toolchain (the wasm preset)")
+    message(FATAL_ERROR "duplex_wasm_client(${target}) needs the Emscripten toolchain "
+      "(the wasm preset, or emcmake cmake with duplex's Emscripten package)")
   endif()
   if(NOT ARG_FACTORY)
     set(ARG_FACTORY createDuplexClient)
@@ -69,7 +97,8 @@ DUPLEX_WASM_CLIENT(${ARG_TYPE})
   add_executable(${target} "${src}")
   set_target_properties(${target} PROPERTIES SUFFIX ".js")
   if(NOT TARGET duplex::wasm)
-    message(FATAL_ERROR "duplex_wasm_client(${target}): duplex::wasm is not defined yet (add_subdirectory(wasm) first)")
+    message(FATAL_ERROR "duplex_wasm_client(${target}): duplex::wasm is not defined yet "
+      "(in this tree: add_subdirectory(wasm) first; elsewhere: find_package(duplex) with the Emscripten package)")
   endif()
   target_link_libraries(${target} PRIVATE duplex::wasm ${ARG_LINK})
   target_link_options(${target} PRIVATE
