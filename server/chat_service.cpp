@@ -8,6 +8,7 @@
 #include <asio/post.hpp>
 #include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/system_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "chat_cluster.hpp"
@@ -115,7 +116,23 @@ asio::awaitable<void> service::serve(websocket ws) {
   }
   auto s = std::make_shared<session>(ws);
   s->v2 = version == schema::subprotocol_name<schema::chat_protocol_v2>();
+  s->who = ws.data<identity>();
   hub_.subscribe(ws, s->topic);
+  // A signed-in connection ends when its token does: closed with 4001 at
+  // exp (the page then asks for a new token instead of reconnecting).
+  std::optional<asio::system_timer> expiry;
+  // (An exp beyond what system_clock holds, e.g. year 9999, needs no timer.)
+  constexpr auto far = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::time_point::max()) -
+                       std::chrono::hours(24 * 366);
+  if (s->who && s->who->exp && *s->who->exp < far) {
+    expiry.emplace(ws.executor(), std::chrono::system_clock::time_point(*s->who->exp));
+    expiry->async_wait([this, ws](std::error_code ec) mutable {
+      if (ec || !ws.is_open()) return;
+      expired_closes_.fetch_add(1, std::memory_order_relaxed);
+      if (log_) log_("token-expired " + ws.remote_address() + ": closed with 4001");
+      ws.post_close(close_token_expired, "token expired");
+    });
+  }
   // A connection on the service's own thread acts in place; others hop.
   const bool here = ws.executor() == ex_;
   message msg;
@@ -127,6 +144,7 @@ asio::awaitable<void> service::serve(websocket ws) {
     if (here) act();
     else co_await in_service(act);
   }
+  if (expiry) expiry->cancel();
   if (here) closed(*s);
   else co_await in_service([&] { closed(*s); });
   hub_.unsubscribe(ws, s->topic);
@@ -186,6 +204,7 @@ void service::on_watch(const std::shared_ptr<session>& s, const std::string& roo
     return reply_error(*s, "already_joined", "you are in " + s->in->name + ": leave it first");
   }
   if (auto err = realtime::validate_room_name(room_name)) return reply_error(*s, "bad_room", "bad room name");
+  if (!room_allowed(*s, room_name)) return;
   room* r = s->in && s->in->name == room_name ? s->in : nullptr;
   if (!r) {
     unsubscribe(*s);
@@ -342,8 +361,24 @@ void service::send_snapshot(session& s) {
   send(s, *r.snapshot_frame);
 }
 
+bool service::name_allowed(session& s, const std::string& name) {
+  if (!config_.auth) return true;
+  if (s.who && s.who->name == name) return true;
+  reply_error(s, "name_not_yours",
+              s.who ? "you are signed in as " + s.who->name + ": join under that name" : "sign in to join");
+  return false;
+}
+
+bool service::room_allowed(session& s, const std::string& room) {
+  if (!config_.auth || may_enter(s.who, room)) return true;
+  // The same answer whether or not the room exists or has anyone in it.
+  reply_error(s, "forbidden_room", "the room " + room + " is private and your token does not list it");
+  return false;
+}
+
 void service::on_join(const std::shared_ptr<session>& s, v2::join j) {
   if (!s->name.empty()) return reply_error(*s, "already_joined", "you already joined as " + s->name);
+  if (!name_allowed(*s, j.name)) return;
   if (!s->in || s->in->name != j.room) {
     on_watch(s, j.room, nullptr);
     if (!s->in || s->in->name != j.room) return;  // refused (bad_room, too_many_rooms)
@@ -397,6 +432,7 @@ void service::replace_holder(room& r, holder_map::iterator it) {
 
 void service::on_legacy_join(const std::shared_ptr<session>& s, v1::join j) {
   if (!s->name.empty()) return reply_error(*s, "already_joined", "you already joined as " + s->name);
+  if (!name_allowed(*s, j.name)) return;
   room* r = s->in ? s->in : open_room(*s, config_.default_room);
   if (!r) return;
   std::string token = new_token();

@@ -74,6 +74,12 @@ struct service_config {
   double line_rate = 5;
   double line_burst = 10;
   std::uint32_t flood_close_after = 20;
+  // Sign-in (--auth-jwt, chat_auth.hpp): each connection carries the
+  // identity its upgrade hook attached. A join must use the identity's name
+  // (else name_not_yours), private-... rooms need its "rooms" claim (else
+  // forbidden_room), and at its exp the connection is closed with 4001.
+  // Off: anyone may take any free name and enter any room.
+  bool auth = false;
 };
 
 // The close code for a member closed for flooding (documented in docs/chat-protocol.md).
@@ -125,6 +131,7 @@ class service {
   std::size_t members() const noexcept { return members_.load(std::memory_order_relaxed); }
   std::uint64_t rate_limited() const noexcept { return rate_limited_.load(std::memory_order_relaxed); }
   std::uint64_t flood_closes() const noexcept { return flood_closes_.load(std::memory_order_relaxed); }
+  std::uint64_t expired_closes() const noexcept { return expired_closes_.load(std::memory_order_relaxed); }
   // The service's executor only.
   const service_stats& stats() const noexcept { return stats_; }
 
@@ -190,7 +197,11 @@ class service {
   std::unique_ptr<asio::steady_timer> timer_;
   bool stopped_ = false;
   std::atomic<std::size_t> rooms_open_{0}, members_{0};
-  std::atomic<std::uint64_t> rate_limited_{0}, flood_closes_{0};
+  std::atomic<std::uint64_t> rate_limited_{0}, flood_closes_{0}, expired_closes_{0};
+  // With config_.auth: whether the session may use the name / see the room
+  // (replies name_not_yours / forbidden_room itself when not).
+  bool name_allowed(session& s, const std::string& name);
+  bool room_allowed(session& s, const std::string& room);
   // Whether `s` may say one more line now (flood control); refuses it otherwise.
   bool allow_line(session& s);
   cluster* cluster_ = nullptr;

@@ -2,6 +2,7 @@
 // a connection's and a room's state, and the stored form of a line.
 #pragma once
 
+#include "chat_auth.hpp"
 #include "chat_service.hpp"
 
 #include <duplex/schema/codec.hpp>
@@ -29,6 +30,7 @@ struct service::session : std::enable_shared_from_this<service::session> {
   websocket ws;
   std::string topic;         // the hub topic of replies to this connection only
   bool v2 = true;
+  const identity* who = nullptr;  // what the upgrade hook attached (--auth-jwt), in ws: lives as long
   room* in = nullptr;        // the room watched (v2) or joined (v1)
   std::string name, token;   // set while joined
   // Between subscribing and the history answer, live lines are buffered

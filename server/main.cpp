@@ -9,6 +9,7 @@
 #include <duplex/net/server.hpp>
 #include <duplex/realtime/sqlite_history.hpp>
 
+#include "chat_auth.hpp"
 #include "chat_cluster.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -77,6 +78,16 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
   --redis-degraded-start
                        start even if Redis is unreachable (degraded until it is
                        up); without it such a start exits 1 with the reason
+  --auth-jwt KEYFILE   require a signed-in user (JWT) for /ws/chat. KEYFILE is
+                       an HMAC secret, a PEM public key or certificate, or a
+                       JWK Set (told apart by content). The token comes in
+                       "Authorization: Bearer" or the duplex_token cookie (the
+                       page sets it from /#token=...); without a valid one the
+                       upgrade gets 401. A member joins under the token's
+                       name (or sub), rooms named private-... need the
+                       token's "rooms" claim, and at exp it is closed (4001)
+  --auth-issuer ISS    with --auth-jwt: the token's iss must be ISS
+  --auth-audience AUD  with --auth-jwt: the token's aud must contain AUD
   --instance NAME      this instance's name in Redis presence (default host:pid)
   --presence-ttl SEC   a member of a dead instance disappears after this long
                        (default 30)
@@ -134,6 +145,8 @@ int main(int argc, char** argv) {
   duplex::redis::options redis_opts;
   duplex::chat::cluster_options cluster_opts;
   duplex::chat::service_config chat;
+  std::string auth_key_file;
+  duplex::auth::verify_options auth_verify;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -209,6 +222,12 @@ int main(int argc, char** argv) {
       cluster_opts.presence_ttl = std::chrono::seconds(count_arg(arg, value(), 1, 86'400));
     } else if (arg == "--redis-queue") {
       cluster_opts.queue_limit = count_arg(arg, value(), 0, 10'000'000);
+    } else if (arg == "--auth-jwt") {
+      auth_key_file = value();
+    } else if (arg == "--auth-issuer") {
+      auth_verify.issuer = value();
+    } else if (arg == "--auth-audience") {
+      auth_verify.audience = value();
     } else if (arg == "--max-message") {
       const std::string v = value();
       char* end = nullptr;
@@ -231,6 +250,29 @@ int main(int argc, char** argv) {
   const bool use_redis = !redis_url.empty();
   if (use_redis && (memory || data_given)) fail("--redis keeps the history in Redis: drop --memory and --data");
   if (!use_redis && (redis_degraded_start || !redis_opts.ca_file.empty())) fail("--redis-* options need --redis");
+  if (auth_key_file.empty() && (auth_verify.issuer || auth_verify.audience))
+    fail("--auth-issuer and --auth-audience need --auth-jwt");
+  // Sign-in (--auth-jwt): a key file that cannot be used stops the start.
+  std::unique_ptr<duplex::chat::authenticator> authn;
+  if (!auth_key_file.empty()) {
+    duplex::auth::key_set keys;
+    duplex::chat::key_file_kind kind{};
+    if (auto ec = duplex::chat::load_key_file(auth_key_file, keys, kind)) {
+      std::cerr << "duplex-chat: cannot use --auth-jwt " << auth_key_file << ": " << ec.message();
+      if (ec.category() == duplex::auth::jwt_category())
+        std::cerr << " (read as " << duplex::chat::to_string(kind)
+                  << ": a file starting with '{' is a JWK Set, with -----BEGIN a PEM public key or certificate, "
+                     "anything else an HMAC secret of at least 32 bytes)";
+      std::cerr << "\n";
+      return 2;
+    }
+    log_line("auth: --auth-jwt " + auth_key_file + " (" + std::string(duplex::chat::to_string(kind)) + ", " +
+             std::to_string(keys.size()) + (keys.size() == 1 ? " key" : " keys") + ")" +
+             (auth_verify.issuer ? ", issuer " + *auth_verify.issuer : "") +
+             (auth_verify.audience ? ", audience " + *auth_verify.audience : ""));
+    authn = std::make_unique<duplex::chat::authenticator>(std::move(keys), auth_verify, log_line);
+    chat.auth = true;
+  }
   if (cluster_opts.instance.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
@@ -325,8 +367,10 @@ int main(int argc, char** argv) {
     duplex::chat::service rooms(pool[0].get_executor(), hub, engine, chat, log_line);
     if (cluster) rooms.attach(*cluster);
     chat_service = &rooms;
+    auto endpoint = duplex::chat::service::endpoint();
+    if (authn) endpoint.on_upgrade = authn->hook();
     srv.websocket("/ws/chat", [&rooms](duplex::websocket ws) { return rooms.serve(std::move(ws)); },
-                  duplex::chat::service::endpoint());
+                  std::move(endpoint));
     rooms.start();
 
     duplex::chat::operations ops(srv, pool);
@@ -350,6 +394,14 @@ int main(int argc, char** argv) {
                           [&rooms] { return double(rooms.rate_limited()); });
     ops.metrics().counter("duplex_chat_flood_closes_total", "Members closed for flooding (4008).",
                           [&rooms] { return double(rooms.flood_closes()); });
+    if (authn) {
+      auto& a = *authn;
+      ops.metrics().counter("duplex_chat_auth_refused_total",
+                            "WebSocket upgrades refused with 401 by --auth-jwt (no token, or an invalid one).",
+                            [&a] { return double(a.refused()); });
+      ops.metrics().counter("duplex_chat_auth_expired_closes_total", "Members closed (4001) because their token expired.",
+                            [&rooms] { return double(rooms.expired_closes()); });
+    }
     ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
     if (cluster) {
       auto& c = *cluster;

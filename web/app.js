@@ -11,6 +11,14 @@
 // (exponential backoff with full jitter) and resumes from there: the missed
 // lines arrive once; if the server cannot resume, it sends the recent
 // history and the page starts the room over.
+//
+// Sign-in (a server started with --auth-jwt): a token given in the fragment
+// (/#token=... or /#garden&token=...) is stored in the cookie duplex_token
+// (Path=/ws, SameSite=Strict, Secure on https) and removed from the visible
+// URL; the browser sends it with the WebSocket upgrade (a browser WebSocket
+// cannot set headers, and a token in the URL would land in logs). The name
+// field is filled from the token. When the token expires the server closes
+// with 4001 and the page says so instead of reconnecting.
 // @ts-check
 'use strict';
 
@@ -34,8 +42,82 @@
 
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/chat`;
   const ROOM_RULE = /^[A-Za-z0-9_.-]{1,64}$/;
-  const wantedRoom = decodeURIComponent(location.hash.slice(1));
+  // The fragment: a room and/or a token, "&"-separated (#garden, #token=..., #garden&token=...).
+  /** @type {string | null} */
+  let hashToken = null;
+  let hashRoom = '';
+  for (const part of location.hash.slice(1).split('&')) {
+    if (part.startsWith('token=')) hashToken = part.slice('token='.length);
+    else if (part && !hashRoom) hashRoom = part;
+  }
+  const wantedRoom = decodeURIComponent(hashRoom);
   const room = ROOM_RULE.test(wantedRoom) ? wantedRoom : 'lobby';
+
+  // ---- sign-in (servers with --auth-jwt) -----------------------------------
+
+  const TOKEN_COOKIE = 'duplex_token';
+  const IDENTITY_KEY = 'duplex_identity';   // {name, exp} read from the token (not the token)
+  const TOKEN_EXPIRED_CODE = 4001;          // the server's close code when the token expires
+  const JWT_RULE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+  /**
+   * The payload's name (else sub) and exp, read without verifying (the server verifies).
+   * @param {string} jwt
+   * @returns {{name: string | null, exp: number | null}}
+   */
+  function tokenIdentity(jwt) {
+    try {
+      let b64 = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      while (b64.length % 4) b64 += '=';
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      /** @type {{name?: unknown, sub?: unknown, exp?: unknown}} */
+      const p = JSON.parse(new TextDecoder().decode(bytes));
+      const name = typeof p.name === 'string' && p.name ? p.name : typeof p.sub === 'string' ? p.sub : null;
+      return { name, exp: typeof p.exp === 'number' ? p.exp : null };
+    } catch {
+      return { name: null, exp: null };
+    }
+  }
+
+  /** @type {{name: string | null, exp: number | null} | null} */
+  let identity = null;
+  try {
+    const kept = localStorage.getItem(IDENTITY_KEY);
+    if (kept) identity = JSON.parse(kept);
+  } catch {
+    identity = null;
+  }
+  let tokenProblem = '';
+  if (hashToken !== null) {
+    // Out of the address bar (and history) at once; the room stays.
+    history.replaceState(null, '', location.pathname + location.search + (hashRoom ? `#${hashRoom}` : ''));
+    if (JWT_RULE.test(hashToken)) {
+      identity = tokenIdentity(hashToken);
+      const left = identity.exp !== null ? Math.floor(identity.exp - Date.now() / 1000) : null;
+      const secure = location.protocol === 'https:' ? '; Secure' : '';
+      const maxAge = left !== null ? `; Max-Age=${Math.max(0, left)}` : '';
+      document.cookie = `${TOKEN_COOKIE}=${hashToken}; Path=/ws; SameSite=Strict${secure}${maxAge}`;
+      try { localStorage.setItem(IDENTITY_KEY, JSON.stringify(identity)); } catch { /* private mode: fine */ }
+    } else {
+      tokenProblem = 'The token in the link is not a JWT (header.payload.signature): ignored.';
+    }
+    hashToken = null;
+  }
+  let expired = false;         // the token expired: a new one is needed, no reconnecting
+
+  function tokenHasExpired() {
+    return identity !== null && identity.exp !== null && Date.now() / 1000 >= identity.exp;
+  }
+
+  function sessionExpired() {
+    expired = true;
+    clearTimeout(reconnectTimer);
+    document.cookie = `${TOKEN_COOKIE}=; Path=/ws; Max-Age=0; SameSite=Strict`;
+    try { localStorage.removeItem(IDENTITY_KEY); } catch { /* fine */ }
+    showAlert('session expired: get a new token');
+    refreshControls();
+    refreshStatus();
+  }
 
   /** @type {DuplexChat.Client | null} */
   let client = null;
@@ -104,6 +186,7 @@
       case 'closing': setStatus('closing', 'closed'); break;
       case 'closed': {
         if (outOfDate) { setStatus('this page is out of date: reload', 'error'); break; }
+        if (expired) { setStatus('session expired: get a new token', 'error'); break; }
         setStatus(`reconnecting in ${(reconnectDelay / 1000).toFixed(1)}s`, 'closed');
         break;
       }
@@ -310,7 +393,9 @@
   // page back in the same instant.
   function scheduleReconnect() {
     clearTimeout(reconnectTimer);
-    if (leaving || outOfDate) return;
+    if (leaving || outOfDate || expired) return;
+    // A token known to have expired gets 401 at every attempt: say so instead.
+    if (tokenHasExpired()) { sessionExpired(); return; }
     reconnectDelay = Math.random() * Math.min(15000, 500 * 2 ** attempts);
     attempts = Math.min(attempts + 1, 10);
     reconnectTimer = setTimeout(connect, reconnectDelay);
@@ -383,7 +468,7 @@
   });
   window.addEventListener('pageshow', (ev) => {
     // Back/forward cache restore: the socket was closed on pagehide.
-    if (ev.persisted && client && !outOfDate) {
+    if (ev.persisted && client && !outOfDate && !expired) {
       leaving = false;
       attempts = 0;
       connect();
@@ -395,6 +480,8 @@
   async function start() {
     ui.room.textContent = `#${room}`;
     document.title = `#${room} · duplex chat`;
+    if (identity !== null && identity.name && !ui.name.value) ui.name.value = identity.name;
+    if (tokenProblem) showAlert(tokenProblem);
     if (wantedRoom && wantedRoom !== room) showAlert(`"${wantedRoom}" is not a room name (1-64 of A-Z a-z 0-9 _ . -): showing #lobby`);
     setStatus('loading', 'loading');
     /** @type {DuplexChat.Module} */
@@ -417,6 +504,11 @@
         // and stop reconnecting; a reload fetches the matching page.
         outOfDate = true;
         showAlert(c.reason || 'this page is out of date: reload');
+        return;
+      }
+      if (c.code === TOKEN_EXPIRED_CODE) {
+        // Reconnecting would only be refused (401): ask for a new token.
+        sessionExpired();
         return;
       }
       if (c.code !== 1000 && c.code !== 1001) console.info('duplex: connection closed', c);

@@ -236,8 +236,11 @@ TEST(ChatOps, AStuckServingThreadIsReportedByTheHealthPort) {
   ASSERT_EQ(::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr), 0);
   int st = 0;
   ASSERT_EQ(::waitpid(tid, &st, __WALL), tid);
-  std::this_thread::sleep_for(3500ms);  // past operations::stall_limit (3 s)
+  // Past operations::stall_limit (3 s); the watch looks once a second.
+  std::this_thread::sleep_for(3500ms);
   const std::string stalled = get(health_port, "/healthz");
+  for (int i = 0; i < 200 && chat.output().find("stalled thread 0") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
   const bool stall_logged = chat.output().find("stalled thread 0") != std::string::npos;
   ASSERT_EQ(::ptrace(PTRACE_DETACH, tid, nullptr, nullptr), 0);
   EXPECT_EQ(stalled.rfind("HTTP/1.1 503", 0), 0u) << stalled;

@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// Browser end-to-end test of the chat's sign-in (duplex-chat --auth-jwt):
+// the real server with an HS256 secret, the WebAssembly page in headless
+// Chromium (playwright-core), tokens minted here with node:crypto.
+//   - /#garden&token=... : the page stores the token in the duplex_token
+//     cookie (Path=/ws, SameSite=Strict), drops it from the URL (the room
+//     stays), fills the name from the token, connects and joins;
+//   - a page without a token is refused (never "connected");
+//   - a token that expires while joined: the server closes with 4001 and the
+//     page says "session expired: get a new token" instead of reconnecting.
+//
+//   node tests/e2e/auth.e2e.mjs --server build/native/server/duplex-chat --site build/site
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+
+import { chromium } from 'playwright-core';
+
+const GLOBAL_TIMEOUT_MS = Number(process.env.DUPLEX_E2E_TIMEOUT_MS) || 110_000;
+const WAIT_MS = 10_000;
+const CHROMIUM = process.env.DUPLEX_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const args = process.argv.slice(2);
+const arg = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const serverExe = path.resolve(arg('--server', 'build/native/server/duplex-chat'));
+const site = path.resolve(arg('--site', 'build/site'));
+
+const t0 = Date.now();
+const log = (m) => console.log(`[auth ${((Date.now() - t0) / 1000).toFixed(2)}s] ${m}`);
+class TestFailure extends Error {}
+const check = (cond, msg) => { if (!cond) throw new TestFailure(`check failed: ${msg}`); };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-auth-e2e-'));
+const secret = crypto.randomBytes(32).toString('hex');
+fs.writeFileSync(path.join(scratch, 'chat.secret'), secret);
+
+const b64url = (s) => Buffer.from(s).toString('base64url');
+function mint(name, expIn, extra = {}) {
+  const input = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify({
+    sub: `user-${name}`, name, aud: 'chat', exp: Math.floor(Date.now() / 1000) + expIn, ...extra,
+  }))}`;
+  return `${input}.${crypto.createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+let server = null;
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(serverExe, ['--host', '127.0.0.1', '--port', '0', '--root', site, '--memory',
+      '--auth-jwt', path.join(scratch, 'chat.secret'), '--auth-audience', 'chat'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const onData = (d) => {
+      out += d;
+      for (const line of String(d).split('\n')) if (line.trim()) console.log(`  [server] ${line}`);
+      const m = out.match(/listening on http:\/\/[^:]+:(\d+)/);
+      if (m) resolve(Number(m[1]));
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`duplex-chat exited (${code}): ${out}`)));
+    server = child;
+  });
+}
+
+async function waitFor(page, what, fn, a, ms = WAIT_MS) {
+  try {
+    await page.waitForFunction(fn, a, { timeout: ms, polling: 50 });
+  } catch {
+    const state = await page.evaluate(() => ({
+      status: document.querySelector('[data-testid="status"]')?.textContent,
+      alert: document.querySelector('[data-testid="alert"]')?.textContent,
+    })).catch(() => ({}));
+    throw new TestFailure(`timed out waiting for ${what}; page: ${JSON.stringify(state)}`);
+  }
+}
+const status = (page) => page.textContent('[data-testid="status"]');
+const waitStatus = (page, re, ms) => waitFor(page, `status ~ ${re}`,
+  (src) => new RegExp(src).test(document.querySelector('[data-testid="status"]').textContent), re.source, ms);
+
+let browser = null;
+async function main() {
+  const port = await startServer();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const base = `http://127.0.0.1:${port}/`;
+
+  log('a token in the fragment: stored as a cookie, gone from the URL, the name filled in');
+  const token = mint('ada', 600, { rooms: ['private-team-*'] });
+  const ctxA = await browser.newContext();
+  const A = await ctxA.newPage();
+  await A.goto(`${base}#private-team-blue&token=${token}`);
+  await waitStatus(A, /^connected$/);
+  check(await A.evaluate(() => location.hash) === '#private-team-blue', 'the token left the URL, the room stayed');
+  check(!(await A.evaluate(() => location.href)).includes(token), 'no token in the address');
+  check((await A.textContent('[data-testid="room"]')) === '#private-team-blue', 'the room from the fragment');
+  const cookies = await ctxA.cookies(`${base}ws/chat`);
+  const c = cookies.find((x) => x.name === 'duplex_token');
+  check(c && c.value === token && c.path === '/ws' && c.sameSite === 'Strict', `cookie ${JSON.stringify(c)}`);
+  check((await ctxA.cookies(base)).every((x) => x.name !== 'duplex_token'), 'the cookie goes to /ws only');
+  check(await A.inputValue('[data-testid="name"]') === 'ada', 'the name comes from the token');
+  await A.click('[data-testid="join"]');
+  await waitStatus(A, /^joined as ada$/);
+  log('a reload (the token only in the cookie now) connects again');
+  await A.reload();
+  await waitStatus(A, /^connected$/);
+  check(await A.inputValue('[data-testid="name"]') === 'ada', 'the name is remembered');
+
+  log('no token: refused, never connected');
+  const B = await (await browser.newContext()).newPage();
+  await B.goto(`${base}#lobby`);
+  await sleep(1500);
+  check(!/^connected$/.test(await status(B)), `without a token the page does not connect (${await status(B)})`);
+
+  log('a token expiring in 3 s: closed with 4001, the page asks for a new token');
+  const C = await (await browser.newContext()).newPage();
+  await C.goto(`${base}#token=${mint('cy', 3)}`);
+  await waitStatus(C, /^connected$/);
+  check(await C.evaluate(() => location.hash) === '', 'a token-only fragment is removed entirely');
+  await C.click('[data-testid="join"]');
+  await waitStatus(C, /^joined as cy$/);
+  await waitStatus(C, /^session expired: get a new token$/, 8000);
+  await sleep(2000);
+  check(await status(C) === 'session expired: get a new token', 'it stays expired (no reconnect loop)');
+}
+
+const timer = setTimeout(() => { console.error('FAIL: global timeout'); cleanup().then(() => process.exit(1)); }, GLOBAL_TIMEOUT_MS);
+async function cleanup() {
+  if (browser) await browser.close().catch(() => {});
+  if (server && server.exitCode === null) server.kill('SIGKILL');
+  fs.rmSync(scratch, { recursive: true, force: true });
+}
+main().then(async () => { clearTimeout(timer); await cleanup(); log('PASS'); process.exit(0); },
+  async (e) => {
+    clearTimeout(timer);
+    console.error(`FAIL: ${e instanceof TestFailure ? e.message : e.stack}`);
+    await cleanup();
+    process.exit(1);
+  });

@@ -1,0 +1,334 @@
+// duplex-chat --auth-jwt as a real process, with real tokens minted here
+// with OpenSSL (tests/auth/jwt_mint.hpp): HS256 from a secret file and ES256
+// from a PEM public key. Refusals are 401 before any upgrade; a signed-in
+// member joins only under its token's name, private-... rooms need the
+// token's "rooms" claim, and an expiring token closes the member with 4001.
+#include <duplex/net/client.hpp>
+#include <duplex/net/channel.hpp>
+#include <duplex/schema/chat.hpp>
+
+#include "chat_process.hpp"
+#include "jwt_mint.hpp"
+#include "test_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+
+using duplex::test::chat_process;
+using duplex::test::http_exchange;
+using duplex::test::run_client;
+namespace jwt = duplex::test::jwt;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string claims(std::string_view name, long long exp_in, std::string_view extra = "") {
+  std::string p = R"({"sub":"user-)" + std::string(name) + R"(","name":")" + std::string(name) +
+                  R"(","aud":"chat","exp":)" + std::to_string(jwt::unix_now() + exp_in);
+  if (!extra.empty()) p += "," + std::string(extra);
+  return p + "}";
+}
+
+// The raw upgrade request with `extra` header lines; the whole answer.
+std::string upgrade(std::uint16_t port, const std::string& extra) {
+  return http_exchange(port,
+                       "GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                       "Sec-WebSocket-Protocol: duplex.chat.v2\r\n" +
+                           extra + "\r\n",
+                       true);
+}
+
+std::string get(std::uint16_t port, const std::string& path) {
+  return http_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", true);
+}
+
+double metric(std::uint16_t port, const std::string& name) {
+  const std::string text = get(port, "/metrics");
+  std::smatch m;
+  if (std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)\n"))) return std::stod(m[1]);
+  return -1;
+}
+
+enum class via { cookie, bearer };
+
+asio::awaitable<duplex::websocket> connect_with(std::string url, std::string token, via how = via::cookie) {
+  duplex::connect_options o;
+  o.subprotocols = duplex::offered_subprotocols<duplex::schema::chat_protocol_v2>();
+  if (how == via::cookie) o.headers.emplace_back("Cookie", "theme=dark; duplex_token=" + token);
+  else o.headers.emplace_back("Authorization", "Bearer " + token);
+  co_return co_await duplex::connect(url, o);
+}
+
+// Reads until a frame containing `needle`; every frame read is appended to
+// `seen` when given. "" if the connection ends first.
+asio::awaitable<std::string> read_until(duplex::websocket& ws, std::string needle, std::string* seen = nullptr) {
+  while (auto m = co_await ws.read()) {
+    if (seen) *seen += m->data + "\n";
+    if (m->data.find(needle) != std::string::npos) co_return m->data;
+  }
+  co_return "";
+}
+
+class ChatAuth : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("duplex-chat-auth-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    secret_ = jwt::random_hex(32);
+    write(secret_file(), secret_);
+    ec_ = jwt::ec_p256_key();
+    write(pem_file(), jwt::public_pem(ec_.get()));
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  static void write(const fs::path& p, const std::string& text) {
+    std::ofstream f(p, std::ios::binary);
+    f << text;
+  }
+  fs::path secret_file() const { return dir_ / "chat.secret"; }
+  fs::path pem_file() const { return dir_ / "chat-es256.pem"; }
+  std::string hs(std::string_view payload) const { return jwt::hs256(secret_, payload); }
+
+  fs::path dir_;
+  std::string secret_;
+  jwt::pkey_ptr ec_;
+};
+
+TEST_F(ChatAuth, RefusalsAre401WithoutUpgradeAndNeverEchoTheToken) {
+  chat_process chat({"--auth-jwt", secret_file().string(), "--auth-audience", "chat"});
+  const auto port = chat.port();
+
+  const std::string none = upgrade(port, "");
+  EXPECT_EQ(none.rfind("HTTP/1.1 401", 0), 0u) << none;
+  EXPECT_NE(none.find("WWW-Authenticate: Bearer\r\n"), std::string::npos) << none;
+  EXPECT_EQ(none.find("101"), std::string::npos);
+
+  struct bad_case {
+    std::string token, error;
+  };
+  const std::vector<bad_case> cases = {
+      {hs(claims("ada", -120)), "expired"},
+      {hs(claims("ada", -1)), "expired"},  // past exp, within the library's leeway: still refused
+      {jwt::hs256(jwt::random_hex(32), claims("ada", 600)), "bad_signature"},
+      {hs(R"({"sub":"ada","aud":"other","exp":)" + std::to_string(jwt::unix_now() + 600) + "}"), "wrong_audience"},
+      {jwt::es256(ec_.get(), claims("ada", 600)), "alg_mismatch"},  // an ES256 token against the HMAC key
+      {"abc", "malformed"},
+  };
+  for (const auto& c : cases) {
+    for (const std::string header : {"Cookie: duplex_token=" + c.token + "\r\n", "Authorization: Bearer " + c.token + "\r\n"}) {
+      const std::string r = upgrade(port, header);
+      EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << c.error << ": " << r;
+      EXPECT_NE(r.find("WWW-Authenticate: Bearer error=\"invalid_token\""), std::string::npos) << r;
+      EXPECT_NE(r.find("invalid token: " + c.error), std::string::npos) << r;
+      EXPECT_EQ(r.find(c.token), std::string::npos) << "the token is echoed: " << r;
+      EXPECT_EQ(r.find("Upgrade: websocket"), std::string::npos) << r;
+    }
+  }
+  EXPECT_EQ(metric(port, "duplex_chat_auth_refused_total"), 1 + 2 * cases.size());
+  // The log names the peer and the reason, never the token.
+  for (const auto& c : cases) EXPECT_EQ(chat.output().find(c.token), std::string::npos);
+  EXPECT_NE(chat.output().find("auth-refused"), std::string::npos) << chat.output();
+
+  // The page's other routes stay open.
+  EXPECT_EQ(get(port, "/healthz").rfind("HTTP/1.1 200", 0), 0u);
+}
+
+TEST_F(ChatAuth, ValidTokensByCookieOrBearerJoinOnlyUnderTheirName) {
+  chat_process chat({"--auth-jwt", secret_file().string(), "--auth-audience", "chat"});
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        auto ada = co_await connect_with(chat.ws_url(), hs(claims("ada", 600)), via::cookie);
+        auto bob = co_await connect_with(chat.ws_url(), hs(claims("bob", 600)), via::bearer);
+        // bob may not take ada's name (nor anyone else's): the refusal reaches only him.
+        co_await bob.send(R"({"type":"join","name":"ada","room":"lobby"})");
+        EXPECT_NE((co_await read_until(bob, R"("type":"error")")).find("name_not_yours"), std::string::npos);
+        co_await ada.send(R"({"type":"join","name":"ada","room":"lobby"})");
+        EXPECT_NE((co_await read_until(ada, R"("type":"joined")")).find(R"("name":"ada")"), std::string::npos);
+        co_await bob.send(R"({"type":"join","name":"bob","room":"lobby"})");
+        EXPECT_NE((co_await read_until(bob, R"("type":"joined")")).find(R"("name":"bob")"), std::string::npos);
+        co_await bob.send(R"({"type":"chat","text":"hi from bob"})");
+        EXPECT_NE((co_await read_until(ada, "hi from bob")).find(R"("from":"bob")"), std::string::npos);
+        co_await ada.close();
+        co_await bob.close();
+      },
+      30s);
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_refused_total"), 0);
+
+  // An exp as far as JWT dates go (year 9999) is not "already past" through an overflow.
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        auto dee = co_await connect_with(chat.ws_url(), hs(R"({"name":"dee","aud":"chat","exp":253402300799})"));
+        co_await dee.send(R"({"type":"join","name":"dee","room":"lobby"})");
+        EXPECT_NE((co_await read_until(dee, R"("type":"joined")")).find("dee"), std::string::npos);
+        co_await dee.send(R"({"type":"chat","text":"still here"})");
+        EXPECT_NE((co_await read_until(dee, "still here")).find(R"("from":"dee")"), std::string::npos);
+        EXPECT_TRUE(dee.is_open());
+        co_await dee.close();
+      },
+      30s);
+
+  // Version 1 (no subprotocol) is held to the name too.
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        duplex::connect_options o;
+        o.headers.emplace_back("Authorization", "Bearer " + hs(claims("cy", 600)));
+        auto cy = co_await duplex::connect(chat.ws_url(), o);
+        co_await cy.send(R"({"type":"join","name":"ada"})");
+        EXPECT_NE((co_await read_until(cy, R"("type":"error")")).find("name_not_yours"), std::string::npos);
+        co_await cy.close();
+      },
+      30s);
+}
+
+TEST_F(ChatAuth, Es256PemKeyWithIssuer) {
+  chat_process chat({"--auth-jwt", pem_file().string(), "--auth-issuer", "https://id.test", "--auth-audience", "chat"});
+  EXPECT_NE(chat.output().find("PEM public key"), std::string::npos) << chat.output();
+  const std::string good = jwt::es256(ec_.get(), claims("ada", 600, R"("iss":"https://id.test")"));
+  const std::string other_iss = jwt::es256(ec_.get(), claims("ada", 600, R"("iss":"https://evil.test")"));
+  const std::string expired = jwt::es256(ec_.get(), claims("ada", -60, R"("iss":"https://id.test")"));
+  auto other_key = jwt::ec_p256_key();
+  const std::string forged = jwt::es256(other_key.get(), claims("ada", 600, R"("iss":"https://id.test")"));
+  EXPECT_NE(upgrade(chat.port(), "Cookie: duplex_token=" + other_iss + "\r\n").find("wrong_issuer"), std::string::npos);
+  EXPECT_NE(upgrade(chat.port(), "Cookie: duplex_token=" + expired + "\r\n").find("invalid token: expired"),
+            std::string::npos);
+  EXPECT_NE(upgrade(chat.port(), "Cookie: duplex_token=" + forged + "\r\n").find("invalid token: bad_signature"),
+            std::string::npos);
+  EXPECT_NE(upgrade(chat.port(), "Authorization: Bearer " + hs(claims("ada", 600)) + "\r\n").find("401"),
+            std::string::npos);
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        for (via how : {via::cookie, via::bearer}) {
+          auto ws = co_await connect_with(chat.ws_url(), good, how);
+          co_await ws.send(R"({"type":"join","name":"ada","room":"lobby"})");
+          EXPECT_NE((co_await read_until(ws, R"("type":"joined")")).find("ada"), std::string::npos);
+          co_await ws.send(R"({"type":"leave"})");
+          co_await ws.close();
+        }
+      },
+      30s);
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_refused_total"), 4);
+}
+
+TEST_F(ChatAuth, PrivateRoomsNeedTheRoomsClaimAndOutsidersSeeNothing) {
+  chat_process chat({"--auth-jwt", secret_file().string(), "--auth-audience", "chat"});
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        auto ada = co_await connect_with(chat.ws_url(), hs(claims("ada", 600, R"("rooms":["private-ops","dev"])")));
+        auto bob = co_await connect_with(chat.ws_url(), hs(claims("bob", 600, R"("rooms":["private-team-*"])")));
+        auto eve = co_await connect_with(chat.ws_url(), hs(claims("eve", 600)));
+        std::string eve_saw;
+
+        // Exact entry.
+        co_await ada.send(R"({"type":"join","name":"ada","room":"private-ops"})");
+        EXPECT_NE((co_await read_until(ada, R"("type":"joined")")).find("private-ops"), std::string::npos);
+        co_await ada.send(R"({"type":"chat","text":"the-secret-line"})");
+        const std::string line = co_await read_until(ada, "the-secret-line");
+        EXPECT_NE(line.find(R"("seq":1)"), std::string::npos) << line;
+
+        // Without the claim: refused, whichever way in, and nothing of the room.
+        for (const char* m : {R"({"type":"watch","room":"private-ops"})",
+                              R"({"type":"resume","room":"private-ops","epoch":"x","seq":0})",
+                              R"({"type":"join","name":"eve","room":"private-ops"})"}) {
+          co_await eve.send(m);
+          EXPECT_NE((co_await read_until(eve, R"("type":"error")", &eve_saw)).find("forbidden_room"), std::string::npos)
+              << m;
+        }
+        // A prefix entry covers the rooms under it only.
+        co_await bob.send(R"({"type":"watch","room":"private-ops"})");
+        EXPECT_NE((co_await read_until(bob, R"("type":"error")")).find("forbidden_room"), std::string::npos);
+        co_await bob.send(R"({"type":"join","name":"bob","room":"private-team-blue"})");
+        EXPECT_NE((co_await read_until(bob, R"("type":"joined")")).find("private-team-blue"), std::string::npos);
+        co_await bob.send(R"({"type":"leave"})");
+        co_await bob.send(R"({"type":"watch","room":"private-team"})");  // "private-team-*" does not cover it
+        EXPECT_NE((co_await read_until(bob, R"("type":"error")")).find("forbidden_room"), std::string::npos);
+
+        // Another line while eve is still connected; then eve watches the
+        // lobby (public as before): everything she was sent before its
+        // snapshot is in eve_saw.
+        co_await ada.send(R"({"type":"chat","text":"the-second-secret"})");
+        co_await read_until(ada, "the-second-secret");
+        co_await eve.send(R"({"type":"watch","room":"lobby"})");
+        co_await read_until(eve, R"("type":"presence")", &eve_saw);
+        EXPECT_EQ(eve_saw.find("secret"), std::string::npos) << eve_saw;
+        EXPECT_EQ(eve_saw.find(R"("room":"private-ops")"), std::string::npos) << eve_saw;
+        EXPECT_EQ(eve_saw.find(R"("ada")"), std::string::npos) << eve_saw;
+        co_await ada.close();
+        co_await bob.close();
+        co_await eve.close();
+      },
+      30s);
+}
+
+TEST_F(ChatAuth, AnExpiringTokenIsClosedWith4001) {
+  chat_process chat({"--auth-jwt", secret_file().string(), "--auth-audience", "chat"});
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        auto ws = co_await connect_with(chat.ws_url(), hs(claims("ada", 2)));
+        const auto start = std::chrono::steady_clock::now();
+        co_await ws.send(R"({"type":"join","name":"ada","room":"lobby"})");
+        EXPECT_NE((co_await read_until(ws, R"("type":"joined")")).find("ada"), std::string::npos);
+        while (co_await ws.read()) {
+        }
+        const auto took = std::chrono::steady_clock::now() - start;
+        EXPECT_EQ(ws.close_code(), 4001);
+        EXPECT_EQ(ws.close_reason(), "token expired");
+        EXPECT_LT(took, 4s);
+        EXPECT_GT(took, 500ms);
+      },
+      20s);
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_expired_closes_total"), 1);
+}
+
+TEST_F(ChatAuth, WithoutAuthJwtPrivateRoomsAreOpenAsBefore) {
+  chat_process chat({});
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_refused_total"), -1);  // not registered
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        duplex::connect_options o;
+        o.subprotocols = duplex::offered_subprotocols<duplex::schema::chat_protocol_v2>();
+        auto ws = co_await duplex::connect(chat.ws_url(), o);
+        co_await ws.send(R"({"type":"join","name":"anyone","room":"private-ops"})");
+        EXPECT_NE((co_await read_until(ws, R"("type":"joined")")).find("anyone"), std::string::npos);
+        co_await ws.close();
+      },
+      20s);
+}
+
+TEST_F(ChatAuth, AnUnusableKeyFileStopsTheStartWithStatus2) {
+  write(dir_ / "short.secret", "too-short");
+  write(dir_ / "bad.pem", "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n");
+  write(dir_ / "bad.jwks", R"({"keys":[{"kty":"nope"}]})");
+  for (const auto& [file, expect] : std::vector<std::pair<fs::path, std::string>>{
+           {dir_ / "missing.secret", "No such file"},
+           {dir_ / "short.secret", "HMAC secret"},
+           {dir_ / "bad.pem", "PEM public key"},
+           {dir_ / "bad.jwks", "JWK Set"}}) {
+    chat_process chat({"--auth-jwt", file.string()}, false);
+    const auto st = chat.wait_exit(20s);
+    ASSERT_TRUE(st) << file;
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << file << ": " << chat.output();
+    EXPECT_NE(chat.output().find("cannot use --auth-jwt"), std::string::npos) << chat.output();
+    EXPECT_NE(chat.output().find(expect), std::string::npos) << chat.output();
+  }
+  chat_process orphan({"--auth-audience", "chat"}, false);
+  const auto st = orphan.wait_exit(20s);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << orphan.output();
+}
+
+}  // namespace
