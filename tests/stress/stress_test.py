@@ -209,6 +209,8 @@ def header_size(frame):
 
 
 def bend_length(rng, frame):
+    if len(frame) < header_size(frame):
+        return frame  # already cut inside its header (an earlier mutation): nothing to bend
     b0, b1 = frame[0], frame[1]
     body = frame[header_size(frame) - 4:] if b1 & 0x80 else frame[header_size(frame):]  # mask + payload
     n = b1 & 0x7F
