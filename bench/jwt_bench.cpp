@@ -13,6 +13,8 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "jwt_mint.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,60 +22,13 @@
 
 namespace auth = duplex::auth;
 using hclock = std::chrono::steady_clock;
+using namespace duplex::test::jwt;  // minting: b64url, public_pem, sign_digest, der_to_raw
 
 namespace {
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "jwt_bench: %s\n", what);
   std::exit(1);
-}
-
-std::string b64url(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return out;
-}
-
-std::string public_pem(EVP_PKEY* k) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PUBKEY(bio, k);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string s(data, static_cast<std::size_t>(n));
-  BIO_free(bio);
-  return s;
-}
-
-std::string sign_digest(EVP_PKEY* k, const char* md, std::string_view input) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  std::size_t len = 0;
-  std::string sig;
-  if (EVP_DigestSignInit_ex(ctx, nullptr, md, nullptr, nullptr, k, nullptr) != 1 ||
-      EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1)
-    die("sign");
-  sig.resize(len);
-  EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                 reinterpret_cast<const unsigned char*>(input.data()), input.size());
-  sig.resize(len);
-  EVP_MD_CTX_free(ctx);
-  return sig;
-}
-
-std::string der_to_raw(const std::string& der) {
-  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
-  const BIGNUM* r = nullptr;
-  const BIGNUM* s = nullptr;
-  ECDSA_SIG_get0(sig, &r, &s);
-  std::string out(64, '\0');
-  BN_bn2binpad(r, reinterpret_cast<unsigned char*>(out.data()), 32);
-  BN_bn2binpad(s, reinterpret_cast<unsigned char*>(out.data()) + 32, 32);
-  ECDSA_SIG_free(sig);
-  return out;
 }
 
 // A realistic chat token: subject, issuer, audience, dates, a room list.

@@ -1,7 +1,7 @@
-// Minting real JWTs in a test, with OpenSSL directly (independently of
-// duplex::auth's verification code): HS256 with a random secret, ES256 with
-// a fresh P-256 key. For tests that run a server with --auth-jwt
-// (tests/server/chat_auth_test.cpp); link OpenSSL::Crypto.
+// Minting real JWTs with OpenSSL directly (independently of duplex::auth's
+// verification code): base64url, PEM, digest signatures, HMAC, and HS256 /
+// ES256 tokens. Shared by tests/auth, tests/server (a server run with
+// --auth-jwt) and bench/jwt_bench; link OpenSSL::Crypto.
 #pragma once
 
 #include <openssl/bio.h>
@@ -62,27 +62,33 @@ inline std::string public_pem(EVP_PKEY* k) {
   return s;
 }
 
-inline std::string hmac_sha256(std::string_view key, std::string_view input) {
+inline std::string hmac(const EVP_MD* md, std::string_view key, std::string_view input) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(input.data()),
+  HMAC(md, key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(input.data()),
        input.size(), out, &len);
   return {reinterpret_cast<const char*>(out), len};
 }
 
-// ES256: SHA-256 ECDSA, the DER signature turned into JWS r || s.
-inline std::string es256_sign(EVP_PKEY* k, std::string_view input) {
+// A signature with `k` over `input` (digest `md`, e.g. "SHA256"; nullptr for
+// EdDSA); empty if OpenSSL refused.
+inline std::string sign_digest(EVP_PKEY* k, const char* md, std::string_view input) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   std::size_t len = 0;
-  std::string der;
-  if (EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, k, nullptr) == 1 &&
+  std::string sig;
+  if (EVP_DigestSignInit_ex(ctx, nullptr, md, nullptr, nullptr, k, nullptr) == 1 &&
       EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1) {
-    der.resize(len);
-    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &len,
+    sig.resize(len);
+    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
                    reinterpret_cast<const unsigned char*>(input.data()), input.size());
-    der.resize(len);
+    sig.resize(len);
   }
   EVP_MD_CTX_free(ctx);
+  return sig;
+}
+
+// DER ECDSA-Sig-Value -> JWS r || s (32 bytes each).
+inline std::string der_to_raw(const std::string& der) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
   const BIGNUM* r = nullptr;
@@ -97,12 +103,12 @@ inline std::string es256_sign(EVP_PKEY* k, std::string_view input) {
 
 inline std::string hs256(std::string_view secret, std::string_view payload_json) {
   const std::string input = b64url(R"({"alg":"HS256","typ":"JWT"})") + "." + b64url(payload_json);
-  return input + "." + b64url(hmac_sha256(secret, input));
+  return input + "." + b64url(hmac(EVP_sha256(), secret, input));
 }
 
 inline std::string es256(EVP_PKEY* k, std::string_view payload_json) {
   const std::string input = b64url(R"({"alg":"ES256","typ":"JWT"})") + "." + b64url(payload_json);
-  return input + "." + b64url(es256_sign(k, input));
+  return input + "." + b64url(der_to_raw(sign_digest(k, "SHA256", input)));
 }
 
 // Seconds since the epoch, now.

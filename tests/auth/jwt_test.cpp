@@ -16,6 +16,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "jwt_mint.hpp"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -31,22 +33,13 @@ namespace auth = duplex::auth;
 namespace fs = std::filesystem;
 using auth::jwt_errc;
 using namespace std::chrono_literals;
+using namespace duplex::test::jwt;  // b64url, public_pem, sign_digest, der_to_raw, hmac
 
 namespace {
 
 // The fixed "now" of every check: 2023-11-14T22:13:20Z.
 constexpr long long T = 1'700'000'000;
 const std::chrono::system_clock::time_point now_tp{std::chrono::seconds{T}};
-
-std::string b64url(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return out;
-}
 
 std::string b64url_decode(std::string_view in) {
   std::string std64(in);
@@ -58,11 +51,6 @@ std::string b64url_decode(std::string_view in) {
   out.resize(in.size() * 3 / 4);
   return out;
 }
-
-struct pkey_free {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
 
 pkey_ptr rsa_key(std::size_t bits = 2048) { return pkey_ptr{EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits)}; }
 pkey_ptr ec_key(const char* curve = "P-256") { return pkey_ptr{EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve)}; }
@@ -78,14 +66,6 @@ std::string bio_text(BIO* bio) {
   char* data = nullptr;
   const long n = BIO_get_mem_data(bio, &data);
   return {data, static_cast<std::size_t>(n)};
-}
-
-std::string public_pem(EVP_PKEY* k) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PUBKEY(bio, k);
-  auto s = bio_text(bio);
-  BIO_free(bio);
-  return s;
 }
 
 std::string private_pem(EVP_PKEY* k) {
@@ -149,43 +129,6 @@ std::string jwk_ed(EVP_PKEY* k, std::string_view kid) {
 std::string jwk_oct(std::string_view secret, std::string_view kid, std::string_view alg) {
   return R"({"kty":"oct","kid":")" + std::string(kid) + R"(","alg":")" + std::string(alg) + R"(","k":")" +
          b64url(secret) + R"("})";
-}
-
-std::string sign_digest(EVP_PKEY* k, const char* md, std::string_view input) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  std::size_t len = 0;
-  std::string sig;
-  if (EVP_DigestSignInit_ex(ctx, nullptr, md, nullptr, nullptr, k, nullptr) == 1 &&
-      EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1) {
-    sig.resize(len);
-    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                   reinterpret_cast<const unsigned char*>(input.data()), input.size());
-    sig.resize(len);
-  }
-  EVP_MD_CTX_free(ctx);
-  return sig;
-}
-
-// DER ECDSA-Sig-Value -> JWS r || s (32 bytes each).
-std::string der_to_raw(const std::string& der) {
-  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
-  const BIGNUM* r = nullptr;
-  const BIGNUM* s = nullptr;
-  ECDSA_SIG_get0(sig, &r, &s);
-  std::string out(64, '\0');
-  BN_bn2binpad(r, reinterpret_cast<unsigned char*>(out.data()), 32);
-  BN_bn2binpad(s, reinterpret_cast<unsigned char*>(out.data()) + 32, 32);
-  ECDSA_SIG_free(sig);
-  return out;
-}
-
-std::string hmac(const EVP_MD* md, std::string_view key, std::string_view input) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(md, key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(input.data()),
-       input.size(), out, &len);
-  return {reinterpret_cast<const char*>(out), len};
 }
 
 // What signs: an asymmetric private key or an HMAC secret.
