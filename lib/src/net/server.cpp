@@ -104,11 +104,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
   asio::awaitable<void> serve(tcp::socket sock, worker& w) {
     auto self = shared_from_this();
     std::string peer;
-    {
-      std::error_code ec;
-      auto ep = sock.remote_endpoint(ec);
-      if (!ec) peer = ep.address().to_string() + ":" + std::to_string(ep.port());
-    }
     // Per-IP limits, before any work for this connection. A refused plain
     // client is answered 429 once its request head is read (closing with
     // the request unread would reset the connection under the answer); a
@@ -118,7 +113,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
     {
       std::error_code ec;
       const auto ep = sock.remote_endpoint(ec);
-      if (!ec) retry_after = admit_ip(ep.address(), ip_slot);
+      if (!ec) {
+        peer = ep.address().to_string() + ":" + std::to_string(ep.port());
+        retry_after = admit_ip(ep.address(), ip_slot);
+      }
     }
     if (retry_after) log("refused " + peer + " 429 per-IP limit (retry after " + std::to_string(*retry_after) + " s)");
     detail::stream io(std::move(sock));
@@ -226,6 +224,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
   // nullopt: admitted (`slot` holds the connection's place when counted);
   // otherwise the seconds to wait.
+  // The handshake bucket's size (at least one handshake).
+  double ip_burst() const { return std::max(1.0, opts.per_ip.handshake_burst); }
+
   std::optional<int> admit_ip(const asio::ip::address& a, std::shared_ptr<void>& slot) {
     const auto& l = opts.per_ip;
     if ((l.max_connections == 0 && l.handshakes_per_second <= 0) || (a.is_loopback() && !l.limit_loopback))
@@ -236,13 +237,13 @@ struct server::impl : std::enable_shared_from_this<impl> {
     auto [it, fresh] = ips.try_emplace(ip);
     ip_entry& e = it->second;
     if (fresh) {
-      e.tokens = std::max(1.0, l.handshake_burst);
+      e.tokens = ip_burst();
       e.refilled = now;
       if (ips.size() > 1024 && ++ip_inserts % 256 == 0) prune_ips(now);
     }
     if (l.handshakes_per_second > 0) {
       const double elapsed = std::chrono::duration<double>(now - e.refilled).count();
-      e.tokens = std::min(std::max(1.0, l.handshake_burst), e.tokens + elapsed * l.handshakes_per_second);
+      e.tokens = std::min(ip_burst(), e.tokens + elapsed * l.handshakes_per_second);
       e.refilled = now;
       if (e.tokens < 1) return static_cast<int>(std::ceil((1 - e.tokens) / l.handshakes_per_second));
     }
@@ -264,9 +265,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     const auto& l = opts.per_ip;
     std::erase_if(ips, [&](const auto& kv) {
       const ip_entry& e = kv.second;
-      const double full = std::max(1.0, l.handshake_burst);
       return e.open == 0 && (l.handshakes_per_second <= 0 ||
-                             e.tokens + std::chrono::duration<double>(now - e.refilled).count() * l.handshakes_per_second >= full);
+                             e.tokens + std::chrono::duration<double>(now - e.refilled).count() * l.handshakes_per_second >=
+                                 ip_burst());
     });
   }
 
