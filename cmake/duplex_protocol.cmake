@@ -12,10 +12,24 @@
 #   by Node (emcc cannot emit .d.ts in 3.1.6). Same source, same output.
 #
 # duplex_wasm_client(<target> HEADER <header> TYPE <C++ protocol type>
-#                    [FACTORY <JS factory name>] [LINK <targets>...])
+#                    [FACTORY <JS factory name>] [LINK <targets>...]
+#                    [ES_MODULE [PROTOCOL <name>]])
 #   Emscripten only: <target>.js + <target>.wasm, the browser client of the
 #   protocol with its JS face generated from the description
 #   (duplex/wasm/client.hpp). FACTORY defaults to createDuplexClient.
+#   ES_MODULE: <target>.mjs + <target>.wasm + <target>.d.ts (and the same
+#   as .d.mts, which TypeScript reads for an import of .mjs) instead, for
+#     import createGameClient from './game_client.mjs';
+#   its declarations are those of duplex_protocol(<name>) when PROTOCOL
+#   names one, else of a generator run for this target.
+#
+# duplex_wasm_module(<target> FACTORY <JS factory name> [ES_MODULE])
+#   Emscripten only: makes add_executable(<target> ...) (the user's own C++
+#   for the page, on duplex::wasm::channel<P>) a module the page loads: links
+#   duplex::wasm, and <target>.js (a global factory) or, with ES_MODULE,
+#   <target>.mjs (its default export) + <target>.wasm. The page calls what
+#   the C++ exports with embind (EMSCRIPTEN_BINDINGS). Link other libraries
+#   with target_link_libraries(<target> PRIVATE ...).
 #
 # In this tree: include(duplex_protocol). In another project, after
 # find_package(duplex) (native or Emscripten package): duplexConfig.cmake
@@ -23,6 +37,7 @@
 # directory to <name>_schemagen / <target> (target_include_directories) when
 # it is not on an include path the linked targets already provide.
 include_guard(GLOBAL)
+set(_DUPLEX_PROTOCOL_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
 
 # Both functions: HEADER and TYPE are required, and name what is missing.
 macro(_duplex_require_header_type fn name)
@@ -42,6 +57,15 @@ macro(_duplex_require_header_type fn name)
     message(FATAL_ERROR "${fn}(${name}): unknown arguments: ${ARG_UNPARSED_ARGUMENTS}")
   endif()
 endmacro()
+
+# Debian's Emscripten runs its JS optimizer (any -O2 link) under Node with
+# acorn from /usr/share/nodejs, which Node finds only through NODE_PATH: a
+# link launched without it fails with "Cannot find module 'acorn'".
+function(_duplex_wasm_link_env target)
+  if(EXISTS /usr/share/nodejs/acorn)
+    set_property(TARGET ${target} PROPERTY RULE_LAUNCH_LINK "${CMAKE_COMMAND} -E env NODE_PATH=/usr/share/nodejs")
+  endif()
+endfunction()
 
 function(duplex_protocol name)
   cmake_parse_arguments(ARG "" "HEADER;TYPE;FACTORY" "LINK" ${ARGN})
@@ -64,6 +88,7 @@ int main(int argc, char** argv) { return duplex::schema::generate::run<${ARG_TYP
   set(run "$<TARGET_FILE:${name}_schemagen>")
   if(EMSCRIPTEN)
     target_link_options(${name}_schemagen PRIVATE -sNODERAWFS=1 -sENVIRONMENT=node -sEXIT_RUNTIME=1)
+    _duplex_wasm_link_env(${name}_schemagen)
     find_program(DUPLEX_NODE_EXECUTABLE NAMES node nodejs REQUIRED)
     set(run "${DUPLEX_NODE_EXECUTABLE}" --no-experimental-fetch "$<TARGET_FILE:${name}_schemagen>")
   endif()
@@ -77,8 +102,45 @@ int main(int argc, char** argv) { return duplex::schema::generate::run<${ARG_TYP
   add_custom_target(${name}_schema_files ALL DEPENDS "${out}.d.ts" "${out}.schema.json" "${out}.fingerprint")
 endfunction()
 
+function(duplex_wasm_module target)
+  cmake_parse_arguments(ARG "ES_MODULE" "FACTORY" "" ${ARGN})
+  if(ARG_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "duplex_wasm_module(${target}): unknown arguments: ${ARG_UNPARSED_ARGUMENTS}")
+  endif()
+  if(NOT EMSCRIPTEN)
+    message(FATAL_ERROR "duplex_wasm_module(${target}) needs the Emscripten toolchain "
+      "(emcmake cmake with duplex's Emscripten package)")
+  endif()
+  if(NOT TARGET ${target})
+    message(FATAL_ERROR "duplex_wasm_module(${target}): no such target: add_executable(${target} <sources>) first")
+  endif()
+  if(NOT ARG_FACTORY)
+    message(FATAL_ERROR "duplex_wasm_module(${target}): FACTORY <JS factory name> missing, e.g.\n"
+      "  duplex_wasm_module(${target} ES_MODULE FACTORY createGameApp)")
+  endif()
+  if(NOT TARGET duplex::wasm)
+    message(FATAL_ERROR "duplex_wasm_module(${target}): duplex::wasm is not defined yet "
+      "(in this tree: add_subdirectory(wasm) first; elsewhere: find_package(duplex) with the Emscripten package)")
+  endif()
+  target_link_libraries(${target} PRIVATE duplex::wasm)
+  target_link_options(${target} PRIVATE
+    -O2
+    -sMODULARIZE=1
+    -sEXPORT_NAME=${ARG_FACTORY}
+    -sENVIRONMENT=web
+    -sALLOW_MEMORY_GROWTH=1
+    -sFILESYSTEM=0)
+  if(ARG_ES_MODULE)
+    target_link_options(${target} PRIVATE -sEXPORT_ES6=1)
+    set_target_properties(${target} PROPERTIES SUFFIX ".mjs")
+  else()
+    set_target_properties(${target} PROPERTIES SUFFIX ".js")
+  endif()
+  _duplex_wasm_link_env(${target})
+endfunction()
+
 function(duplex_wasm_client target)
-  cmake_parse_arguments(ARG "" "HEADER;TYPE;FACTORY" "LINK" ${ARGN})
+  cmake_parse_arguments(ARG "ES_MODULE" "HEADER;TYPE;FACTORY;PROTOCOL" "LINK" ${ARGN})
   _duplex_require_header_type(duplex_wasm_client ${target})
   if(NOT EMSCRIPTEN)
     message(FATAL_ERROR "duplex_wasm_client(${target}) needs the Emscripten toolchain "
@@ -95,17 +157,40 @@ function(duplex_wasm_client target)
 DUPLEX_WASM_CLIENT(${ARG_TYPE})
 ")
   add_executable(${target} "${src}")
-  set_target_properties(${target} PROPERTIES SUFFIX ".js")
-  if(NOT TARGET duplex::wasm)
-    message(FATAL_ERROR "duplex_wasm_client(${target}): duplex::wasm is not defined yet "
-      "(in this tree: add_subdirectory(wasm) first; elsewhere: find_package(duplex) with the Emscripten package)")
+  set(es "")
+  if(ARG_ES_MODULE)
+    set(es ES_MODULE)
   endif()
-  target_link_libraries(${target} PRIVATE duplex::wasm ${ARG_LINK})
-  target_link_options(${target} PRIVATE
-    -O2
-    -sMODULARIZE=1
-    -sEXPORT_NAME=${ARG_FACTORY}
-    -sENVIRONMENT=web
-    -sALLOW_MEMORY_GROWTH=1
-    -sFILESYSTEM=0)
+  duplex_wasm_module(${target} ${es} FACTORY ${ARG_FACTORY})
+  if(ARG_LINK)
+    target_link_libraries(${target} PRIVATE ${ARG_LINK})
+  endif()
+  if(NOT ARG_ES_MODULE)
+    return()
+  endif()
+  # The module's declarations: the protocol's .d.ts with the factory as the
+  # default export, next to the .mjs.
+  if(ARG_PROTOCOL)
+    if(NOT TARGET ${ARG_PROTOCOL}_schema_files)
+      message(FATAL_ERROR "duplex_wasm_client(${target}): PROTOCOL ${ARG_PROTOCOL}: "
+        "call duplex_protocol(${ARG_PROTOCOL} HEADER ... TYPE ...) first, in the same directory")
+    endif()
+    set(protocol ${ARG_PROTOCOL})
+  else()
+    set(protocol ${target}_protocol)
+    duplex_protocol(${protocol} HEADER ${ARG_HEADER} TYPE ${ARG_TYPE} FACTORY ${ARG_FACTORY} LINK ${ARG_LINK})
+    # The header's directory, as the user gives it to ${target} (also later).
+    target_include_directories(${protocol}_schemagen PRIVATE $<TARGET_PROPERTY:${target},INCLUDE_DIRECTORIES>)
+  endif()
+  set(dts "${CMAKE_CURRENT_BINARY_DIR}/${protocol}.d.ts")
+  add_dependencies(${target} ${protocol}_schema_files)
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${dts}")
+  add_custom_command(TARGET ${target} POST_BUILD
+    COMMAND ${CMAKE_COMMAND} "-DIN=${dts}" "-DOUT=$<TARGET_FILE_DIR:${target}>/${target}.d.ts"
+            -DFACTORY=${ARG_FACTORY} -P "${_DUPLEX_PROTOCOL_CMAKE_DIR}/dts_module.cmake"
+    # TypeScript looks for ./x.d.mts when a page imports './x.mjs'.
+    COMMAND ${CMAKE_COMMAND} -E copy_if_different "$<TARGET_FILE_DIR:${target}>/${target}.d.ts"
+            "$<TARGET_FILE_DIR:${target}>/${target}.d.mts"
+    COMMENT "duplex: ${target}.d.ts and .d.mts (ES module declarations)"
+    VERBATIM)
 endfunction()

@@ -68,6 +68,7 @@ foreach(variant "pthread;-O0" "pthread;-O2" "plain;-O0" "plain;-O2")
   endif()
   set(exe "${WORK_DIR}/poll_check_${threads}${opt}")
   run("poll compile (${threads} ${opt})" ${CXX} -std=c++20 ${opt} ${cxx_flags} -UNDEBUG "${SOURCE_DIR}/poll_check.cpp"
+      "-I${SOURCE_DIR}/../../examples/template"
       ${variant_flags} -o "${exe}")
   run("poll run (${threads} ${opt})" "${exe}")
   if(NOT last_output MATCHES "poll decode ok")

@@ -1,4 +1,4 @@
-# native.consumer.wasm: a user's protocol (tests/consumer/poll.hpp) built
+# native.consumer.wasm: a user's protocol (examples/template/poll.hpp) built
 # against installed duplex packages, native and Emscripten.
 #   cmake -DWASM_BUILD_DIR=<build/wasm> -DNATIVE_BUILD_DIR=<native build>
 #         -DSOURCE_DIR=<this dir> -DWORK_DIR=<scratch> [-DCXX=<compiler>]

@@ -1,6 +1,7 @@
-// A user's own protocol (a live poll), as in the README's "Define your own
-// protocol": an enum, nested objects in a bounded vector, optionals, a
-// range-checked integer.
+// The poll's protocol: the one header both ends include. The server
+// (server.cpp, g++) and the page (the generated client and app.cpp, em++)
+// agree on these types, their JSON and their rules; duplex derives the
+// codec, the page's TypeScript declarations, a JSON Schema and a fingerprint.
 #pragma once
 #include <duplex/schema/describe.hpp>
 
@@ -10,7 +11,7 @@
 #include <variant>
 #include <vector>
 
-namespace poll {
+namespace live_poll {
 using duplex::schema::field;
 using duplex::schema::object;
 
@@ -19,14 +20,15 @@ constexpr auto describe(const mood*) {
   return duplex::schema::enumeration<mood>("yes", mood::yes, "no", mood::no, "maybe", mood::maybe);
 }
 
+// page -> server
 struct vote {
   std::string voter;
   mood choice = mood::yes;
   std::int32_t weight = 1;
-  std::optional<std::string> comment;
+  std::optional<std::string> comment;  // absent when empty
 };
 constexpr auto describe(const vote*) {
-  return object<vote>("vote", field("voter", &vote::voter, {.max_bytes = 32}), field("choice", &vote::choice),
+  return object<vote>("vote", field("voter", &vote::voter, {.min_bytes = 1, .max_bytes = 32}), field("choice", &vote::choice),
                       field("weight", &vote::weight, {.min = 1, .max = 5}),
                       field("comment", &vote::comment, {.max_bytes = 200}));
 }
@@ -40,6 +42,7 @@ constexpr auto describe(const option_count*) {
                               field("votes", &option_count::votes, {.min = 0}));
 }
 
+// server -> page: the counts after every vote
 struct tally {
   std::string question;
   std::vector<option_count> counts;
@@ -49,10 +52,20 @@ constexpr auto describe(const tally*) {
                        field("counts", &tally::counts, {.max_items = 3}));
 }
 
+// server -> page: a vote the server would not count, and why
+struct refusal {
+  std::string code;  // e.g. "already_voted"
+  std::string detail;
+};
+constexpr auto describe(const refusal*) {
+  return object<refusal>("refusal", field("code", &refusal::code, {.min_bytes = 1, .max_bytes = 40}),
+                         field("detail", &refusal::detail, {.max_bytes = 200}));
+}
+
 struct protocol {
   static constexpr std::string_view name = "poll";
-  static constexpr unsigned version = 1;
+  static constexpr unsigned version = 1;  // bump when a description changes
   using client_message = std::variant<vote>;
-  using server_message = std::variant<tally>;
+  using server_message = std::variant<tally, refusal>;
 };
-}  // namespace poll
+}  // namespace live_poll
