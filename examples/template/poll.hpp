@@ -28,8 +28,8 @@ struct vote {
   std::optional<std::string> comment;  // absent when empty
 };
 constexpr auto describe(const vote*) {
-  return object<vote>("vote", field("voter", &vote::voter, {.min_bytes = 1, .max_bytes = 32}), field("choice", &vote::choice),
-                      field("weight", &vote::weight, {.min = 1, .max = 5}),
+  return object<vote>("vote", field("voter", &vote::voter, {.min_bytes = 1, .max_bytes = 32}),
+                      field("choice", &vote::choice), field("weight", &vote::weight, {.min = 1, .max = 5}),
                       field("comment", &vote::comment, {.max_bytes = 200}));
 }
 

@@ -25,7 +25,8 @@ namespace {
 using channel = duplex::channel<live_poll::protocol>;
 
 struct poll_state {
-  live_poll::tally tally{"Lunch at the new place?", {{live_poll::mood::yes, 0}, {live_poll::mood::no, 0}, {live_poll::mood::maybe, 0}}};
+  live_poll::tally tally{"Lunch at the new place?",
+                         {{live_poll::mood::yes, 0}, {live_poll::mood::no, 0}, {live_poll::mood::maybe, 0}}};
   std::set<std::string> voters;
   std::list<channel*> pages;
 
