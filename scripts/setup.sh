@@ -10,6 +10,8 @@ packages=(
   googletest libgtest-dev
   emscripten
   chromium
+  firefox-esr                 # tests/e2e: the chat page in Firefox (puppeteer-core, WebDriver BiDi)
+  webkit2gtk-driver xvfb xauth  # tests/e2e: the chat page in WebKit (WebKitWebDriver needs a display: xvfb-run)
   openssl
   clang-14 libclang-rt-14-dev
   libhiredis-dev redis-server
@@ -26,8 +28,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# npm: @nozbe/simdjson (the simdjson amalgamation, both builds), playwright-core, ws, typescript.
+# npm: @nozbe/simdjson (the simdjson amalgamation, both builds), playwright-core, puppeteer-core, ws,
+# typescript. No package may fetch a browser: the tests drive the Debian ones above.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
-  npm ci --no-audit --no-fund
+  PUPPETEER_SKIP_DOWNLOAD=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
