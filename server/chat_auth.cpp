@@ -166,25 +166,32 @@ upgrade_decision authenticator::refuse(const upgrade_request& r, refusal why, st
       {{"WWW-Authenticate", "Bearer error=\"invalid_token\", error_description=\"" + std::string(error_name) + "\""}});
 }
 
-upgrade_decision authenticator::check(const upgrade_request& r) const {
-  const auto token = token_of(r);
-  if (!token) return refuse(r, refusal::missing, "", "");
-  auto v = auth::verify(*token, keys_, verify_);
+token_check authenticator::verify_token(std::string_view token) const {
+  auto v = auth::verify(token, keys_, verify_);
   if (!v) {
     const auto ec = v.error();
-    return refuse(r, reason_of(ec), error_class(ec), ec.message());
+    return {std::nullopt, reason_of(ec), std::string(error_class(ec)), ec.message()};
   }
   // The leeway covers clocks that disagree about nbf and iat; at exp the
   // server closes the member (4001), so a token past it is not let in.
   const auto now = verify_.now ? verify_.now() : std::chrono::system_clock::now();
-  if (v->exp && *v->exp <= std::chrono::floor<std::chrono::seconds>(now)) return refuse(r, refusal::expired, "expired", "token expired");
+  if (v->exp && *v->exp <= std::chrono::floor<std::chrono::seconds>(now))
+    return {std::nullopt, refusal::expired, "expired", "token expired"};
   identity who;
   if (v->name && !v->name->empty()) who.name = *v->name;
   else if (v->sub && !v->sub->empty()) who.name = *v->sub;
-  else return refuse(r, refusal::malformed, "missing_claim", "the token has neither name nor sub");
+  else return {std::nullopt, refusal::malformed, "missing_claim", "the token has neither name nor sub"};
   if (auto rooms = v->string_list("rooms")) who.rooms = std::move(*rooms);
   who.exp = v->exp;
-  return upgrade_decision::accept(std::move(who));
+  return {std::move(who), {}, {}, {}};
+}
+
+upgrade_decision authenticator::check(const upgrade_request& r) const {
+  const auto token = token_of(r);
+  if (!token) return refuse(r, refusal::missing, "", "");
+  auto c = verify_token(*token);
+  if (!c.who) return refuse(r, c.why, c.error_name, c.detail);
+  return upgrade_decision::accept(std::move(*c.who));
 }
 
 std::function<asio::awaitable<upgrade_decision>(const upgrade_request&)> authenticator::hook() const {

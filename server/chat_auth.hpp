@@ -75,6 +75,15 @@ enum class refusal : std::uint8_t {
 // "bad_signature", ...).
 std::string_view error_class(std::error_code ec) noexcept;
 
+// A token checked on its own (a refresh on an open connection): the
+// identity, or why not, named as a 401 would name it.
+struct token_check {
+  std::optional<identity> who;
+  refusal why{};
+  std::string error_name;  // "expired", "bad_signature", ...
+  std::string detail;
+};
+
 class authenticator {
  public:
   using log_fn = std::function<void(std::string_view)>;
@@ -82,6 +91,8 @@ class authenticator {
 
   // The decision for one upgrade request (any thread).
   upgrade_decision check(const upgrade_request& r) const;
+  // One token (any thread): verified with the same keys and rules.
+  token_check verify_token(std::string_view token) const;
   // endpoint_options::on_upgrade. The authenticator outlives the server.
   std::function<asio::awaitable<upgrade_decision>(const upgrade_request&)> hook() const;
 

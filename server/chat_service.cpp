@@ -23,6 +23,7 @@ namespace duplex::chat {
 
 namespace v1 = duplex::schema;
 namespace v2 = duplex::schema::v2;
+namespace v3 = duplex::schema::v3;
 
 namespace {
 
@@ -82,7 +83,7 @@ asio::awaitable<void> service::in_service(F f) {
 }
 
 endpoint_options service::endpoint() {
-  return protocol_endpoint<schema::chat_protocol_v2, schema::chat_protocol>();
+  return protocol_endpoint<schema::chat_protocol_v3, schema::chat_protocol_v2, schema::chat_protocol>();
 }
 
 void service::start() {
@@ -107,31 +108,25 @@ asio::awaitable<void> service::tick_loop() {
 
 asio::awaitable<void> service::serve(websocket ws) {
   const std::string& version = ws.subprotocol();
-  if (version != schema::subprotocol_name<schema::chat_protocol_v2>() &&
-      version != schema::subprotocol_name<schema::chat_protocol>() && !version.empty()) {
+  const bool v3 = version == schema::subprotocol_name<schema::chat_protocol_v3>();
+  const bool v2 = v3 || version == schema::subprotocol_name<schema::chat_protocol_v2>();
+  if (!v2 && version != schema::subprotocol_name<schema::chat_protocol>() && !version.empty()) {
     // Offered only versions this server does not speak (channel.hpp).
-    const std::string why = schema::version_mismatch_reason("chat", schema::chat_protocol_v2::version);
+    const std::string why = schema::version_mismatch_reason("chat", schema::chat_protocol_v3::version);
     co_await ws.close(schema::close_version_mismatch, why);
     co_return;
   }
   auto s = std::make_shared<session>(ws);
-  s->v2 = version == schema::subprotocol_name<schema::chat_protocol_v2>();
+  s->v2 = v2;
+  s->v3 = v3;
   s->who = ws.data<identity>();
   hub_.subscribe(ws, s->topic);
   // A signed-in connection ends when its token does: closed with 4001 at
-  // exp (the page then asks for a new token instead of reconnecting).
-  std::optional<asio::system_timer> expiry;
-  // (An exp beyond what system_clock holds, e.g. year 9999, needs no timer.)
-  constexpr auto far = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::time_point::max()) -
-                       std::chrono::hours(24 * 366);
-  if (s->who && s->who->exp && *s->who->exp < far) {
-    expiry.emplace(ws.executor(), std::chrono::system_clock::time_point(*s->who->exp));
-    expiry->async_wait([this, ws](std::error_code ec) mutable {
-      if (ec || !ws.is_open()) return;
-      expired_closes_.fetch_add(1, std::memory_order_relaxed);
-      if (log_) log_("token-expired " + ws.remote_address() + ": closed with 4001");
-      ws.post_close(close_token_expired, "token expired");
-    });
+  // exp (the page then asks for a new token instead of reconnecting), unless
+  // a version-3 page refreshes it first.
+  if (s->who) {
+    s->expiry = std::make_shared<asio::system_timer>(ws.executor());
+    arm_expiry(*s);
   }
   // A connection on the service's own thread acts in place; others hop.
   const bool here = ws.executor() == ex_;
@@ -144,7 +139,7 @@ asio::awaitable<void> service::serve(websocket ws) {
     if (here) act();
     else co_await in_service(act);
   }
-  if (expiry) expiry->cancel();
+  if (s->expiry) s->expiry->cancel();
   if (here) closed(*s);
   else co_await in_service([&] { closed(*s); });
   hub_.unsubscribe(ws, s->topic);
@@ -157,7 +152,13 @@ void service::handle(const std::shared_ptr<session>& s, std::string_view text) {
     if (auto* j = std::get_if<v1::join>(&*d)) return on_legacy_join(s, std::move(*j));
     return on_chat(*s, std::move(std::get<v1::chat>(*d).text));
   }
-  auto d = schema::decode<v2::client_message>(text);
+  if (s->v3) handle_as<v3::client_message>(s, text);
+  else handle_as<v2::client_message>(s, text);
+}
+
+template <class Messages>
+void service::handle_as(const std::shared_ptr<session>& s, std::string_view text) {
+  auto d = schema::decode<Messages>(text);
   if (!d) {
     const bool room_field = d.error().path == "room";
     return reply_error(*s, room_field ? "bad_room" : "bad_message", d.error().detail);
@@ -174,11 +175,51 @@ void service::handle(const std::shared_ptr<session>& s, std::string_view text) {
         } else if constexpr (std::is_same_v<T, v2::resume>) {
           const stream_position from{m.seq, m.epoch};
           on_watch(s, m.room, &from);
+        } else if constexpr (std::is_same_v<T, v3::refresh>) {
+          on_refresh(*s, m.token);
         } else {
           on_leave(*s);
         }
       },
       *d);
+}
+
+void service::arm_expiry(session& s) {
+  // (An exp beyond what system_clock holds, e.g. year 9999, needs no timer.)
+  constexpr auto far = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::time_point::max()) -
+                       std::chrono::hours(24 * 366);
+  std::optional<std::chrono::system_clock::time_point> at;
+  if (s.who && s.who->exp && *s.who->exp < far) at = std::chrono::system_clock::time_point(*s.who->exp);
+  // The timer belongs to the connection's thread; this may run on the service's.
+  asio::post(s.ws.executor(), [this, timer = s.expiry, ws = s.ws, at]() mutable {
+    timer->cancel();
+    if (!at) return;
+    timer->expires_at(*at);
+    timer->async_wait([this, ws](std::error_code ec) mutable {
+      if (ec || !ws.is_open()) return;
+      expired_closes_.fetch_add(1, std::memory_order_relaxed);
+      if (log_) log_("token-expired " + ws.remote_address() + ": closed with 4001");
+      ws.post_close(close_token_expired, "token expired");
+    });
+  });
+}
+
+void service::on_refresh(session& s, std::string_view token) {
+  if (!authn_ || !s.who) {
+    return reply_error(s, "not_signed_in", "this server has no sign-in: there is no token to refresh");
+  }
+  token_check c = authn_->verify_token(token);
+  if (!c.who) return reply_error(s, "bad_token", c.error_name + " (" + c.detail + ")");
+  if (c.who->name != s.who->name) {
+    return reply_error(s, "token_not_yours", "the token is for another user than this connection's");
+  }
+  // The identity lives in the connection (ws.data); the service is the only
+  // one that reads it after the upgrade, so it is changed in place.
+  identity* mine = s.ws.data<identity>();
+  *mine = std::move(*c.who);
+  arm_expiry(s);
+  if (log_) log_("token-refreshed " + s.ws.remote_address() + " " + mine->name);
+  reply(s, v3::refreshed{mine->exp ? std::optional<std::int64_t>(mine->exp->time_since_epoch().count()) : std::nullopt});
 }
 
 service::room* service::open_room(session& s, std::string_view name) {

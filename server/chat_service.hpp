@@ -85,7 +85,8 @@ struct service_config {
 // The close code for a member closed for flooding (documented in docs/chat-protocol.md).
 inline constexpr std::uint16_t close_flooding = 4008;
 
-struct cluster;  // chat_cluster.hpp
+struct cluster;        // chat_cluster.hpp
+class authenticator;   // chat_auth.hpp
 
 struct service_stats {
   std::uint64_t published = 0;
@@ -109,8 +110,11 @@ class service {
 
   // The WebSocket handler for the endpoint: one call per connection.
   asio::awaitable<void> serve(websocket ws);
-  // Endpoint options: duplex.chat.v2, duplex.chat.v1 (a client offering nothing speaks v1).
+  // Endpoint options: duplex.chat.v3, .v2, .v1 (a client offering nothing speaks v1).
   static endpoint_options endpoint();
+  // Sign-in (config.auth): the verifier of the tokens a version-3 member
+  // refreshes in band. `a` outlives the service.
+  void use_authenticator(const authenticator& a) { authn_ = &a; }
   // Shares rooms through `c` (Redis); call before start(). `c` outlives the service.
   void attach(cluster& c) { cluster_ = &c; }
   // A message on a room's pub/sub channel (the subscriber's handler; the
@@ -147,6 +151,12 @@ class service {
   void reply(session& s, const M& m);
   void reply_error(session& s, std::string code, std::string why);
   void handle(const std::shared_ptr<session>& s, std::string_view text);
+  // Decodes `text` as one of `Messages` (version 2's or 3's) and acts on it.
+  template <class Messages>
+  void handle_as(const std::shared_ptr<session>& s, std::string_view text);
+  void on_refresh(session& s, std::string_view token);
+  // (Re)schedules the 4001 close at the session's token's exp, on its thread.
+  void arm_expiry(session& s);
   void on_join(const std::shared_ptr<session>& s, schema::v2::join j);
   void on_chat(session& s, std::string text);
   void on_watch(const std::shared_ptr<session>& s, const std::string& room_name,
@@ -205,6 +215,7 @@ class service {
   // Whether `s` may say one more line now (flood control); refuses it otherwise.
   bool allow_line(session& s);
   cluster* cluster_ = nullptr;
+  const authenticator* authn_ = nullptr;
   std::uint64_t incarnations_ = 0;  // rooms opened: tells a reopened room from the one an answer was for
   bool cluster_up_ = true;  // as last seen (a first look that finds it down logs it)
   bool caught_up_ = true;   // rooms caught up since Redis was last seen down

@@ -7,6 +7,8 @@
 
 #include <duplex/schema/codec.hpp>
 
+#include <asio/system_timer.hpp>
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -29,7 +31,10 @@ struct service::session : std::enable_shared_from_this<service::session> {
   explicit session(websocket w) : ws(std::move(w)), topic("chat.to." + std::to_string(ws.id())) {}
   websocket ws;
   std::string topic;         // the hub topic of replies to this connection only
-  bool v2 = true;
+  bool v2 = true;             // version 2 or 3
+  bool v3 = false;
+  // The token's exp closes the connection (4001) from here; a refresh moves it.
+  std::shared_ptr<asio::system_timer> expiry;
   const identity* who = nullptr;  // what the upgrade hook attached (--auth-jwt), in ws: lives as long
   room* in = nullptr;        // the room watched (v2) or joined (v1)
   std::string name, token;   // set while joined

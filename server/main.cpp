@@ -368,7 +368,10 @@ int main(int argc, char** argv) {
     if (cluster) rooms.attach(*cluster);
     chat_service = &rooms;
     auto endpoint = duplex::chat::service::endpoint();
-    if (authn) endpoint.on_upgrade = authn->hook();
+    if (authn) {
+      endpoint.on_upgrade = authn->hook();
+      rooms.use_authenticator(*authn);
+    }
     srv.websocket("/ws/chat", [&rooms](duplex::websocket ws) { return rooms.serve(std::move(ws)); },
                   std::move(endpoint));
     rooms.start();

@@ -87,20 +87,28 @@
   } catch {
     identity = null;
   }
+  /**
+   * Keeps a token for the WebSocket upgrades (the duplex_token cookie, which
+   * a browser WebSocket sends; it cannot set headers) and the name and exp
+   * read from it. False when it is not a JWT.
+   * @param {string} jwt
+   */
+  function storeToken(jwt) {
+    if (!JWT_RULE.test(jwt)) return false;
+    identity = tokenIdentity(jwt);
+    const left = identity.exp !== null ? Math.floor(identity.exp - Date.now() / 1000) : null;
+    const secure = location.protocol === 'https:' ? '; Secure' : '';
+    const maxAge = left !== null ? `; Max-Age=${Math.max(0, left)}` : '';
+    document.cookie = `${TOKEN_COOKIE}=${jwt}; Path=/ws; SameSite=Strict${secure}${maxAge}`;
+    try { localStorage.setItem(IDENTITY_KEY, JSON.stringify(identity)); } catch { /* private mode: fine */ }
+    return true;
+  }
+
   let tokenProblem = '';
   if (hashToken !== null) {
     // Out of the address bar (and history) at once; the room stays.
     history.replaceState(null, '', location.pathname + location.search + (hashRoom ? `#${hashRoom}` : ''));
-    if (JWT_RULE.test(hashToken)) {
-      identity = tokenIdentity(hashToken);
-      const left = identity.exp !== null ? Math.floor(identity.exp - Date.now() / 1000) : null;
-      const secure = location.protocol === 'https:' ? '; Secure' : '';
-      const maxAge = left !== null ? `; Max-Age=${Math.max(0, left)}` : '';
-      document.cookie = `${TOKEN_COOKIE}=${hashToken}; Path=/ws; SameSite=Strict${secure}${maxAge}`;
-      try { localStorage.setItem(IDENTITY_KEY, JSON.stringify(identity)); } catch { /* private mode: fine */ }
-    } else {
-      tokenProblem = 'The token in the link is not a JWT (header.payload.signature): ignored.';
-    }
+    if (!storeToken(hashToken)) tokenProblem = 'The token in the link is not a JWT (header.payload.signature): ignored.';
     hashToken = null;
   }
   let expired = false;         // the token expired: a new one is needed, no reconnecting
@@ -302,6 +310,11 @@
         }
         break;
       }
+      case 'refreshed':
+        // The server took the new token: the connection now lasts until m.exp.
+        if (identity) identity.exp = m.exp ?? null;
+        addNote(m.exp ? `Signed in until ${new Date(m.exp * 1000).toLocaleTimeString()}` : 'Signed in', 'self');
+        break;
       case 'joined': {
         const first = wantedName === null || wantedName !== m.name;
         me = m.name;
@@ -460,7 +473,37 @@
     ui.message.focus();
   });
 
-  window.addEventListener('hashchange', () => location.reload());   // another room: start over
+  /**
+   * A fresh token, handed over on the open connection (version 3's refresh):
+   * the server moves the connection's end to the new token's exp, and nobody
+   * sees a reconnect. After a 4001 it signs in again. From a new link opened
+   * in this tab (#token=...), or from the app around the page:
+   * window.duplexChat.refresh(token).
+   * @param {string} jwt
+   */
+  function refreshToken(jwt) {
+    if (!storeToken(jwt)) {
+      showAlert('The new token is not a JWT (header.payload.signature): ignored.');
+      return false;
+    }
+    if (expired) {
+      expired = false;
+      clearAlert();
+      connect();
+    } else if (connState === 'open') {
+      send({ type: 'refresh', token: jwt });
+    }
+    return true;
+  }
+  /** @type {any} */ (window).duplexChat = { refresh: refreshToken };
+
+  window.addEventListener('hashchange', () => {
+    const parts = location.hash.slice(1).split('&');
+    const fresh = parts.find((p) => p.startsWith('token='));
+    if (fresh === undefined) { location.reload(); return; }   // another room: start over
+    history.replaceState(null, '', location.pathname + location.search + (hashRoom ? `#${hashRoom}` : ''));
+    refreshToken(fresh.slice('token='.length));
+  });
   window.addEventListener('pagehide', () => {
     leaving = true;
     clearTimeout(reconnectTimer);

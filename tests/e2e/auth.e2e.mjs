@@ -125,6 +125,31 @@ async function main() {
   await waitStatus(C, /^session expired: get a new token$/, 8000);
   await sleep(2000);
   check(await status(C) === 'session expired: get a new token', 'it stays expired (no reconnect loop)');
+
+  log('after 4001 a new link signs in again');
+  await C.evaluate((t) => { location.hash = `#token=${t}`; }, mint('cy', 600));
+  await waitStatus(C, /^joined as cy$/, 8000);
+
+  log('a token refreshed in band before its exp: the same connection lives on, nobody sees a reconnect');
+  const D = await (await browser.newContext()).newPage();
+  await D.goto(`${base}#token=${mint('dee', 4)}`);
+  await waitStatus(D, /^connected$/);
+  await D.click('[data-testid="join"]');
+  await waitStatus(D, /^joined as dee$/);
+  const opened = Date.now();
+  const sockets = [];
+  D.on('websocket', (ws) => sockets.push(ws.url()));
+  await D.evaluate((t) => { location.hash = `#token=${t}`; }, mint('dee', 600));
+  await waitFor(D, 'the refreshed note', () => [...document.querySelectorAll('[data-testid="messages"] *')]
+    .some((e) => /^Signed in until /.test(e.textContent ?? '')));
+  check(await D.evaluate(() => location.hash) === '', 'the new token left the URL too');
+  await sleep(Math.max(0, opened + 5500 - Date.now()));   // past the first token's exp
+  check(await status(D) === 'joined as dee', `still joined after the old exp (${await status(D)})`);
+  check(sockets.length === 0, `no new connection was opened (${sockets.join(', ')})`);
+  await D.fill('[data-testid="message"]', 'after the refresh');
+  await D.press('[data-testid="message"]', 'Enter');
+  await waitFor(D, 'the line after the refresh', () => (document.querySelector('[data-testid="messages"]')?.textContent ?? '')
+    .includes('after the refresh'));
 }
 
 const timer = setTimeout(() => { console.error('FAIL: global timeout'); cleanup().then(() => process.exit(1)); }, GLOBAL_TIMEOUT_MS);

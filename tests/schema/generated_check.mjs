@@ -23,10 +23,14 @@ const schema = JSON.parse(fs.readFileSync(path.join(dir, `${name}.schema.json`),
 if (schema['x-fingerprint'] !== fp || schema.$id !== subprotocol) fail(`${name}.schema.json: ${schema['x-fingerprint']} ${schema.$id}`);
 console.log(`${subprotocol} ${fp}: .d.ts and JSON Schema agree`);
 
+// A page runs in a browser: no @types from node_modules (puppeteer-core
+// brings @types/node, whose declarations would join the check and fail to
+// resolve under the default module resolution).
+const noTypes = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-no-types-'));
 const check = (files) => {
   try {
     execFileSync(process.execPath, [tsc, '--noEmit', '--checkJs', '--allowJs', '--strict', '--target', 'es2020',
-      '--lib', 'es2020,dom,dom.iterable', ...files, dts], { stdio: 'pipe' });
+      '--lib', 'es2020,dom,dom.iterable', '--typeRoots', noTypes, ...files, dts], { stdio: 'pipe' });
     return '';
   } catch (e) {
     return `${e.stdout}${e.stderr}` || String(e);

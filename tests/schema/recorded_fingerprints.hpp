@@ -19,6 +19,7 @@ struct recorded_fingerprint {
 inline constexpr recorded_fingerprint recorded_fingerprints[] = {
     {"chat", 1, "b01e807937c4127c"},
     {"chat", 2, "d520fb300e320340"},
+    {"chat", 3, "6547baa53752f805"},
     {"ticker", 1, "f56d91953794d39d"},
 };
 

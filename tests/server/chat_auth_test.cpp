@@ -64,9 +64,10 @@ double metric(std::uint16_t port, const std::string& name) {
 
 enum class via { cookie, bearer };
 
-asio::awaitable<duplex::websocket> connect_with(std::string url, std::string token, via how = via::cookie) {
+asio::awaitable<duplex::websocket> connect_with(std::string url, std::string token, via how = via::cookie,
+                                                 unsigned version = 2) {
   duplex::connect_options o;
-  o.subprotocols = duplex::offered_subprotocols<duplex::schema::chat_protocol_v2>();
+  o.subprotocols = {"duplex.chat.v" + std::to_string(version)};
   if (how == via::cookie) o.headers.emplace_back("Cookie", "theme=dark; duplex_token=" + token);
   else o.headers.emplace_back("Authorization", "Bearer " + token);
   co_return co_await duplex::connect(url, o);
@@ -292,6 +293,81 @@ TEST_F(ChatAuth, AnExpiringTokenIsClosedWith4001) {
       },
       20s);
   EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_expired_closes_total"), 1);
+}
+
+// Version 3: a fresh token on the open connection moves its end to the new
+// exp; a bad one, another user's, or a refresh from version 2 is refused
+// with a typed error and changes nothing.
+TEST_F(ChatAuth, ARefreshedTokenKeepsTheConnectionPastTheOldExp) {
+  chat_process chat({"--auth-jwt", secret_file().string(), "--auth-audience", "chat"});
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        auto ws = co_await connect_with(chat.ws_url(), hs(claims("ada", 2)), via::cookie, 3);
+        EXPECT_EQ(ws.subprotocol(), "duplex.chat.v3");
+        const auto start = std::chrono::steady_clock::now();
+        co_await ws.send(R"({"type":"join","name":"ada","room":"lobby"})");
+        EXPECT_NE((co_await read_until(ws, R"("type":"joined")")).find("ada"), std::string::npos);
+
+        // Refused, each with its own code; none of them moves the expiry.
+        std::string forged = hs(claims("ada", 600));  // the signature changed, the claims not
+        forged[forged.size() - 10] = forged[forged.size() - 10] == 'A' ? 'B' : 'A';
+        std::string msg = R"({"type":"refresh","token":")" + forged + R"("})";
+        co_await ws.send(msg);
+        const std::string bad = co_await read_until(ws, R"("type":"error")");
+        EXPECT_NE(bad.find(R"("code":"bad_token")"), std::string::npos) << bad;
+        msg = R"({"type":"refresh","token":")" + hs(claims("ada", -10)) + R"("})";
+        co_await ws.send(msg);
+        const std::string old = co_await read_until(ws, R"("type":"error")");
+        EXPECT_NE(old.find(R"("code":"bad_token")"), std::string::npos) << old;
+        EXPECT_NE(old.find("expired"), std::string::npos) << old;
+        msg = R"({"type":"refresh","token":")" + hs(claims("bob", 600)) + R"("})";
+        co_await ws.send(msg);
+        const std::string other = co_await read_until(ws, R"("type":"error")");
+        EXPECT_NE(other.find(R"("code":"token_not_yours")"), std::string::npos) << other;
+
+        // The real refresh: refreshed with the new exp, and no 4001 at the old one.
+        const long long exp = jwt::unix_now() + 600;
+        msg = R"({"type":"refresh","token":")" + hs(claims("ada", 600)) + R"("})";
+        co_await ws.send(msg);
+        const std::string ok = co_await read_until(ws, R"("type":"refreshed")");
+        EXPECT_NE(ok.find(R"("exp":)"), std::string::npos) << ok;
+        const auto at = ok.find(R"("exp":)");
+        if (at != std::string::npos) EXPECT_NEAR(std::stoll(ok.substr(at + 6)), exp, 2) << ok;
+        asio::steady_timer wait(co_await asio::this_coro::executor);
+        wait.expires_at(start + 3500ms);
+        co_await wait.async_wait(asio::use_awaitable);
+        EXPECT_TRUE(ws.is_open()) << "closed with " << ws.close_code() << " at the old exp";
+        co_await ws.send(R"({"type":"chat","text":"still here"})");
+        EXPECT_NE((co_await read_until(ws, "still here")).find(R"("from":"ada")"), std::string::npos);
+        co_await ws.close();
+      },
+      20s);
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_expired_closes_total"), 0);
+}
+
+TEST_F(ChatAuth, RefreshIsVersion3AndNeedsSignIn) {
+  chat_process signed_in({"--auth-jwt", secret_file().string(), "--auth-audience", "chat"});
+  chat_process open({});
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        // Version 2 has no refresh: an unknown type, the connection stays.
+        auto v2 = co_await connect_with(signed_in.ws_url(), hs(claims("ada", 600)), via::cookie, 2);
+        std::string msg = R"({"type":"refresh","token":")" + hs(claims("ada", 900)) + R"("})";
+        co_await v2.send(msg);
+        const std::string unknown = co_await read_until(v2, R"("type":"error")");
+        EXPECT_NE(unknown.find(R"("code":"bad_message")"), std::string::npos) << unknown;
+        EXPECT_TRUE(v2.is_open());
+        co_await v2.close();
+        // A server without --auth-jwt: nothing to refresh.
+        duplex::connect_options o;
+        o.subprotocols = {"duplex.chat.v3"};
+        auto v3 = co_await duplex::connect(open.ws_url(), o);
+        co_await v3.send(msg);
+        const std::string none = co_await read_until(v3, R"("type":"error")");
+        EXPECT_NE(none.find(R"("code":"not_signed_in")"), std::string::npos) << none;
+        co_await v3.close();
+      },
+      20s);
 }
 
 TEST_F(ChatAuth, WithoutAuthJwtPrivateRoomsAreOpenAsBefore) {

@@ -289,6 +289,48 @@ struct chat_protocol_v2 {
   using server_message = v2::server_message;
 };
 
+// ---- version 3: version 2 and the in-band token refresh --------------------
+// A signed-in connection (duplex-chat --auth-jwt) is closed with 4001 at its
+// token's exp. Version 3 lets the page hand over a fresh token on the open
+// connection before then, so a member is never cut off while signed in.
+namespace v3 {
+
+// A new token for this connection (the same user: its name claim, else
+// sub, must be the current one's). Refused with bad_token (the detail says
+// why: expired, bad_signature, ...), token_not_yours or not_signed_in.
+// {"type":"refresh","token":"eyJ..."}
+struct refresh {
+  std::string token;
+  friend bool operator==(const refresh&, const refresh&) = default;
+};
+constexpr auto describe(const refresh*) {
+  return object<refresh>("refresh", field("token", &refresh::token, {.min_bytes = 1, .max_bytes = 8192}));
+}
+
+// The refresh worked: the connection now ends at exp (Unix seconds; absent:
+// the new token does not expire). Its private rooms follow the new token's
+// "rooms" claim from now on.
+struct refreshed {
+  std::optional<std::int64_t> exp;
+  friend bool operator==(const refreshed&, const refreshed&) = default;
+};
+constexpr auto describe(const refreshed*) { return object<refreshed>("refreshed", field("exp", &refreshed::exp)); }
+
+// Error codes of version 3 besides version 2's: bad_token, token_not_yours,
+// not_signed_in (a refresh on a server without sign-in).
+using client_message = std::variant<v2::join, schema::chat, v2::watch, v2::resume, v2::leave, refresh>;
+using server_message = std::variant<v2::message, v2::history, v2::resumed, v2::presence, v2::presence_diff,
+                                    v2::joined, schema::error, refreshed>;
+
+}  // namespace v3
+
+struct chat_protocol_v3 {
+  static constexpr std::string_view name = "chat";
+  static constexpr unsigned version = 3;
+  using client_message = v3::client_message;
+  using server_message = v3::server_message;
+};
+
 inline decode_result<client_message> decode_client(std::string_view json) { return decode<client_message>(json); }
 inline decode_result<server_message> decode_server(std::string_view json) { return decode<server_message>(json); }
 
