@@ -1,7 +1,10 @@
-// libFuzzer target: the generic schema decoder, through several protocols
-// (the chat, the ticker example with enums, doubles, optionals and nested
-// objects). Whatever decodes must re-encode and decode to the same value
-// (the codec is lossless on its own output); whatever fails must say why.
+// libFuzzer target: the generic schema decoders, JSON and binary, through
+// several protocols (the chat, the ticker example with enums, doubles,
+// optionals and nested objects). Whatever decodes as JSON must re-encode and
+// decode to the same value (the codec is lossless on its own output);
+// whatever decodes as binary must re-encode to the very same bytes (one
+// encoding per value); whatever fails must say why.
+#include <duplex/schema/binary.hpp>
 #include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
 
@@ -25,6 +28,17 @@ void round_trip(std::string_view in) {
   if (!again || !(*again == *r)) std::abort();
 }
 
+template <class Variant>
+void binary_round_trip(std::string_view in) {
+  using namespace duplex::schema;
+  auto r = decode_binary<Variant>(in);
+  if (!r) {
+    if (r.error().detail.empty()) std::abort();
+    return;
+  }
+  if (encode_binary(*r) != in) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -33,5 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   round_trip<duplex::schema::chat_protocol::server_message>(in);
   round_trip<ticker::protocol::client_message>(in);
   round_trip<ticker::protocol::server_message>(in);
+  binary_round_trip<duplex::schema::chat_protocol_v3::client_message>(in);
+  binary_round_trip<duplex::schema::chat_protocol_v3::server_message>(in);
+  binary_round_trip<ticker::protocol::client_message>(in);
+  binary_round_trip<ticker::protocol::server_message>(in);
   return 0;
 }

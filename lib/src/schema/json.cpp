@@ -27,6 +27,8 @@ std::string_view to_string(decode_errc c) noexcept {
     case decode_errc::bad_enum: return "bad_enum";
     case decode_errc::too_short: return "too_short";
     case decode_errc::bad_character: return "bad_character";
+    case decode_errc::truncated: return "truncated";
+    case decode_errc::trailing_bytes: return "trailing_bytes";
   }
   return "unknown";
 }

@@ -75,6 +75,8 @@ enum class decode_errc {
   bad_enum,           // a string that names no value of the enum
   too_short,          // a non-empty string under min_bytes
   bad_character,      // a control or bidi character in a display name
+  truncated,          // binary: the input ends inside a value (binary.hpp)
+  trailing_bytes,     // binary: bytes after the end of the message
 };
 
 // Stable lowercase name of the code, e.g. "missing_field".

@@ -42,7 +42,8 @@ inline std::string num(double v) {
 inline constexpr std::string_view error_codes[] = {
     "invalid_json", "not_object",   "unknown_type", "missing_field", "wrong_type",
     "invalid_utf8", "too_long",     "empty_value",  "document_too_long", "too_deep",
-    "duplicate_key", "out_of_range", "bad_enum",    "too_short",     "bad_character"};
+    "duplicate_key", "out_of_range", "bad_enum",    "too_short",     "bad_character",
+    "truncated",     "trailing_bytes"};
 
 // ---- TypeScript ---------------------------------------------------------------
 
