@@ -17,10 +17,18 @@
 //   const browser = await launch('firefox', { log });
 //   const page = await browser.newPage('A');
 //   await page.goto(url); await page.fill(sel, text); await page.click(sel);
-//   await page.press(sel, 'Enter'); await page.text(sel); await page.value(sel);
+//   await page.press(sel, 'Enter'); await page.select(sel, value); await page.text(sel); await page.value(sel);
 //   await page.enabled(sel); await page.evaluate((arg) => ..., arg);
 //   await page.waitFor('what', (arg) => ..., arg); page.problems; await page.close();
 //   await browser.close();
+//
+// select(sel, value) picks the <option> whose value is `value` in a <select>
+// (an option without a value attribute has its text as value), the page
+// seeing 'input' and 'change' as from a user; an option that is not there
+// is an error, never an empty selection. ENGINE: those two events are
+// isTrusted in WebKit (WebDriver's Element Click on the option), not in
+// Chromium and Firefox (playwright and puppeteer set the selection with a
+// script and dispatch them); a page that checks isTrusted would tell.
 //
 // evaluate(fn, arg) sends fn's source text and arg as JSON, so fn must not
 // close over Node variables; it may be async; it returns JSON-able values.
@@ -155,9 +163,10 @@ const CHROMIUM_ARGS = [
 ];
 
 class PlaywrightPage extends PageBase {
-  constructor(page, name) {
+  constructor(page, name, front) {
     super('chromium', name);
     this.page = page;
+    this.front = front;   // { page }: the tab in front, shared by the context's pages
     page.on('pageerror', (err) => this.problems.push(`${this.name}: uncaught exception: ${err.message}`));
     page.on('console', (msg) => {
       if (msg.type() === 'error') this.problems.push(`${this.name}: console error: ${msg.text()}`);
@@ -169,9 +178,24 @@ class PlaywrightPage extends PageBase {
 
   async goto(url) { await this.page.goto(url, { waitUntil: 'load' }); }
   async reload() { await this.page.reload({ waitUntil: 'load' }); }
-  async fill(sel, text) { await this.page.fill(sel, text); }
-  async click(sel) { await this.page.click(sel); }
-  async press(sel, key) { await this.page.press(sel, key); }
+
+  // ENGINE: headless Chromium, too, can give a tab that is not in front an
+  // animation frame about once a second (the template's page, once its form
+  // had been submitted: two frames took 2 s, document.visibilityState still
+  // 'visible'; the front tab was not slowed). playwright's click waits for
+  // the element to be "stable" over two frames: 2 s per click. So, as in
+  // Firefox, the tab comes to the front before any input; pages that only
+  // receive stay behind.
+  async toFront() {
+    if (this.front.page === this) return;
+    await this.page.bringToFront();
+    this.front.page = this;
+  }
+
+  async fill(sel, text) { await this.toFront(); await this.page.fill(sel, text); }
+  async click(sel) { await this.toFront(); await this.page.click(sel); }
+  async press(sel, key) { await this.toFront(); await this.page.press(sel, key); }
+  async select(sel, value) { await this.toFront(); await this.page.selectOption(sel, { value }); }
   async text(sel) { return this.page.textContent(sel); }
   async value(sel) { return this.page.inputValue(sel); }
   async enabled(sel) { return this.page.isEnabled(sel); }
@@ -191,10 +215,15 @@ async function launchChromium({ headed, timeout }) {
   // One context for every page, like tabs of one window (cookies and storage shared).
   const context = await browser.newContext({ viewport: { width: 1000, height: 680 } });
   context.setDefaultTimeout(timeout);
+  const front = { page: null };
   return {
     engine: 'chromium',
     version: `Chromium ${browser.version()} (playwright-core, CDP)`,
-    async newPage(name) { return new PlaywrightPage(await context.newPage(), name); },
+    async newPage(name) {
+      const p = new PlaywrightPage(await context.newPage(), name, front);
+      front.page = p;   // a new tab opens in front
+      return p;
+    },
     async close() { await browser.close(); },
   };
 }
@@ -246,6 +275,16 @@ class PuppeteerPage extends PageBase {
     await this.toFront();
     await this.page.focus(sel);
     await this.page.keyboard.press(key);
+  }
+
+  // puppeteer's select sets the options' selected and fires input and
+  // change (a script, not pointer input: no need to come to the front). A
+  // value no option has would deselect all (a single <select> then shows
+  // its first option) and fire both events: so the option is looked for first.
+  async select(sel, value) {
+    const has = await this.page.$eval(sel, (el, v) => [...el.options].some((o) => o.value === v), value);
+    if (!has) throw new Error(`${this.name}: ${sel} has no option with value ${JSON.stringify(value)}`);
+    await this.page.select(sel, value);
   }
 
   async text(sel) { return this.page.$eval(sel, (el) => el.textContent); }
@@ -456,6 +495,24 @@ class WebDriverPage extends PageBase {
     return this.op(async () => {
       const id = await this.element(sel);
       await this.s.cmd('POST', `/element/${id}/value`, { text: keys[key] });
+    });
+  }
+
+  // WebDriver selects an option by Element Click on the <option> itself
+  // (the spec's select algorithm: selectedness, then input and change; no
+  // pointer events on a popup). The option's reference comes back from a
+  // script, which matches by value (no CSS selector does for text-only options).
+  select(sel, value) {
+    return this.op(async () => {
+      const id = await this.element(sel);
+      const option = await this.s.cmd('POST', '/execute/sync', {
+        script: 'return [...arguments[0].options].find((o) => o.value === arguments[1]) || null;',
+        args: [{ [ELEMENT_KEY]: id }, value],
+      });
+      if (!option) throw new Error(`${this.name}: ${sel} has no option with value ${JSON.stringify(value)}`);
+      await this.s.cmd('POST', `/element/${option[ELEMENT_KEY]}/click`, {});
+      const got = await this.s.cmd('POST', '/execute/sync', { script: 'return arguments[0].value;', args: [{ [ELEMENT_KEY]: id }] });
+      if (got !== value) throw new Error(`${this.name}: selected ${JSON.stringify(value)} in ${sel} but it holds ${JSON.stringify(got)}`);
     });
   }
 
