@@ -41,6 +41,7 @@ struct poll_state {
 asio::awaitable<void> serve(poll_state& state, duplex::websocket ws) {
   auto ch = co_await channel::accept(std::move(ws));
   if (!ch) co_return;  // the page speaks another version: closed with 4406
+  std::cout << "page connected (" << (ch->binary() ? "binary" : "JSON") << ")" << std::endl;
   const auto me = state.pages.insert(state.pages.end(), &*ch);
   ch->post(state.tally);
   while (auto in = co_await ch->read()) {

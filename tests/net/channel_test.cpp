@@ -133,3 +133,77 @@ TEST(Channel, ChooseSubprotocolRules) {
   EXPECT_FALSE(schema::subprotocol_version("duplex.chat.v", "chat"));
   EXPECT_FALSE(schema::subprotocol_version("duplex.chatty.v1", "chat"));
 }
+
+TEST(Channel, ChooseSubprotocolWithBinaryOffers) {
+  const unsigned both[] = {1, 2};
+  // The highest version wins whatever the encoding; within it, the client's first offer.
+  const std::string_view bin_first[] = {"duplex.chat.v2.bin", "duplex.chat.v2", "duplex.chat.v1"};
+  EXPECT_EQ(schema::choose_subprotocol("chat", both, bin_first), "duplex.chat.v2.bin");
+  const std::string_view json_first[] = {"duplex.chat.v2", "duplex.chat.v2.bin"};
+  EXPECT_EQ(schema::choose_subprotocol("chat", both, json_first), "duplex.chat.v2");
+  const std::string_view old_json_new_bin[] = {"duplex.chat.v1", "duplex.chat.v2.bin"};
+  EXPECT_EQ(schema::choose_subprotocol("chat", both, old_json_new_bin), "duplex.chat.v2.bin");
+  // A server that speaks no binary passes it over.
+  EXPECT_EQ(schema::choose_subprotocol("chat", both, bin_first, false), "duplex.chat.v2");
+  const auto o = schema::parse_subprotocol("duplex.chat.v12.bin", "chat");
+  EXPECT_TRUE(o && o->version == 12 && o->encoding == schema::encoding::binary);
+  EXPECT_FALSE(schema::parse_subprotocol("duplex.chat.v.bin", "chat"));
+  EXPECT_FALSE(schema::parse_subprotocol("duplex.chat.v1.json", "chat"));
+  EXPECT_FALSE(schema::subprotocol_version("duplex.chat.v12.bin", "chat"));  // the JSON-only reading
+}
+
+// One server, two kinds of clients: the binary one gets binary frames of the
+// binary encoding, the JSON one text frames, from the same handler code
+// (send, post, and a prepared broadcast).
+TEST(Channel, OneServerSpeaksJsonAndBinaryPerConnection) {
+  auto srv = chat_server();
+  // (Named values only around co_await: GCC 12 destroys temporaries there twice.)
+  run_client([&]() -> asio::awaitable<void> {
+    for (int round = 0; round < 2; ++round) {
+      const bool bin = round == 0;
+      const schema::encoding enc = bin ? schema::encoding::binary : schema::encoding::json;
+      duplex::connect_options co;
+      co.subprotocols = duplex::offered_subprotocols<chat_v1>(enc);
+      auto ws = co_await duplex::connect(srv.ws_url("/chat"), co);
+      EXPECT_EQ(ws.subprotocol(), bin ? schema::binary_subprotocol_name<chat_v1>() : current);
+      auto ch = co_await duplex::channel<chat_v1, duplex::side::client>::accept(std::move(ws));
+      EXPECT_TRUE(ch.has_value());
+      if (!ch) co_return;
+      EXPECT_EQ(ch->binary(), bin);
+
+      // Raw frames, to see the bytes: a chat encoded by hand in this encoding.
+      using client_message = chat_v1::client_message;
+      const schema::chat hello{"héllo"};
+      const std::string wire = bin ? schema::encode_binary<client_message>(hello) : schema::encode(hello);
+      co_await ch->socket().send(wire, bin);
+      duplex::message m;
+      const bool got = co_await ch->socket().read(m);
+      EXPECT_TRUE(got);
+      EXPECT_EQ(m.binary, bin);
+      const schema::message want{"echo", "héllo", 7};
+      EXPECT_EQ(m.data, bin ? schema::encode_binary<chat_v1::server_message>(want) : schema::encode(want));
+
+      // Typed, through the channel: the prepared broadcast in the right encoding.
+      const schema::join ada{"ada"};
+      co_await ch->send(ada);
+      auto r = co_await ch->read();
+      EXPECT_TRUE(r && *r && std::get<schema::joined>(**r).name == "ada");
+
+      // The other kind of frame is a typed error on the server, and the connection stays.
+      const std::string other_kind = bin ? schema::encode(hello) : wire;
+      co_await ch->socket().send(other_kind, !bin);
+      r = co_await ch->read();
+      EXPECT_TRUE(r && *r);
+      if (r && *r) EXPECT_EQ(std::get<schema::error>(**r).code, "wrong_type");
+      // A truncated binary message: the binary decoder's typed error.
+      if (bin) {
+        const std::string cut = wire.substr(0, wire.size() - 1);
+        co_await ch->socket().send(cut, true);
+        r = co_await ch->read();
+        EXPECT_TRUE(r && *r);
+        if (r && *r) EXPECT_EQ(std::get<schema::error>(**r), (schema::error{"truncated", "text"}));
+      }
+      co_await ch->close();
+    }
+  });
+}

@@ -159,14 +159,17 @@ function checkBuilt() {
 
 // ---- 4. poll-server and two pages in one engine ------------------------------------
 
+let serverOut = '';  // what poll-server printed
 function startServer() {
   const child = spawn(path.join(src, 'build/poll-server'), ['--host', '127.0.0.1', '--port', '0'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   server = child;
+  serverOut = '';
   return new Promise((resolve, reject) => {
     let out = '';
     const onData = (d) => {
       out += d;
+      serverOut += d;
       const m = out.match(/poll-server on http:\/\/[^:]+:(\d+)\//);
       if (m) resolve(Number(m[1]));
     };
@@ -290,6 +293,28 @@ async function runEngine(engine) {
   check((await text(b, 'problem')) === '', `C++ vote: problem '${await text(b, 'problem')}'`);
   log('a C++ vote reached both pages; nothing refused earlier was counted');
   phase('votes and refusals');
+
+  // The same page in the binary encoding (?binary): one server, both kinds of pages.
+  const c = await browser.newPage('C');
+  pages.push(c);
+  await c.goto(`${base}/?binary`);
+  await waitText(c, 'state', 'open', 'the binary page connects', 30_000);
+  check((await c.evaluate(() => document.body.dataset.encoding)) === 'binary', 'the page chose binary');
+  await waitText(c, 'cpp', '5 votes, yes leads', "the binary page's C++");
+  const first = await counts(c);
+  check(first.yes === 'yes: 3' && first.maybe === 'maybe: 2', `the binary page's first tally ${JSON.stringify(first)}`);
+  await ballot(c, 'cy', 'no', 9);
+  await c.click('#send');
+  await waitText(c, 'problem', weight9, 'weight 9 from the binary page');
+  await ballot(c, 'cy', 'no', 4);
+  await c.click('#send');
+  await waitText(a, 'cpp', '9 votes, no leads', 'a binary vote seen by a JSON page');
+  await c.waitFor('the binary page gets the broadcast', () => document.querySelector('#counts li[data-choice="no"]')
+    ?.textContent === 'no: 4', undefined, { describe: describe(c) });
+  check(/page connected \(binary\)/.test(serverOut) && /page connected \(JSON\)/.test(serverOut),
+    `poll-server saw both encodings:\n${serverOut}`);
+  log('a binary page voted and got the tally; the JSON pages saw it');
+  phase('binary page');
 
   // A page of another version: accepted and closed with 4406 and a reason.
   // The three engines report it alike: open first, protocol duplex.poll.v0,

@@ -10,6 +10,10 @@ import createPollApp from './poll_app.mjs';
 /** @typedef {import('./poll_client.mjs').DuplexPoll.Tally} Tally */
 
 const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/poll`;
+// ?binary: the same typed messages in the binary encoding (binary frames);
+// the server speaks whichever each page chose.
+const binary = new URLSearchParams(location.search).has('binary');
+document.body.dataset.encoding = binary ? 'binary' : 'json';
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const field = (/** @type {string} */ id) => /** @type {HTMLInputElement | HTMLSelectElement} */ ($(id));
@@ -38,7 +42,7 @@ client.on('error', (e) => {
 client.on('close', (c) => {
   $('state').textContent = c.code === Poll.versionMismatchCode ? c.reason : `closed (${c.code})`;
 });
-client.connect(url);
+client.connect(url, { binary });
 
 const app = await createPollApp();
 app.watch(url, (line) => { $('cpp').textContent = line; });

@@ -15,10 +15,16 @@
 // sends client messages:
 //   auto ws = co_await duplex::connect(url, {.subprotocols = duplex::offered_subprotocols<game_protocol>()});
 //   auto ch = co_await duplex::channel<game_protocol, duplex::side::client>::accept(std::move(ws));
+//
+// Encodings: a client that offers duplex.<name>.v<N>.bin (offered_subprotocols<P>(schema::encoding::binary))
+// speaks the binary encoding (duplex/schema/binary.hpp) in binary frames;
+// otherwise JSON in text frames. The server side speaks whichever the
+// client chose, per connection, with the same API: one server serves both.
 #pragma once
 
 #include <duplex/net/server.hpp>
 #include <duplex/net/websocket.hpp>
+#include <duplex/schema/binary.hpp>
 #include <duplex/schema/codec.hpp>
 #include <duplex/schema/describe.hpp>
 #include <duplex/schema/version.hpp>
@@ -37,22 +43,26 @@ namespace duplex {
 enum class side { server, client };
 
 // Endpoint options for a server that speaks these versions of one protocol
-// (all the same name): the highest version the client offers is chosen;
-// a client with none in common is still accepted, for channel::accept() to
-// close with 4406 and a reason.
+// (all the same name), each in JSON and in binary: the highest version the
+// client offers is chosen, in the encoding it offered first; a client with
+// none in common is still accepted, for channel::accept() to close with
+// 4406 and a reason.
 template <schema::protocol P, schema::protocol... Older>
 endpoint_options protocol_endpoint(endpoint_options opts = {}) {
   static constexpr unsigned versions[] = {P::version, Older::version...};
-  opts.subprotocols = {schema::subprotocol_name<P>(), schema::subprotocol_name<Older>()...};
+  opts.subprotocols = {schema::subprotocol_name<P>(), schema::subprotocol_name<Older>()...,
+                       schema::binary_subprotocol_name<P>(), schema::binary_subprotocol_name<Older>()...};
   opts.choose_subprotocol = [](std::span<const std::string_view> offered) {
     return schema::choose_subprotocol(P::name, versions, offered);
   };
   return opts;
 }
 
-// What a client offers for these versions, newest first.
+// What a client offers for these versions, newest first, in one encoding.
 template <schema::protocol P, schema::protocol... Older>
-std::vector<std::string> offered_subprotocols() {
+std::vector<std::string> offered_subprotocols(schema::encoding e = schema::encoding::json) {
+  if (e == schema::encoding::binary)
+    return {schema::binary_subprotocol_name<P>(), schema::binary_subprotocol_name<Older>()...};
   return {schema::subprotocol_name<P>(), schema::subprotocol_name<Older>()...};
 }
 
@@ -70,8 +80,9 @@ class channel {
   // (Written in plain statements: GCC 12 mishandles temporaries around co_await.)
   static asio::awaitable<std::optional<channel>> accept(websocket ws) {
     std::optional<channel> out;
-    if (ws.subprotocol() == schema::subprotocol_name<P>()) {
-      out.emplace(channel(std::move(ws)));
+    const bool json = ws.subprotocol() == schema::subprotocol_name<P>();
+    if (json || ws.subprotocol() == schema::binary_subprotocol_name<P>()) {
+      out.emplace(channel(std::move(ws), json ? schema::encoding::json : schema::encoding::binary));
       co_return out;
     }
     const std::string reason = schema::version_mismatch_reason(P::name, P::version);
@@ -79,36 +90,47 @@ class channel {
     co_return out;
   }
 
-  // The next message, decoded, or the reason it isn't (a binary frame is a
-  // wrong_type error); nullopt once the connection is closed.
+  // The next message, decoded, or the reason it isn't (a frame of the other
+  // kind than the connection's encoding is a wrong_type error); nullopt once
+  // the connection is closed.
   asio::awaitable<std::optional<schema::decode_result<in_message>>> read() {
     std::optional<schema::decode_result<in_message>> out;
     const bool got = co_await ws_.read(buffer_);
     if (!got) co_return out;
-    if (buffer_.binary) out.emplace(binary_frame());
+    if (buffer_.binary != binary()) out.emplace(wrong_frame());
+    else if (binary()) out.emplace(schema::decode_binary<in_message>(buffer_.data));
     else out.emplace(schema::decode<in_message>(buffer_.data));
     co_return out;
   }
 
-  // Encodes and queues one message (post: never suspends; send: waits per
-  // the overflow policy).
+  // Encodes (in the connection's encoding) and queues one message (post:
+  // never suspends; send: waits per the overflow policy).
   template <class M>
   std::error_code post(const M& m) {
-    return ws_.post(schema::encode(m));
+    return binary() ? ws_.post(schema::encode_binary<out_message>(m), true) : ws_.post(schema::encode(m));
   }
-  // Encodes now; the awaitable owns the text. (With GCC 12, name the message
+  // Encodes now; the awaitable owns the bytes. (With GCC 12, name the message
   // rather than co_await a temporary: it destroys such temporaries twice.)
   template <class M>
   asio::awaitable<std::error_code> send(const M& m) {
-    return send_text(ws_, schema::encode(m));
+    if (binary()) return send_bytes(ws_, schema::encode_binary<out_message>(m), true);
+    return send_bytes(ws_, schema::encode(m), false);
   }
-  // For a broadcast: encode once with prepare(), then post the same bytes
-  // (compressed once per compressor setting) to every channel.
+  // For a broadcast: encode once with prepare() (in both encodings), then
+  // post it to every channel: each gets its own encoding's bytes, compressed
+  // once per compressor setting.
+  struct prepared {
+    prepared_message json, binary;
+  };
   template <class M>
-  static prepared_message prepare(const M& m) {
-    return prepared_message(schema::encode(m));
+  static prepared prepare(const M& m) {
+    return {prepared_message(schema::encode(m)), prepared_message(schema::encode_binary<out_message>(m), true)};
   }
-  std::error_code post(const prepared_message& m) { return ws_.post(m); }
+  std::error_code post(const prepared& m) { return ws_.post(binary() ? m.binary : m.json); }
+
+  // The encoding the client chose (its subprotocol).
+  schema::encoding encoding() const noexcept { return encoding_; }
+  bool binary() const noexcept { return encoding_ == schema::encoding::binary; }
 
   asio::awaitable<void> close(std::uint16_t code = protocol::close_code::normal, std::string_view reason = {}) {
     return ws_.close(code, reason);
@@ -118,15 +140,18 @@ class channel {
   const websocket& socket() const noexcept { return ws_; }
 
  private:
-  explicit channel(websocket ws) : ws_(std::move(ws)) {}
-  static asio::awaitable<std::error_code> send_text(websocket ws, std::string json) {
-    const std::error_code ec = co_await ws.send(json);
+  channel(websocket ws, schema::encoding e) : ws_(std::move(ws)), encoding_(e) {}
+  static asio::awaitable<std::error_code> send_bytes(websocket ws, std::string bytes, bool binary) {
+    const std::error_code ec = co_await ws.send(bytes, binary);
     co_return ec;
   }
-  static schema::decode_error binary_frame() {
+  schema::decode_error wrong_frame() const {
+    if (binary())
+      return {schema::decode_errc::wrong_type, {}, "a binary frame", "message: this connection speaks binary frames"};
     return {schema::decode_errc::wrong_type, {}, "a text frame", "message: binary frames are not part of the protocol"};
   }
   websocket ws_;
+  schema::encoding encoding_ = schema::encoding::json;
   message buffer_;  // reused: no allocation per read beyond the decoded value
 };
 

@@ -355,23 +355,27 @@ decoder& binary_decoder();
 
 }  // namespace detail
 
-// The binary form of one message of a tagged set: its position in `Variant`,
-// then its fields.
-template <class Variant, described_struct M>
-  requires is_variant<Variant>::value
-std::string encode_binary(const M& m) {
-  std::string out;
-  detail::put_varint(out, detail::index_in<M, Variant>::value);
-  detail::put(out, m);
-  return out;
-}
-
 template <class... A>
 std::string encode_binary(const std::variant<A...>& m) {
   std::string out;
   detail::put_varint(out, m.index());
   std::visit([&](const auto& v) { detail::put(out, v); }, m);
   return out;
+}
+
+// The binary form of one message of a tagged set: its position in `Variant`,
+// then its fields. (M may also be the Variant itself.)
+template <class Variant, class M>
+  requires is_variant<Variant>::value && (described_struct<M> || std::is_same_v<M, Variant>)
+std::string encode_binary(const M& m) {
+  if constexpr (std::is_same_v<M, Variant>) {
+    return encode_binary(m);
+  } else {
+    std::string out;
+    detail::put_varint(out, detail::index_in<M, Variant>::value);
+    detail::put(out, m);
+    return out;
+  }
 }
 
 // Decodes one binary message of a tagged set; the same rules and errors as

@@ -211,6 +211,11 @@ template <protocol P>
 std::string subprotocol_name(unsigned version = P::version) {
   return "duplex." + std::string(P::name) + ".v" + std::to_string(version);
 }
+// The same in the binary encoding (binary.hpp): duplex.<name>.v<version>.bin.
+template <protocol P>
+std::string binary_subprotocol_name(unsigned version = P::version) {
+  return subprotocol_name<P>(version) + ".bin";
+}
 
 // ---- fingerprint --------------------------------------------------------------
 // A 64-bit FNV-1a hash of everything that shapes the wire format: message

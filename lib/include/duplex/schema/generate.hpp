@@ -167,6 +167,8 @@ std::string typescript(std::string_view factory) {
     on(event: "close", fn: ((c: CloseInfo) => void) | null): boolean;
     /** Opens ws:// or wss:// offering this protocol's subprotocol; false if the URL is refused. */
     connect(url: string): boolean;
+    /** The same, offering the binary encoding (subprotocol ...v<version>.bin, binary frames) when options.binary. */
+    connect(url: string, options: { binary?: boolean }): boolean;
     /** Checks m against the protocol's rules, encodes and sends it; null when sent. */
     send(m: ClientMessage): DecodeError | TransportError | null;
     close(): void;

@@ -12,6 +12,7 @@
 //   }
 #pragma once
 
+#include <duplex/schema/binary.hpp>
 #include <duplex/schema/codec.hpp>
 #include <duplex/schema/describe.hpp>
 #include <duplex/schema/version.hpp>
@@ -31,9 +32,17 @@ class channel {
   using out_message = typename P::client_message;
   using read_result = std::optional<schema::decode_result<in_message>>;
 
-  // Connects offering this protocol's version (duplex.<name>.v<version>).
-  static channel connect(std::string_view url) { return channel(websocket::open(url, {schema::subprotocol_name<P>()})); }
+  // Connects offering this protocol's version (duplex.<name>.v<version>),
+  // or its binary encoding (duplex.<name>.v<version>.bin: binary frames,
+  // duplex/schema/binary.hpp).
+  static channel connect(std::string_view url, schema::encoding e = schema::encoding::json) {
+    return channel(websocket::open(url, {e == schema::encoding::binary ? schema::binary_subprotocol_name<P>()
+                                                                        : schema::subprotocol_name<P>()}));
+  }
   explicit channel(std::shared_ptr<websocket> ws) : ws_(std::move(ws)) {}
+
+  // The encoding the server agreed to (known once open).
+  bool binary() const noexcept { return ws_->subprotocol() == schema::binary_subprotocol_name<P>(); }
 
   struct read_op {
     channel* ch;
@@ -44,10 +53,15 @@ class channel {
       auto m = inner.await_resume();
       if (!m) return std::nullopt;
       ch->last_ = std::move(*m);
-      if (ch->last_.binary) {
-        return schema::decode_result<in_message>(schema::decode_error{
-            schema::decode_errc::wrong_type, {}, "a text frame", "message: binary frames are not part of the protocol"});
+      const bool binary = ch->binary();
+      if (ch->last_.binary != binary) {
+        return schema::decode_result<in_message>(
+            binary ? schema::decode_error{schema::decode_errc::wrong_type, {}, "a binary frame",
+                                          "message: this connection speaks binary frames"}
+                   : schema::decode_error{schema::decode_errc::wrong_type, {}, "a text frame",
+                                          "message: binary frames are not part of the protocol"});
       }
+      if (binary) return schema::decode_binary<in_message>(ch->last_.data);
       return schema::decode<in_message>(ch->last_.data);
     }
   };
@@ -56,9 +70,10 @@ class channel {
   // The frame the last read() decoded, as received.
   const message& last_frame() const noexcept { return last_; }
 
-  // Encodes and sends; false unless open.
+  // Encodes (in the connection's encoding) and sends; false unless open.
   template <class M>
   bool send(const M& m) {
+    if (binary()) return ws_->send_binary(schema::encode_binary<out_message>(m));
     return ws_->send_text(schema::encode(m));
   }
   void close(std::uint16_t code = 1000, std::string_view reason = {}) { ws_->close(code, reason); }

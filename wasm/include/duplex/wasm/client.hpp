@@ -11,6 +11,7 @@
 //   client.on('error',   e => ...);   // {kind:'decode', code, path, expected, detail, raw} | {kind:'transport', message}
 //   client.on('close',   c => ...);   // {code, reason, wasClean}; code 4406: the page is out of date
 //   client.connect('wss://host/ws');  // offers duplex.<name>.v<version>; false if the URL is refused
+//   client.connect('wss://host/ws', {binary: true});  // offers duplex.<name>.v<version>.bin: binary frames
 //   client.send({type: 'join', name: 'ada'});  // null when sent, else the error (rules checked here first)
 //   client.close(); client.close(4000, 'bye'); client.state(); client.delete();
 //   Module.protocol  // {name, version, subprotocol, fingerprint}
@@ -60,9 +61,18 @@ class js_client {
     return true;
   }
 
-  bool connect(const std::string& url) {
+  bool connect(const std::string& url) { return open(url, schema::encoding::json); }
+  // connect(url, {binary: true}): the same messages in the binary encoding.
+  bool connect_with(const std::string& url, emscripten::val options) {
+    const bool binary =
+        !options.isNull() && options.typeOf().as<std::string>() == "object" && options["binary"].isTrue();
+    return open(url, binary ? schema::encoding::binary : schema::encoding::json);
+  }
+
+  bool open(const std::string& url, schema::encoding e) {
     release();
-    auto ws = websocket::open(url, {schema::subprotocol_name<P>()});
+    auto ws = websocket::open(url, {e == schema::encoding::binary ? schema::binary_subprotocol_name<P>()
+                                                                   : schema::subprotocol_name<P>()});
     if (ws->state() == socket_state::closed) {  // the URL was refused
       invoke(h_->error, transport_error(ws->info().reason));
       invoke(h_->state, emscripten::val(std::string("closed")));
@@ -93,7 +103,10 @@ class js_client {
     }
     auto r = schema::decode<typename P::client_message>(*json);
     if (!r) return decode_error_to_js(r.error());
-    if (!ws->send_text(schema::encode(*r))) return transport_error("the browser refused to send");
+    const bool sent = ws->subprotocol() == schema::binary_subprotocol_name<P>()
+                          ? ws->send_binary(schema::encode_binary(*r))
+                          : ws->send_text(schema::encode(*r));
+    if (!sent) return transport_error("the browser refused to send");
     return emscripten::val::null();
   }
 
@@ -122,7 +135,7 @@ class js_client {
         invoke(h->message, message_to_js(**in));
       } else {
         emscripten::val e = decode_error_to_js(in->error());
-        e.set("raw", ch.last_frame().data);
+        if (!ch.last_frame().binary) e.set("raw", ch.last_frame().data);  // binary bytes are no JS string
         invoke(h->error, e);
       }
     }
@@ -150,6 +163,7 @@ void bind_client() {
       .template constructor<>()
       .function("on", &client::on)
       .function("connect", &client::connect)
+      .function("connect", &client::connect_with)
       .function("send", &client::send)
       .function("close", emscripten::select_overload<void()>(&client::close))
       .function("close", &client::close_with)
