@@ -42,6 +42,7 @@ class test_server {
     return "ws://127.0.0.1:" + std::to_string(port()) + std::string(path);
   }
   asio::io_context& io() { return io_; }
+  server_stats stats() const { return srv_->stats(); }  // any thread
 
  private:
   asio::io_context io_{1};

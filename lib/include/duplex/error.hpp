@@ -44,6 +44,10 @@ enum class errc {
   too_many_requests,
   // The endpoint's upgrade hook refused the request (its status).
   upgrade_refused,
+  // A message from the peer was over websocket_options::max_messages_per_second
+  // or max_bytes_per_second and was refused (the connection stays open); a
+  // peer that kept sending over it was closed (rate_limit_close_code, 1008).
+  rate_limited,
 };
 
 const std::error_category& error_category() noexcept;

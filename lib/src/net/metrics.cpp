@@ -51,6 +51,10 @@ std::string metrics::render(const server_stats& s) const {
       double(s.bytes_out));
   one(out, "duplex_slow_consumer_closes_total", "Connections closed because their send queue overflowed.", "counter",
       double(s.slow_consumer_closes));
+  one(out, "duplex_rate_limited_messages_total", "Received messages refused by the per-connection rate limit.",
+      "counter", double(s.rate_limited));
+  one(out, "duplex_rate_limit_closes_total", "Connections closed for sending over the rate limit.", "counter",
+      double(s.rate_limit_closes));
   family(out, "duplex_closes_total", "WebSocket connections closed, by close code.", "counter");
   for (const auto& [code, n] : s.closes_by_code)
     sample(out, "duplex_closes_total{code=\"" + code + "\"}", double(n));

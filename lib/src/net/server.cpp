@@ -422,6 +422,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     else
       w.stats.closes_other.add();
     if (ws.error() == errc::slow_consumer) w.stats.slow_consumer_closes.add();
+    if (ws.error() == errc::rate_limited) w.stats.rate_limit_closes.add();
     live_total.fetch_sub(1, std::memory_order_acq_rel);
   }
 
@@ -491,6 +492,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
       out.bytes_in += c.bytes_in.get();
       out.bytes_out += c.bytes_out.get();
       out.slow_consumer_closes += c.slow_consumer_closes.get();
+      out.rate_limited += c.rate_limited.get();
+      out.rate_limit_closes += c.rate_limit_closes.get();
       for (std::size_t i = 0; i < codes.size(); ++i) codes[i] += c.closes_by_code[i].get();
       other += c.closes_other.get();
     }

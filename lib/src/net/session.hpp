@@ -134,7 +134,9 @@ struct session : std::enable_shared_from_this<session> {
   asio::awaitable<bool> read(message_batch& out);
   // The loop behind both: one message into `one`, or every message already
   // received into `many`.
-  asio::awaitable<bool> read_messages(message* one, message_batch* many);
+  // A message the rate limit refuses is skipped, or with `report`, reported
+  // there as errc::rate_limited (errc::closed once the connection ended).
+  asio::awaitable<bool> read_messages(message* one, message_batch* many, std::error_code* report);
   // Starts the close handshake and reads until it completes (websocket::close()).
   asio::awaitable<void> close_and_drain(std::uint16_t code, std::string_view reason);
   // The last user handle is gone: close the connection in the background.
@@ -170,6 +172,45 @@ struct session : std::enable_shared_from_this<session> {
   }
   std::error_code refuse() noexcept;
 
+  // The rate limit on received messages (server side; websocket_options::
+  // max_messages_per_second, max_bytes_per_second). Per message: a
+  // subtraction and a sign test (two of each with the byte bucket on); no
+  // clock read, no floating point, no allocation.
+  // Tokens are fixed-point integers (a message is message_unit, a byte
+  // 1 << byte_shift); a bucket without a rate holds `unlimited`, reset at
+  // each refill. The buckets are refilled by the time of the socket read
+  // that brought the messages (last_activity): after a read when 10 ms
+  // have passed since the last refill (read_messages(); the time is not lost,
+  // only credited later, so a burst may exceed its cap by 10 ms worth of
+  // tokens, 1 % of the rate), and always before a refusal.
+  static constexpr std::int64_t message_unit = std::int64_t{1} << 20;
+  static constexpr int byte_shift = 10;
+  static constexpr std::int64_t unlimited = std::int64_t{1} << 62;
+  static constexpr std::uint64_t max_byte_burst = std::uint64_t{1} << 50;  // bursts are capped here (1 PiB)
+  static constexpr std::chrono::steady_clock::duration refill_step = std::chrono::milliseconds(10);
+  bool admit_received(std::size_t size) noexcept {
+    const std::int64_t messages = message_tokens - message_unit;
+    if (!bytes_limited) [[likely]] {  // the default: only the message bucket
+      if (messages < 0) [[unlikely]]
+        return admit_slow(size);
+      message_tokens = messages;
+      return true;
+    }
+    const std::int64_t bytes = byte_tokens - (static_cast<std::int64_t>(size) << byte_shift);
+    if ((messages | bytes) < 0) [[unlikely]]
+      return admit_slow(size);
+    message_tokens = messages;
+    byte_tokens = bytes;
+    return true;
+  }
+  void refill() noexcept;
+  // A bucket ran short: refills to the last read's time and passes the
+  // message if it fits now (a message bigger than the byte burst fits a
+  // full bucket, leaving it in debt); else counts a refusal and closes a
+  // peer that keeps sending over the limit.
+  [[gnu::noinline]] bool admit_slow(std::size_t size) noexcept;
+  std::chrono::milliseconds retry_after() const noexcept;
+
   // What post(), the writer and the reads touch for every message come
   // first, together (with the connection's own hot members at its start):
   // a broadcast touches them for each of thousands of recipients, and
@@ -187,6 +228,7 @@ struct session : std::enable_shared_from_this<session> {
   bool writes_fall_behind = false;  // the last write could not finish at once
   bool reads_big = false;           // the last read brought max_read_size or more
   bool read_hint = false;           // the kernel's TCP_INQ hint is on: see hinted_read.hpp
+  bool bytes_limited = false;       // opts.max_bytes_per_second is set (server side): see admit_received()
   protocol::connection conn;
 
   stream io;
@@ -202,10 +244,21 @@ struct session : std::enable_shared_from_this<session> {
   bool ping_outstanding = false;
   bool closing = false;
   std::chrono::steady_clock::time_point last_activity;
+  // The receive buckets (see admit_received()): rates and bursts are in
+  // opts (bursts made explicit at the start).
+  // (Not adjacent: GCC would vectorize the two stores of admit_received()
+  // into a dozen SSE instructions.)
+  std::int64_t message_tokens = unlimited;
+  std::chrono::steady_clock::time_point bucket_time;
+  std::int64_t byte_tokens = unlimited;
+  float refused_need = 0;         // the bytes the last refused message needed
+  std::uint32_t refused_run = 0;  // refusals since the buckets were last full
+  std::uint64_t refused_total = 0;
   std::chrono::steady_clock::time_point closing_since;
   std::chrono::steady_clock::time_point ping_window;  // max_pings_per_second's current second
   std::uint32_t pings_in_window = 0;
   bool stop_reading = false;  // closed for abuse: flush our Close, then drop
+  bool rate_closed = false;   // closed for flooding: whatever follows is dropped
   std::uint16_t close_code = 0;
   std::string close_reason;
   std::error_code error;

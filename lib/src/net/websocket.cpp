@@ -60,6 +60,23 @@ session::session(stream s, protocol::role r, const websocket_options& o)
   conn.defer_failures(true);
   conn.set_max_fragments(o.max_fragments);
   if (o.max_pings_per_second) conn.allow_pongs(o.max_pings_per_second);
+  bucket_time = last_activity;
+  if (r == protocol::role::server) {
+    if (opts.max_messages_per_second) {
+      if (!opts.message_burst) opts.message_burst = opts.max_messages_per_second;
+      message_tokens = std::int64_t{opts.message_burst} * message_unit;
+    }
+    if (opts.max_bytes_per_second) {
+      if (!opts.byte_burst) opts.byte_burst = opts.max_bytes_per_second;
+      opts.byte_burst = std::min(opts.byte_burst, max_byte_burst);
+      opts.max_bytes_per_second = std::min(opts.max_bytes_per_second, max_byte_burst);
+      byte_tokens = static_cast<std::int64_t>(opts.byte_burst) << byte_shift;
+      bytes_limited = true;
+    }
+  } else {
+    opts.max_messages_per_second = 0;
+    opts.max_bytes_per_second = 0;
+  }
   std::error_code ec;
   io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write and the reads
   fd = io.tcp.native_handle();
@@ -249,6 +266,86 @@ void session::count_ping(std::uint32_t limit) noexcept {
   stop_reading = true;
 }
 
+void session::refill() noexcept {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(last_activity - bucket_time).count();
+  bucket_time = last_activity;
+  if (rate_closed) return;
+  // tokens + elapsed * rate, capped at the burst: computed in double (a
+  // rounding of under one unit), the cap applied before converting back.
+  const auto add = [ns](std::int64_t tokens, double per_second, std::int64_t cap) {
+    const double t = static_cast<double>(tokens) + static_cast<double>(ns) * 1e-9 * per_second;
+    return t >= static_cast<double>(cap) ? cap : static_cast<std::int64_t>(t);
+  };
+  bool full = true;
+  if (opts.max_messages_per_second) {
+    const std::int64_t cap = std::int64_t{opts.message_burst} * message_unit;
+    message_tokens = add(message_tokens, static_cast<double>(opts.max_messages_per_second) * message_unit, cap);
+    full = message_tokens >= cap;
+  } else {
+    message_tokens = unlimited;
+  }
+  if (opts.max_bytes_per_second) {
+    const std::int64_t cap = static_cast<std::int64_t>(opts.byte_burst) << byte_shift;
+    byte_tokens = add(byte_tokens, static_cast<double>(static_cast<std::int64_t>(opts.max_bytes_per_second) << byte_shift), cap);
+    full = full && byte_tokens >= cap;
+  } else {
+    byte_tokens = unlimited;
+  }
+  // Full again: the peer slowed down long enough, its refusals are forgiven.
+  if (full) refused_run = 0;
+}
+
+bool session::admit_slow(std::size_t size) noexcept {
+  const std::int64_t cost = static_cast<std::int64_t>(size) << byte_shift;
+  if (rate_closed) return false;  // closed for flooding: the rest is dropped
+  if (bucket_time != last_activity) refill();
+  const std::int64_t need = static_cast<std::int64_t>(std::min<std::uint64_t>(size, opts.byte_burst)) << byte_shift;
+  if (message_tokens >= message_unit && byte_tokens >= need) {
+    message_tokens -= message_unit;
+    byte_tokens -= cost;
+    return true;
+  }
+  ++refused_total;
+  if (stats) {
+    stats->messages_in.add();  // (the caller counts only what passes)
+    stats->rate_limited.add();
+  }
+  refused_need = static_cast<float>(std::min<std::uint64_t>(size, opts.byte_burst));
+  if (opts.rate_limit_close_after == 0 || ++refused_run < opts.rate_limit_close_after ||
+      conn.get_state() != protocol::state::open)
+    return false;
+  const std::uint16_t code = protocol::is_valid_close_code(opts.rate_limit_close_code)
+                                 ? opts.rate_limit_close_code
+                                 : std::uint16_t{protocol::close_code::policy_violation};
+  error = errc::rate_limited;
+  close_code = code;
+  conn.close(code, "rate limit");
+  arm_close_deadline();
+  // As for a ping flood: not read any further, and whatever was read behind
+  // this message is dropped.
+  stop_reading = true;
+  rate_closed = true;
+  message_tokens = -unlimited;  // every later message takes the slow path
+  wake_writer();
+  return false;
+}
+
+std::chrono::milliseconds session::retry_after() const noexcept {
+  if (rate_closed) return std::chrono::milliseconds(0);
+  // The time either bucket needs, from its state at the last read, to
+  // cover the last refused message.
+  double wait = 0;
+  if (opts.max_messages_per_second && message_tokens < message_unit)
+    wait = static_cast<double>(message_unit - message_tokens) / message_unit / opts.max_messages_per_second;
+  const double bytes = static_cast<double>(byte_tokens) / (1 << byte_shift);
+  if (opts.max_bytes_per_second && bytes < refused_need)
+    wait = std::max(wait, (refused_need - bytes) / static_cast<double>(opts.max_bytes_per_second));
+  const auto left = bucket_time + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)) -
+                    clock::now();
+  if (left <= clock::duration::zero()) return std::chrono::milliseconds(0);
+  return std::chrono::ceil<std::chrono::milliseconds>(left);
+}
+
 void session::arm_close_deadline() noexcept {
   if (closing) return;
   closing = true;
@@ -316,19 +413,36 @@ asio::awaitable<void> session::finish() {
   drop({});
 }
 
-asio::awaitable<bool> session::read(message& out) { return read_messages(&out, nullptr); }
-asio::awaitable<bool> session::read(message_batch& out) { return read_messages(nullptr, &out); }
+asio::awaitable<bool> session::read(message& out) { return read_messages(&out, nullptr, nullptr); }
+asio::awaitable<bool> session::read(message_batch& out) { return read_messages(nullptr, &out, nullptr); }
 
-asio::awaitable<bool> session::read_messages(message* one, message_batch* many) {
+asio::awaitable<bool> session::read_messages(message* one, message_batch* many, std::error_code* report) {
   auto self = shared_from_this();  // keep the session alive across suspension
   auto& s = *this;
   using kind = protocol::event::kind;
   if (many) many->clear();
+  if (report) report->clear();
+  // Every return that ends the connection goes through this.
+  const auto ended = [report] {
+    if (report) *report = make_error_code(errc::closed);
+    return false;
+  };
   for (;;) {
     while (auto ev = s.conn.next_event()) {
       switch (ev->type) {
         case kind::text:
         case kind::binary:
+          // The check first, while the session is in a register (a refused
+          // message is counted in messages_in by admit_slow()).
+          if (!s.admit_received(ev->data.size())) [[unlikely]] {
+            // Refused: dropped here. Reported unless the refusal closed the
+            // connection (then the read ends as for any close).
+            if (report && !s.stop_reading) {
+              *report = make_error_code(errc::rate_limited);
+              if (one) co_return false;
+            }
+            break;
+          }
           if (s.stats) s.stats->messages_in.add();
           if (one) {
             // A reassembled or inflated message changes buffers with the
@@ -366,7 +480,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
           if (many && !many->empty()) co_return true;
           s.release_shared();
           co_await s.finish();
-          co_return false;
+          co_return ended();
       }
     }
     // One batch per read from the socket: hand out what this read brought.
@@ -376,6 +490,8 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     // Everything read was handed out and answered: the replies go out now,
     // and the shared buffers are free for the next connection.
     s.release_shared();
+    // A batch read that only brought refused messages reports them.
+    if (many && report && *report && !s.transport_done && !s.stop_reading) co_return false;
     // Invariant: every pass of this loop hands out messages, finishes the
     // connection, or waits for the socket. release_shared() writes the
     // replies, and a failed write drops the transport (and with it any
@@ -383,16 +499,16 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     // next_event() no longer raises would go round forever. A pending
     // failure on a live connection is raised by next_event() on the next
     // pass, which then finishes.
-    if (s.transport_done) co_return false;
+    if (s.transport_done) co_return ended();
     if (s.conn.failure_pending()) continue;
     if (s.stop_reading) {
       co_await s.flush();
       s.drop({});
-      co_return false;
+      co_return ended();
     }
     if (s.conn.get_state() == protocol::state::closed) {
       co_await s.finish();
-      co_return false;
+      co_return ended();
     }
     std::error_code ec;
     // A peer that sends but doesn't read (a ping flood, say) makes us owe it
@@ -403,7 +519,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
       s.drain_signal.expires_at(clock::time_point::max());
       co_await s.drain_signal.async_wait(redirect_error(use_awaitable, ec));
     }
-    if (s.transport_done) co_return false;
+    if (s.transport_done) co_return ended();
     // Inline rather than stream::read_some(): an idle connection waits here,
     // and a nested coroutine would hold one more frame per connection.
     std::size_t n = 0;
@@ -418,7 +534,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     }
     if (ec) {
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
-      co_return false;
+      co_return ended();
     }
     s.conn.commit(n);
     // Start small (idle connections hold little) and grow while reads fill
@@ -448,7 +564,9 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many) 
     s.reads_big = n >= max_read_size;
     s.borrow_output();
     if (s.stats) s.stats->bytes_in.add(n);
-    s.last_activity = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();
+    s.last_activity = now;
+    if (now - s.bucket_time >= s.refill_step) s.refill();
   }
 }
 
@@ -511,6 +629,12 @@ std::error_code session::refuse() noexcept {
 asio::awaitable<std::optional<message>> websocket::read() { return s_->read(); }
 asio::awaitable<bool> websocket::read(message& into) { return s_->read(into); }
 asio::awaitable<bool> websocket::read(message_batch& into) { return s_->read(into); }
+asio::awaitable<bool> websocket::read(message& into, std::error_code& ec) {
+  return s_->read_messages(&into, nullptr, &ec);
+}
+asio::awaitable<bool> websocket::read(message_batch& into, std::error_code& ec) {
+  return s_->read_messages(nullptr, &into, &ec);
+}
 
 std::error_code websocket::post(std::string_view data, bool binary) {
   auto& s = *s_;
@@ -602,6 +726,8 @@ const std::string& websocket::extensions() const noexcept { return s_->extension
 const std::string& websocket::path() const noexcept { return s_->path; }
 const std::string& websocket::remote_address() const noexcept { return s_->remote; }
 std::size_t websocket::queued_bytes() const noexcept { return s_->queued(); }
+std::uint64_t websocket::rate_limited() const noexcept { return s_->refused_total; }
+std::chrono::milliseconds websocket::retry_after() const noexcept { return s_->retry_after(); }
 std::any& websocket::user_data() noexcept { return s_->user; }
 const std::any& websocket::user_data() const noexcept { return s_->user; }
 const upgrade_request* websocket::request() const noexcept { return s_->request.get(); }

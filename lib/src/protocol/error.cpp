@@ -29,6 +29,7 @@ class category final : public std::error_category {
       case errc::ping_flood: return "peer sent pings faster than allowed";
       case errc::too_many_requests: return "too many connections or handshakes from one address";
       case errc::upgrade_refused: return "the endpoint's upgrade hook refused the connection";
+      case errc::rate_limited: return "peer sent messages faster than allowed";
     }
     return "unknown duplex error";
   }

@@ -32,6 +32,8 @@ struct alignas(64) traffic_counters {
   thread_counter opened, closed;
   thread_counter messages_in, messages_out, bytes_in, bytes_out;
   thread_counter slow_consumer_closes;
+  // Messages refused by the receive rate limit, and connections it closed.
+  thread_counter rate_limited, rate_limit_closes;
   // Close codes 1000..1015 (the peer's, or the one we failed the connection
   // with) and every other code in one bucket.
   std::array<thread_counter, 16> closes_by_code;
@@ -44,6 +46,7 @@ struct server_stats {
   std::uint64_t opened = 0, closed = 0;
   std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
   std::uint64_t slow_consumer_closes = 0;
+  std::uint64_t rate_limited = 0, rate_limit_closes = 0;
   std::vector<std::pair<std::string, std::uint64_t>> closes_by_code;  // ("1000", n)..., ("other", n); zeros left out
 };
 

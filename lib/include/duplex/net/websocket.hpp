@@ -156,6 +156,31 @@ struct websocket_options {
   // over twice as many within a second is closed with 1008 (errc::ping_flood)
   // and not read any further.
   std::uint32_t max_pings_per_second = 32;
+  // Rate limits on what the peer sends, for connections a server accepted
+  // (a client trusts the server it chose; duplex::connect() ignores them):
+  // token buckets on messages and on message bytes (after inflating),
+  // refilled continuously at the rate up to the burst (0: one second's
+  // worth), full at the start. A message over either is refused: never
+  // handed out; read(message&, std::error_code&) reports errc::rate_limited
+  // for it and the connection stays open. A message bigger than the byte
+  // burst passes once the bucket is full and leaves it in debt. Rate 0: no
+  // limit. The message default is far above what an interactive client
+  // sends (and above an echo benchmark's 30k/s per connection) and far
+  // below what one client can push over a modest link (2M empty frames a
+  // second at 100 Mbit/s); bytes are unlimited by default, since refusing
+  // part of a legitimate upload loses data: set them where bulk input is
+  // expensive. See docs/options.md.
+  std::uint32_t max_messages_per_second = 100000;
+  std::uint32_t message_burst = 0;
+  std::uint64_t max_bytes_per_second = 0;
+  std::uint64_t byte_burst = 0;
+  // Sustained abuse: after this many refused messages with no moment in
+  // between where the buckets had refilled completely, the connection is
+  // closed with rate_limit_close_code (errc::rate_limited) and not read any
+  // further. 0: refuse, never close.
+  std::uint32_t rate_limit_close_after = 1000;
+  // 1008 (policy violation), or the application's own (4000-4999, e.g. 4008).
+  std::uint16_t rate_limit_close_code = 1008;
 };
 
 // A message for many connections (a broadcast). It is framed once: the
@@ -207,6 +232,22 @@ class websocket {
   // there) into a batch the caller keeps, replacing its contents. False once
   // closed, after the last messages before the peer's Close were handed out.
   asio::awaitable<bool> read(message_batch& into);
+  // The same, telling the handler about messages the rate limit refused
+  // (websocket_options::max_messages_per_second, max_bytes_per_second),
+  // which the reads above skip silently. False with ec ==
+  // errc::rate_limited: a message was refused, the connection is open, read
+  // again (retry_after() says when the peer may send again); false with
+  // errc::closed: the connection has ended (error() says how). A batch may
+  // also come back true with ec == errc::rate_limited: it holds what passed.
+  //   duplex::message m;
+  //   std::error_code ec;
+  //   for (;;) {
+  //     if (co_await ws.read(m, ec)) handle(m);
+  //     else if (ec == duplex::errc::rate_limited) ws.post("slow down");
+  //     else break;
+  //   }
+  asio::awaitable<bool> read(message& into, std::error_code& ec);
+  asio::awaitable<bool> read(message_batch& into, std::error_code& ec);
 
   // Queues a message (text unless binary). Returns errc::closed when the
   // connection is not open, errc::slow_consumer per the overflow policy.
@@ -244,6 +285,11 @@ class websocket {
   const std::string& path() const noexcept;        // request target (server side)
   const std::string& remote_address() const noexcept;
   std::size_t queued_bytes() const noexcept;
+  // Messages the rate limit has refused on this connection so far.
+  std::uint64_t rate_limited() const noexcept;
+  // After a refusal: how long until the peer's next message would pass (by
+  // the buckets as of the last read; zero when it would now).
+  std::chrono::milliseconds retry_after() const noexcept;
   // What the endpoint's upgrade hook attached (upgrade_decision::accept(T)),
   // or nullptr when it attached nothing or another type.
   template <class T>
