@@ -113,6 +113,7 @@ std::string_view reason_name(refusal r) {
     case refusal::audience: return "audience";
     case refusal::issuer: return "issuer";
     case refusal::malformed: return "malformed";
+    case refusal::banned: return "banned";
     default: return "other";
   }
 }
@@ -160,6 +161,7 @@ upgrade_decision authenticator::refuse(const upgrade_request& r, refusal why, st
   if (why == refusal::missing)
     return upgrade_decision::refuse(401, "a token is required: sign in (Authorization: Bearer, or the duplex_token cookie)\n",
                                     {{"WWW-Authenticate", "Bearer"}});
+  if (why == refusal::banned) return upgrade_decision::refuse(403, "banned for now\n");
   // The body names the class of error, never the token.
   return upgrade_decision::refuse(
       401, "invalid token: " + std::string(error_name) + " (" + std::string(detail) + ")\n",
@@ -191,7 +193,25 @@ upgrade_decision authenticator::check(const upgrade_request& r) const {
   if (!token) return refuse(r, refusal::missing, "", "");
   auto c = verify_token(*token);
   if (!c.who) return refuse(r, c.why, c.error_name, c.detail);
-  return upgrade_decision::accept(std::move(*c.who));
+  if (banned(c.who->name)) return refuse(r, refusal::banned, "banned", "");
+  std::string name = c.who->name;
+  return upgrade_decision::accept(std::move(*c.who)).identify(std::move(name));
+}
+
+void authenticator::ban(const std::string& name, std::chrono::seconds duration) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(ban_mu_);
+  // Expired bans go on the way (the list stays as small as the bans in force).
+  std::erase_if(banned_, [now](const auto& kv) { return kv.second <= now; });
+  if (duration.count() > 0) banned_[name] = now + duration;
+  else banned_.erase(name);
+}
+
+bool authenticator::banned(const std::string& name) const {
+  std::lock_guard lock(ban_mu_);
+  if (banned_.empty()) return false;
+  auto it = banned_.find(name);
+  return it != banned_.end() && it->second > std::chrono::steady_clock::now();
 }
 
 std::function<asio::awaitable<upgrade_decision>(const upgrade_request&)> authenticator::hook() const {

@@ -24,10 +24,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 namespace duplex::chat {
@@ -68,6 +70,7 @@ enum class refusal : std::uint8_t {
   issuer,      // wrong or missing iss
   malformed,   // not a readable JWT, bad claims, no name
   other,       // not yet valid, issued in the future, ...
+  banned,      // a valid token, but its member is banned for now (authenticator::ban)
   count_
 };
 
@@ -89,8 +92,14 @@ class authenticator {
   using log_fn = std::function<void(std::string_view)>;
   authenticator(auth::key_set keys, auth::verify_options verify, log_fn log = {});
 
-  // The decision for one upgrade request (any thread).
+  // The decision for one upgrade request (any thread). An accepted
+  // connection is identified by the member's name (ws.identity(), for
+  // server::disconnect()).
   upgrade_decision check(const upgrade_request& r) const;
+  // Refuses `name`'s sign-ins (403) for `duration` (any thread; zero lifts
+  // it). Connections already open stay: server::disconnect(name) closes them.
+  void ban(const std::string& name, std::chrono::seconds duration);
+  bool banned(const std::string& name) const;
   // One token (any thread): verified with the same keys and rules.
   token_check verify_token(std::string_view token) const;
   // endpoint_options::on_upgrade. The authenticator outlives the server.
@@ -110,6 +119,8 @@ class authenticator {
   auth::verify_options verify_;
   log_fn log_;
   mutable std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(refusal::count_)> refused_{};
+  mutable std::mutex ban_mu_;
+  mutable std::unordered_map<std::string, std::chrono::steady_clock::time_point> banned_;  // name -> until
 };
 
 }  // namespace duplex::chat

@@ -9,6 +9,7 @@
 #include <duplex/net/server.hpp>
 #include <duplex/realtime/sqlite_history.hpp>
 
+#include "chat_admin.hpp"
 #include "chat_auth.hpp"
 #include "chat_cluster.hpp"
 
@@ -20,8 +21,10 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -88,6 +91,11 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
                        token's "rooms" claim, and at exp it is closed (4001)
   --auth-issuer ISS    with --auth-jwt: the token's iss must be ISS
   --auth-audience AUD  with --auth-jwt: the token's aud must contain AUD
+  --admin-token-file F with --auth-jwt: GET /admin/disconnect?name=NAME with
+                       "Authorization: Bearer <the token in F>" closes every
+                       connection of the signed-in member NAME, on every
+                       thread, with 4003; &ban=SECONDS also refuses NAME's
+                       sign-ins (403) that long. F holds at least 16 bytes
   --instance NAME      this instance's name in Redis presence (default host:pid)
   --presence-ttl SEC   a member of a dead instance disappears after this long
                        (default 30)
@@ -147,6 +155,7 @@ int main(int argc, char** argv) {
   duplex::chat::service_config chat;
   std::string auth_key_file;
   duplex::auth::verify_options auth_verify;
+  std::string admin_token_file;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -228,6 +237,8 @@ int main(int argc, char** argv) {
       auth_verify.issuer = value();
     } else if (arg == "--auth-audience") {
       auth_verify.audience = value();
+    } else if (arg == "--admin-token-file") {
+      admin_token_file = value();
     } else if (arg == "--max-message") {
       const std::string v = value();
       char* end = nullptr;
@@ -252,6 +263,21 @@ int main(int argc, char** argv) {
   if (!use_redis && (redis_degraded_start || !redis_opts.ca_file.empty())) fail("--redis-* options need --redis");
   if (auth_key_file.empty() && (auth_verify.issuer || auth_verify.audience))
     fail("--auth-issuer and --auth-audience need --auth-jwt");
+  if (auth_key_file.empty() && !admin_token_file.empty())
+    fail("--admin-token-file needs --auth-jwt (members are disconnected by their signed-in name)");
+  std::string admin_token;
+  if (!admin_token_file.empty()) {
+    std::ifstream in(admin_token_file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    admin_token = text.str();
+    while (!admin_token.empty() && (admin_token.back() == '\n' || admin_token.back() == '\r')) admin_token.pop_back();
+    if (!in || admin_token.size() < 16) {
+      std::cerr << "duplex-chat: cannot use --admin-token-file " << admin_token_file
+                << ": unreadable, or under 16 bytes (e.g. openssl rand -hex 32 > " << admin_token_file << ")\n";
+      return 2;
+    }
+  }
   // Sign-in (--auth-jwt): a key file that cannot be used stops the start.
   std::unique_ptr<duplex::chat::authenticator> authn;
   if (!auth_key_file.empty()) {
@@ -375,6 +401,12 @@ int main(int argc, char** argv) {
     srv.websocket("/ws/chat", [&rooms](duplex::websocket ws) { return rooms.serve(std::move(ws)); },
                   std::move(endpoint));
     rooms.start();
+    std::unique_ptr<duplex::chat::admin> admin;
+    if (!admin_token.empty()) {
+      admin = std::make_unique<duplex::chat::admin>(srv, *authn, std::move(admin_token), pool[0].get_executor(), log_line);
+      admin->serve_routes();
+      log_line("admin: GET /admin/disconnect?name=NAME[&ban=SECONDS] with the --admin-token-file token");
+    }
 
     duplex::chat::operations ops(srv, pool);
     ops.metrics().gauge("duplex_chat_members", "Members joined to a chat room (connected), over all rooms.",
@@ -400,10 +432,18 @@ int main(int argc, char** argv) {
     if (authn) {
       auto& a = *authn;
       ops.metrics().counter("duplex_chat_auth_refused_total",
-                            "WebSocket upgrades refused with 401 by --auth-jwt (no token, or an invalid one).",
+                            "WebSocket upgrades refused by --auth-jwt (401: no token, or an invalid one; 403: banned).",
                             [&a] { return double(a.refused()); });
       ops.metrics().counter("duplex_chat_auth_expired_closes_total", "Members closed (4001) because their token expired.",
                             [&rooms] { return double(rooms.expired_closes()); });
+      ops.metrics().counter("duplex_chat_auth_banned_total", "Sign-ins refused (403) because the member is banned for now.",
+                            [&a] { return double(a.refused(duplex::chat::refusal::banned)); });
+    }
+    if (admin) {
+      auto& a = *admin;
+      ops.metrics().counter("duplex_chat_admin_disconnects_total",
+                            "Connections closed (4003) through /admin/disconnect, by the member's signed-in name.",
+                            [&a] { return double(a.disconnected()); });
     }
     ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
     if (cluster) {

@@ -25,4 +25,9 @@ head -c 8192 /dev/urandom > "$work/corrupt/history.sqlite3"
 expect_refusal "corrupt database" 1 "corrupt" --data "$work/corrupt"
 # Bad flag values.
 expect_refusal "--history out of range" 2 "bad --history" --memory --history -5
+# The admin route needs sign-in, and a token worth the name.
+printf "%s" 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef > "$work/jwt.secret"
+printf 'short' > "$work/admin.short"
+expect_refusal "--admin-token-file without --auth-jwt" 2 "needs --auth-jwt" --memory --admin-token-file "$work/admin.short"
+expect_refusal "--admin-token-file too short" 2 "under 16 bytes" --memory --auth-jwt "$work/jwt.secret" --admin-token-file "$work/admin.short"
 exit 0

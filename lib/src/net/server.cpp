@@ -46,6 +46,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     explicit worker(asio::io_context& io) : io(io) {}
     asio::io_context& io;
     std::unordered_map<detail::session*, std::weak_ptr<detail::session>> live;
+    // The live connections the upgrade hook identified, by a view of their
+    // session's identity string (see disconnect()).
+    std::unordered_multimap<std::string_view, std::weak_ptr<detail::session>> by_identity;
     traffic_counters stats;
   };
 
@@ -327,6 +330,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     if (ep.opts.on_upgrade || ep.opts.keep_request)
       request = std::make_shared<const upgrade_request>(req, peer, tls != nullptr);
     std::any user;
+    std::string identity;
     if (ep.opts.on_upgrade) {
       upgrade_decision decision = co_await ask_hook(ep, *request, peer);
       if (!decision.accepted()) {
@@ -336,6 +340,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
         co_return;
       }
       user = std::move(decision.data());
+      identity = std::move(decision.identity());
     }
     const websocket_options& wopts = ep.opts.websocket ? *ep.opts.websocket : opts.websocket;
     const std::string subprotocol = ep.opts.choose_subprotocol
@@ -356,6 +361,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
     session->extensions = extensions;
     session->stats = &w.stats;
     session->user = std::move(user);
+    if (!identity.empty()) {
+      session->identity = std::make_unique<const std::string>(std::move(identity));
+      w.by_identity.emplace(*session->identity, session);
+    }
     if (ep.opts.keep_request) session->request = std::move(request);
     session->ip_slot = std::move(ip_slot);
     session->start(leftover);
@@ -414,7 +423,19 @@ struct server::impl : std::enable_shared_from_this<impl> {
   }
 
   void closed(const duplex::websocket& ws, worker& w) {
-    w.live.erase(reinterpret_cast<detail::session*>(ws.id()));
+    auto* s = reinterpret_cast<detail::session*>(ws.id());
+    w.live.erase(s);
+    // Out of the index before the session (and the string its key views)
+    // can go: finish_endpoint() holds a handle until after this.
+    if (s->identity) {
+      auto [it, end] = w.by_identity.equal_range(*s->identity);
+      while (it != end) {
+        if (it->second.expired() || it->second.lock().get() == s)
+          it = w.by_identity.erase(it);
+        else
+          ++it;
+      }
+    }
     w.stats.closed.add();
     const std::uint16_t c = ws.close_code();
     if (c >= 1000 && c < 1016)
@@ -433,6 +454,37 @@ struct server::impl : std::enable_shared_from_this<impl> {
       s.arm_close_deadline();
       s.wake_writer();
     }
+  }
+
+  // disconnect(): visits each worker on its own thread in turn (so each
+  // thread's index is only touched there) and closes its connections with
+  // that identity.
+  asio::awaitable<std::size_t> disconnect(std::string identity, std::uint16_t code, std::string reason) {
+    auto self = shared_from_this();
+    if (identity.empty()) co_return 0;
+    if (!proto::is_valid_close_code(code)) code = proto::close_code::policy_violation;
+    std::size_t closed = 0;
+    for (auto& w : workers) {
+      worker* wp = w.get();
+      // (Bound to a local, not built inside the co_await: GCC 12.)
+      auto visit = [self, wp, &identity, code, &reason]() -> asio::awaitable<std::size_t> {
+        std::size_t n = 0;
+        auto [it, end] = wp->by_identity.equal_range(identity);
+        for (; it != end; ++it) {
+          auto s = it->second.lock();
+          if (!s || s->transport_done || s->conn.get_state() != proto::state::open) continue;
+          if (s->conn.close(code, reason)) {
+            s->arm_close_deadline();
+            s->wake_writer();
+            ++n;
+          }
+        }
+        co_return n;
+      };
+      closed += co_await asio::co_spawn(wp->io, std::move(visit), asio::use_awaitable);
+    }
+    if (closed) log("disconnect " + identity + " " + std::to_string(closed) + " connections " + std::to_string(code));
+    co_return closed;
   }
 
   // Runs `f(worker&)` on each worker's thread.
@@ -533,6 +585,9 @@ void server::route(std::string path, http_handler h) { impl_->routes[std::move(p
 asio::awaitable<void> server::run() { return impl_->accept_loop(); }
 
 asio::awaitable<std::size_t> server::drain(std::chrono::milliseconds timeout) { return impl_->drain(timeout); }
+asio::awaitable<std::size_t> server::disconnect(std::string identity, std::uint16_t code, std::string reason) {
+  return impl_->disconnect(std::move(identity), code, std::move(reason));
+}
 bool server::draining() const noexcept { return impl_->is_draining.load(std::memory_order_acquire); }
 server_stats server::stats() const { return impl_->stats(); }
 

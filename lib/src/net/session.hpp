@@ -269,6 +269,9 @@ struct session : std::enable_shared_from_this<session> {
   std::any user;                                    // the upgrade hook's data
   std::shared_ptr<const upgrade_request> request;  // endpoint_options::keep_request
   std::shared_ptr<void> ip_slot;                   // the per-IP count this connection holds
+  // upgrade_decision::identify(): on the heap so that the server's index
+  // (server.cpp, worker::by_identity) can key by a view of it; null: none.
+  std::unique_ptr<const std::string> identity;
 };
 
 // The user-facing handle; see make_handle() in websocket.cpp.

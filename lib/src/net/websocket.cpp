@@ -731,6 +731,10 @@ std::chrono::milliseconds websocket::retry_after() const noexcept { return s_->r
 std::any& websocket::user_data() noexcept { return s_->user; }
 const std::any& websocket::user_data() const noexcept { return s_->user; }
 const upgrade_request* websocket::request() const noexcept { return s_->request.get(); }
+const std::string& websocket::identity() const noexcept {
+  static const std::string none;
+  return s_->identity ? *s_->identity : none;
+}
 asio::any_io_executor websocket::executor() const noexcept { return s_->io.tcp.get_executor(); }
 
 }  // namespace duplex

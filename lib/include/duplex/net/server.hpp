@@ -142,6 +142,18 @@ class server {
   asio::awaitable<std::size_t> drain(std::chrono::milliseconds timeout);
   bool draining() const noexcept;
 
+  // Closes every WebSocket connection whose upgrade hook named it `identity`
+  // (upgrade_decision::identify()), on every thread of the server (Phoenix's
+  // disconnect broadcast): each is sent a Close with `code` and `reason`,
+  // and its handler's read() ends once the peer answers (at the latest
+  // after close_timeout). Call it from any thread or executor while the
+  // server's threads run; it visits each thread in turn and returns how many
+  // connections it closed. A connection whose upgrade hook is still running
+  // is not among them: to shut someone out, also refuse them in the hook.
+  asio::awaitable<std::size_t> disconnect(std::string identity,
+                                          std::uint16_t code = protocol::close_code::policy_violation,
+                                          std::string reason = "disconnected");
+
   // Counters summed over the threads; any thread may call it.
   server_stats stats() const;
 

@@ -89,11 +89,27 @@ class upgrade_decision {
     return d;
   }
 
+  // Names whom the accepted connection belongs to (a user id, an account,
+  // a session): server::disconnect(identity) closes every connection with
+  // that name, on every thread; ws.identity() reads it. Chained:
+  //   co_return upgrade_decision::accept(claims).identify("user:" + claims.sub);
+  // Ignored on a refusal; empty: none.
+  upgrade_decision identify(std::string identity) && {
+    identity_ = std::move(identity);
+    return std::move(*this);
+  }
+  upgrade_decision& identify(std::string identity) & {
+    identity_ = std::move(identity);
+    return *this;
+  }
+
   bool accepted() const noexcept { return !refused_; }
   int status() const noexcept { return status_; }
   const std::string& body() const noexcept { return body_; }
   const std::vector<protocol::http_header>& headers() const noexcept { return headers_; }
   std::any& data() noexcept { return data_; }
+  std::string& identity() noexcept { return identity_; }
+  const std::string& identity() const noexcept { return identity_; }
 
  private:
   upgrade_decision() = default;
@@ -102,6 +118,7 @@ class upgrade_decision {
   std::string body_;
   std::vector<protocol::http_header> headers_;
   std::any data_;
+  std::string identity_;
 };
 
 // The refusal as an HTTP response (Connection: close).

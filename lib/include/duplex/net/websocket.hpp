@@ -302,6 +302,9 @@ class websocket {
   }
   std::any& user_data() noexcept;
   const std::any& user_data() const noexcept;
+  // Whom the connection belongs to, as the upgrade hook named it
+  // (upgrade_decision::identify(); server::disconnect() closes by it), or "".
+  const std::string& identity() const noexcept;
   // The upgrade request (headers, query, cookies) when the endpoint keeps it
   // (endpoint_options::keep_request), else nullptr.
   const upgrade_request* request() const noexcept;
