@@ -51,17 +51,45 @@ route_response admin::handle(const protocol::http_request& req) {
       return text(400, "ban=SECONDS (0 to 31536000)\n");
     ban = std::chrono::seconds(n);
   }
+  if (publish_) {
+    // "<ban seconds, -1: none> <name>": every instance carries it out.
+    std::string payload = std::to_string(ban.count()) + " " + *name;
+    asio::co_spawn(ex_, [this, payload = std::move(payload), who = *name, ban]() -> asio::awaitable<void> {
+      const bool published = co_await publish_(payload);
+      if (published) co_return;
+      if (log_) log_("admin-disconnect " + who + ": redis down, carried out on this instance only");
+      apply(who, ban);
+    }, asio::detached);
+  } else {
+    apply(*name, ban);
+  }
+  return text(200, "disconnecting " + *name + (ban.count() > 0 ? " (banned for " + std::to_string(ban.count()) + " s)" : "") +
+                       "\n");
+}
+
+void admin::apply(const std::string& name, std::chrono::seconds ban) {
   // The ban first: a reconnect racing the disconnect is refused by the hook.
-  if (ban.count() >= 0) authn_.ban(*name, ban);
-  asio::co_spawn(ex_, [this, who = *name, ban]() -> asio::awaitable<void> {
+  if (ban.count() >= 0) authn_.ban(name, ban);
+  asio::co_spawn(ex_, [this, who = name, ban]() -> asio::awaitable<void> {
     const std::size_t n = co_await srv_.disconnect(who, close_disconnected, "disconnected by an administrator");
     disconnected_.fetch_add(n, std::memory_order_relaxed);
     if (log_)
       log_("admin-disconnect " + who + ": " + std::to_string(n) + (n == 1 ? " connection" : " connections") +
            (ban.count() > 0 ? ", banned for " + std::to_string(ban.count()) + " s" : ""));
   }, asio::detached);
-  return text(200, "disconnecting " + *name + (ban.count() > 0 ? " (banned for " + std::to_string(ban.count()) + " s)" : "") +
-                       "\n");
+}
+
+void admin::on_cluster_message(std::string_view payload) {
+  const auto space = payload.find(' ');
+  long long n = 0;
+  const char* end = payload.data() + (space == std::string_view::npos ? 0 : space);
+  const auto [at, ec] = std::from_chars(payload.data(), end, n);
+  if (space == std::string_view::npos || ec != std::errc() || at != end || space + 1 >= payload.size() ||
+      n < -1 || n > 365LL * 86400) {
+    if (log_) log_("admin-disconnect: ignored a malformed request on " + std::string(cluster_channel));
+    return;
+  }
+  apply(std::string(payload.substr(space + 1)), std::chrono::seconds(n));
 }
 
 }  // namespace duplex::chat

@@ -12,6 +12,13 @@
 // "disconnecting NAME" at once (the connections close on their own threads
 // right after; the log says how many), 401 without the admin token (compared
 // in constant time), 400 without a name or with a bad ban.
+//
+// Several instances (--redis): the route publishes the request on the
+// Redis channel cluster_channel instead, and every instance, the one that
+// took the request included, carries it out from its subscriber
+// (on_cluster_message), so the member is closed and banned everywhere.
+// Every signed-in instance listens, with or without an admin token. With
+// Redis down the request is carried out here only (and logged so).
 #pragma once
 
 #include "chat_auth.hpp"
@@ -19,8 +26,10 @@
 #include <duplex/net/server.hpp>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -41,6 +50,17 @@ class admin {
   void serve_routes();
   route_response handle(const protocol::http_request& req);
 
+  static constexpr std::string_view cluster_channel = "duplex:chat:disconnect";
+  // Instead of acting here, hand each request to `publish` (the payload for
+  // cluster_channel; false: not published, act here only).
+  void publish_through(std::function<asio::awaitable<bool>(std::string payload)> publish) {
+    publish_ = std::move(publish);
+  }
+  // A request from cluster_channel (the subscriber's thread).
+  void on_cluster_message(std::string_view payload);
+  // Closes `name`'s connections here, banning first when ban >= 0.
+  void apply(const std::string& name, std::chrono::seconds ban);
+
   // Connections closed through the route (any thread: metrics).
   std::uint64_t disconnected() const noexcept { return disconnected_.load(std::memory_order_relaxed); }
 
@@ -50,6 +70,7 @@ class admin {
   std::string token_;
   asio::any_io_executor ex_;
   log_fn log_;
+  std::function<asio::awaitable<bool>(std::string payload)> publish_;
   std::atomic<std::uint64_t> disconnected_{0};
 };
 

@@ -344,6 +344,7 @@ int main(int argc, char** argv) {
     // Redis (--redis): two connections on thread 0, where the chat's state
     // lives: commands (streams, presence) and the rooms' pub/sub channels.
     duplex::chat::service* chat_service = nullptr;
+    std::unique_ptr<duplex::chat::admin> admin;  // set below, with --auth-jwt
     duplex::redis::client redis;
     duplex::redis::subscriber redis_sub;
     std::unique_ptr<duplex::redis::redis_history> redis_history;
@@ -359,7 +360,11 @@ int main(int argc, char** argv) {
       sub_opts.on_state = [&chat_service](duplex::redis::link_state s, std::error_code) {
         if (chat_service) chat_service->on_broker_state(s == duplex::redis::link_state::up);
       };
-      auto on_message = [&chat_service](std::string_view channel, std::string_view payload) {
+      auto on_message = [&chat_service, &admin](std::string_view channel, std::string_view payload) {
+        if (channel == duplex::chat::admin::cluster_channel) {
+          if (admin) admin->on_cluster_message(payload);
+          return;
+        }
         if (chat_service) chat_service->on_broker_message(channel, payload);
       };
       if (redis_degraded_start) {
@@ -401,11 +406,27 @@ int main(int argc, char** argv) {
     srv.websocket("/ws/chat", [&rooms](duplex::websocket ws) { return rooms.serve(std::move(ws)); },
                   std::move(endpoint));
     rooms.start();
-    std::unique_ptr<duplex::chat::admin> admin;
-    if (!admin_token.empty()) {
+    // Signed in: members can be disconnected by name (chat_admin.hpp); the
+    // route exists with --admin-token-file; with --redis every instance
+    // carries out what any instance's route was asked.
+    if (authn) {
       admin = std::make_unique<duplex::chat::admin>(srv, *authn, std::move(admin_token), pool[0].get_executor(), log_line);
-      admin->serve_routes();
-      log_line("admin: GET /admin/disconnect?name=NAME[&ban=SECONDS] with the --admin-token-file token");
+      if (!admin_token_file.empty()) {
+        admin->serve_routes();
+        log_line("admin: GET /admin/disconnect?name=NAME[&ban=SECONDS] with the --admin-token-file token");
+      }
+      if (cluster) {
+        admin->publish_through([&redis](std::string payload) -> asio::awaitable<bool> {
+          std::error_code ec;
+          const std::string_view channel = duplex::chat::admin::cluster_channel;
+          co_await redis.command(ec, "PUBLISH", channel, payload);
+          co_return !ec;
+        });
+        asio::co_spawn(pool[0], [&redis_sub]() -> asio::awaitable<void> {
+          std::error_code ec;  // while Redis is down: subscribed when it is back
+          co_await redis_sub.subscribe(std::string(duplex::chat::admin::cluster_channel), ec);
+        }, asio::detached);
+      }
     }
 
     duplex::chat::operations ops(srv, pool);

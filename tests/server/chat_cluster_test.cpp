@@ -20,6 +20,7 @@
 
 #include "chat_lines.hpp"
 #include "chat_process.hpp"
+#include "jwt_mint.hpp"
 #include "redis_server.hpp"
 #include "test_server.hpp"
 
@@ -31,6 +32,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -116,10 +118,12 @@ asio::awaitable<void> read_all(std::shared_ptr<peer> p) {
   p->closed = true;
 }
 
-asio::awaitable<std::shared_ptr<peer>> open_peer(const chat_process& instance) {
+// `token`: a signed-in member (--auth-jwt), by the duplex_token cookie.
+asio::awaitable<std::shared_ptr<peer>> open_peer(const chat_process& instance, std::string_view token = {}) {
   const std::string url = instance.ws_url();
   duplex::connect_options o;
   o.subprotocols = {duplex::schema::subprotocol_name<duplex::schema::chat_protocol_v2>()};
+  if (!token.empty()) o.headers.emplace_back("Cookie", "duplex_token=" + std::string(token));
   auto ws = co_await duplex::connect(url, o);
   auto p = std::make_shared<peer>(ws);
   asio::co_spawn(co_await asio::this_coro::executor, read_all(p), asio::detached);
@@ -713,4 +717,52 @@ TEST_F(ChatCluster, RedisUnreachableAtStartIsRefusedOrToleratedWhenAsked) {
     EXPECT_EQ(m.seq, 1u);
     EXPECT_FALSE(m.epoch.starts_with("local-")) << m.epoch;
   });
+}
+
+// An administrator's /admin/disconnect on one instance closes the member's
+// connections on every instance (through Redis), with 4003, and its ban
+// keeps the member out of every instance; others stay.
+TEST_F(ChatCluster, AnAdminDisconnectOnOneInstanceClosesTheMemberEverywhere) {
+  namespace jwt = duplex::test::jwt;
+  const auto dir = std::filesystem::temp_directory_path() / ("duplex-cluster-admin-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string secret = jwt::random_hex(32), admin_token = jwt::random_hex(16);
+  const auto write = [&](const char* name, const std::string& text) {
+    std::ofstream(dir / name, std::ios::binary) << text;
+    return (dir / name).string();
+  };
+  const std::string secret_file = write("chat.secret", secret), admin_file = write("admin.token", admin_token);
+  auto a = instance("a", {"--auth-jwt", secret_file, "--admin-token-file", admin_file});
+  auto b = instance("b", {"--auth-jwt", secret_file});  // no admin route of its own
+  const auto token = [&](const char* name) {
+    return jwt::hs256(secret, R"({"sub":")" + std::string(name) + R"(","exp":)" + std::to_string(jwt::unix_now() + 600) + "}");
+  };
+  const std::string xt = token("xavier"), yt = token("yvonne");
+  run([&]() -> asio::awaitable<void> {
+    auto x_on_b = co_await open_peer(*b, xt);  // xavier on b (twice) and on a; yvonne on b
+    auto x_on_a = co_await open_peer(*a, xt);
+    auto y_on_b = co_await open_peer(*b, yt);
+    CO_ASSERT_TRUE(co_await join(*x_on_b, "xavier"));
+    CO_ASSERT_TRUE(co_await join(*y_on_b, "yvonne"));
+    const std::string asked = get(a->port(), "/admin/disconnect?name=xavier&ban=60");  // no token: refused
+    EXPECT_NE(asked.find(" 401 "), std::string::npos) << asked;
+    const std::string ok = duplex::test::http_exchange(
+        a->port(), "GET /admin/disconnect?name=xavier&ban=60 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                       admin_token + "\r\nConnection: close\r\n\r\n", true);
+    EXPECT_NE(ok.find(" 200 "), std::string::npos) << ok;
+    EXPECT_TRUE(co_await eventually([&] { return x_on_b->closed && x_on_a->closed; }, across))
+        << "a: " << a->output() << "\nb: " << b->output();
+    EXPECT_EQ(x_on_b->ws.close_code(), 4003);
+    EXPECT_EQ(x_on_a->ws.close_code(), 4003);
+    EXPECT_FALSE(y_on_b->closed);
+    co_await say(*y_on_b, "still here");
+    // The ban holds on the instance that was not asked: its upgrade is refused with 403.
+    const std::string again = duplex::test::http_exchange(
+        b->port(), "GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                   "Cookie: duplex_token=" + xt + "\r\n\r\n", true);
+    EXPECT_NE(again.find(" 403 "), std::string::npos) << again;
+  });
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
