@@ -221,11 +221,7 @@ bool get(decoder& d, reader& r, T& out, const rules& ru, int level) {
   } else if constexpr (integer<T>) {
     std::uint64_t raw = 0;
     if (!get_varint(d, r, raw)) return false;
-    const std::int64_t lo = std::max<std::int64_t>(ru.min, std::numeric_limits<T>::min());
-    const std::int64_t hi = static_cast<std::uint64_t>(std::numeric_limits<T>::max()) >
-                                    static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-                                ? ru.max
-                                : std::min<std::int64_t>(ru.max, static_cast<std::int64_t>(std::numeric_limits<T>::max()));
+    const auto [lo, hi] = integer_range<T>(ru);
     std::int64_t x = 0;
     if constexpr (std::is_signed_v<T>) {
       x = static_cast<std::int64_t>((raw >> 1) ^ (~(raw & 1) + 1));
@@ -274,8 +270,7 @@ bool get(decoder& d, reader& r, T& out, const rules& ru, int level) {
     std::uint64_t i = 0;
     if (!get_varint(d, r, i)) return false;
     if (i >= description<T>.values.size()) {
-      std::string one_of = "one of";
-      for (const auto& nv : description<T>.values) one_of.append(" ").append(nv.first);
+      const std::string one_of = enum_choices<T>();
       d.fail(decode_errc::bad_enum, one_of, "value " + std::to_string(i) + " is not " + one_of);
       return false;
     }

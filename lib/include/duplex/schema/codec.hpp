@@ -182,6 +182,14 @@ inline error_code wrong(decoder& d, od::value& v, int level, const char* expecte
 template <class T>
 error_code read(decoder& d, od::value& v, T& out, const rules& r, int level);
 
+// "one of a b c": what an enum field accepts, for bad_enum.
+template <described_enum E>
+std::string enum_choices() {
+  std::string one_of = "one of";
+  for (const auto& nv : description<E>.values) one_of.append(" ").append(nv.first);
+  return one_of;
+}
+
 template <described_struct T>
 error_code read_members(decoder& d, od::object_iterator& it, const od::object_iterator& end, T& out, int level,
                         bool tagged, bool type_seen);
@@ -267,11 +275,7 @@ error_code read(decoder& d, od::value& v, T& out, const rules& r, int level) {
     if (!is_type(v, od::json_type::number, e)) return e ? e : wrong(d, v, level, "an integer");
     const std::string_view token = trim_ws(v.raw_json_token());
     if (!is_json_number(token)) return simdjson::NUMBER_ERROR;
-    const std::int64_t lo = std::max<std::int64_t>(r.min, std::numeric_limits<T>::min());
-    const std::int64_t hi = static_cast<std::uint64_t>(std::numeric_limits<T>::max()) >
-                                    static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-                                ? r.max
-                                : std::min<std::int64_t>(r.max, static_cast<std::int64_t>(std::numeric_limits<T>::max()));
+    const auto [lo, hi] = integer_range<T>(r);
     std::int64_t x = 0;
     // On failure get_int64 leaves the value unconsumed; it is skipped as usual.
     if (v.get_int64().get(x)) {
@@ -306,8 +310,7 @@ error_code read(decoder& d, od::value& v, T& out, const rules& r, int level) {
         return simdjson::SUCCESS;
       }
     }
-    std::string one_of = "one of";
-    for (const auto& nv : description<T>.values) one_of.append(" ").append(nv.first);
+    const std::string one_of = enum_choices<T>();
     d.fail(decode_errc::bad_enum, one_of, quoted(s) + " is not " + one_of);
   } else if constexpr (is_optional<T>::value) {
     return read(d, v, out.emplace(), r, level);

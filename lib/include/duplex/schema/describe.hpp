@@ -41,6 +41,7 @@
 // without a version bump (see tests/schema).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <concepts>
 #include <cstddef>
@@ -191,6 +192,20 @@ struct is_variant<std::variant<T...>> : std::true_type {};
 
 template <class T>
 concept integer = std::integral<T> && !std::same_as<T, bool> && !std::same_as<T, char>;
+
+// The values an integer field accepts: its rule narrowed to the C++ type.
+struct integer_bounds {
+  std::int64_t lo, hi;
+};
+template <integer T>
+constexpr integer_bounds integer_range(const rules& r) {
+  const std::int64_t lo = std::max<std::int64_t>(r.min, std::numeric_limits<T>::min());
+  const std::int64_t hi = static_cast<std::uint64_t>(std::numeric_limits<T>::max()) >
+                                  static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+                              ? r.max
+                              : std::min<std::int64_t>(r.max, static_cast<std::int64_t>(std::numeric_limits<T>::max()));
+  return {lo, hi};
+}
 
 // Calls f(field_desc) for each field of T, in declaration order.
 template <described_struct T, class F>

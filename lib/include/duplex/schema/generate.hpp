@@ -211,11 +211,7 @@ std::string json_type(const rules& r) {
   } else if constexpr (std::is_same_v<T, bool>) {
     return "{\"type\":\"boolean\"}";
   } else if constexpr (integer<T>) {
-    const std::int64_t lo = std::max<std::int64_t>(r.min, std::numeric_limits<T>::min());
-    const std::int64_t hi = static_cast<std::uint64_t>(std::numeric_limits<T>::max()) >
-                                    static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-                                ? r.max
-                                : std::min<std::int64_t>(r.max, static_cast<std::int64_t>(std::numeric_limits<T>::max()));
+    const auto [lo, hi] = integer_range<T>(r);
     return "{\"type\":\"integer\",\"minimum\":" + num(lo) + ",\"maximum\":" + num(hi) + "}";
   } else if constexpr (std::is_floating_point_v<T>) {
     return "{\"type\":\"number\",\"minimum\":" + num(r.min_real) + ",\"maximum\":" + num(r.max_real) + "}";
