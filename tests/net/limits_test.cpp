@@ -139,6 +139,11 @@ TEST(PerIpLimits, OpenConnectionsOverTheLimitGet429WithRetryAfter) {
     EXPECT_EQ(third.rfind("HTTP/1.1 429", 0), 0u) << third;
     EXPECT_NE(third.find("Retry-After: 1\r\n"), std::string::npos) << third;
   }
+  // Counted by reason in the server's stats, labelled in /metrics.
+  const std::string text = duplex::metrics().render(srv.stats());
+  EXPECT_NE(text.find("# TYPE duplex_http_refused_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nduplex_http_refused_total{reason=\"per_ip_connections\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nduplex_http_refused_total{reason=\"per_ip_handshake_rate\"} 0\n"), std::string::npos) << text;
   // Both closed: their places are given back once the server sees the ends.
   std::string again = "never tried";
   for (int i = 0; i < 200; ++i) {
@@ -167,6 +172,10 @@ TEST(PerIpLimits, HandshakesOverTheRateGet429AndLoopbackIsExemptByDefault) {
   const std::string over = http_exchange(limited.port(), "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", true);
   EXPECT_EQ(over.rfind("HTTP/1.1 429", 0), 0u) << over;
   EXPECT_NE(over.find("Retry-After: 2\r\n"), std::string::npos) << over;
+  EXPECT_EQ(limited.stats().refused_per_ip_handshake_rate, 1u);
+  EXPECT_EQ(limited.stats().refused_per_ip_connections, 0u);
+  const std::string text = duplex::metrics().render(limited.stats());
+  EXPECT_NE(text.find("\nduplex_http_refused_total{reason=\"per_ip_handshake_rate\"} 1\n"), std::string::npos) << text;
 
   duplex::server_options d;  // defaults: loopback exempt
   d.per_ip.handshakes_per_second = 0.5;
@@ -176,6 +185,28 @@ TEST(PerIpLimits, HandshakesOverTheRateGet429AndLoopbackIsExemptByDefault) {
     const std::string r = http_exchange(exempt.port(), "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", true);
     EXPECT_EQ(r.rfind("HTTP/1.1 404", 0), 0u) << r;
   }
+  EXPECT_EQ(exempt.stats().refused_per_ip_handshake_rate, 0u);
+}
+
+// Labelled counter families: HELP and TYPE once, one sample per label
+// value in the order given, label values escaped, next to the plain ones.
+TEST(Metrics, ACounterFamilyRendersOneLabelledSamplePerValue) {
+  duplex::metrics m;
+  m.counter("app_plain_total", "A plain counter.", [] { return 7.0; });
+  m.counter_family("app_refused_total", "Refusals by reason.", "reason", [] {
+    return duplex::metrics::samples{{"bad_token", 3}, {"rate_limited", 12}, {"we\"ird\\\n", 1}};
+  });
+  m.counter_family("app_empty_total", "Nothing yet.", "reason", [] { return duplex::metrics::samples{}; });
+  const std::string text = m.render({});
+  EXPECT_NE(text.find("# HELP app_refused_total Refusals by reason.\n# TYPE app_refused_total counter\n"
+                      "app_refused_total{reason=\"bad_token\"} 3\n"
+                      "app_refused_total{reason=\"rate_limited\"} 12\n"
+                      "app_refused_total{reason=\"we\\\"ird\\\\\\n\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE app_plain_total counter\napp_plain_total 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE app_empty_total counter\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("app_empty_total{"), std::string::npos) << text;
 }
 
 namespace {

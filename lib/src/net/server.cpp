@@ -118,7 +118,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
       const auto ep = sock.remote_endpoint(ec);
       if (!ec) {
         peer = ep.address().to_string() + ":" + std::to_string(ep.port());
-        retry_after = admit_ip(ep.address(), ip_slot);
+        retry_after = admit_ip(ep.address(), ip_slot, w.stats);
       }
     }
     if (retry_after) log("refused " + peer + " 429 per-IP limit (retry after " + std::to_string(*retry_after) + " s)");
@@ -230,7 +230,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
   // The handshake bucket's size (at least one handshake).
   double ip_burst() const { return std::max(1.0, opts.per_ip.handshake_burst); }
 
-  std::optional<int> admit_ip(const asio::ip::address& a, std::shared_ptr<void>& slot) {
+  // A refusal is counted in `stats` (the calling thread's) by its reason.
+  std::optional<int> admit_ip(const asio::ip::address& a, std::shared_ptr<void>& slot, traffic_counters& stats) {
     const auto& l = opts.per_ip;
     if ((l.max_connections == 0 && l.handshakes_per_second <= 0) || (a.is_loopback() && !l.limit_loopback))
       return std::nullopt;
@@ -248,9 +249,15 @@ struct server::impl : std::enable_shared_from_this<impl> {
       const double elapsed = std::chrono::duration<double>(now - e.refilled).count();
       e.tokens = std::min(ip_burst(), e.tokens + elapsed * l.handshakes_per_second);
       e.refilled = now;
-      if (e.tokens < 1) return static_cast<int>(std::ceil((1 - e.tokens) / l.handshakes_per_second));
+      if (e.tokens < 1) {
+        stats.refused_per_ip_handshake_rate.add();
+        return static_cast<int>(std::ceil((1 - e.tokens) / l.handshakes_per_second));
+      }
     }
-    if (l.max_connections && e.open >= l.max_connections) return 1;
+    if (l.max_connections && e.open >= l.max_connections) {
+      stats.refused_per_ip_connections.add();
+      return 1;
+    }
     if (l.handshakes_per_second > 0) e.tokens -= 1;
     ++e.open;
     lock.unlock();  // the slot's release takes the lock
@@ -546,6 +553,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
       out.slow_consumer_closes += c.slow_consumer_closes.get();
       out.rate_limited += c.rate_limited.get();
       out.rate_limit_closes += c.rate_limit_closes.get();
+      out.refused_per_ip_connections += c.refused_per_ip_connections.get();
+      out.refused_per_ip_handshake_rate += c.refused_per_ip_handshake_rate.get();
       for (std::size_t i = 0; i < codes.size(); ++i) codes[i] += c.closes_by_code[i].get();
       other += c.closes_other.get();
     }
