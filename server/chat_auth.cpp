@@ -148,6 +148,11 @@ std::optional<std::string_view> token_of(const upgrade_request& r) {
 authenticator::authenticator(auth::key_set keys, auth::verify_options verify, log_fn log)
     : keys_(std::move(keys)), verify_(std::move(verify)), log_(std::move(log)) {}
 
+std::vector<std::pair<std::string, std::uint64_t>> authenticator::refusals() const {
+  std::lock_guard lock(refusals_mu_);
+  return {refusals_.begin(), refusals_.end()};
+}
+
 std::uint64_t authenticator::refused() const noexcept {
   std::uint64_t n = 0;
   for (auto& c : refused_) n += c.load(std::memory_order_relaxed);
@@ -157,6 +162,15 @@ std::uint64_t authenticator::refused() const noexcept {
 upgrade_decision authenticator::refuse(const upgrade_request& r, refusal why, std::string_view error_name,
                                        std::string_view detail) const {
   refused_[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  {
+    const std::string_view label = why == refusal::missing  ? std::string_view("missing_token")
+                                   : why == refusal::banned ? std::string_view("banned")
+                                                            : error_name;
+    std::lock_guard lock(refusals_mu_);
+    auto it = refusals_.find(label);
+    if (it == refusals_.end()) it = refusals_.emplace(std::string(label), 0).first;
+    ++it->second;
+  }
   if (log_) log_("auth-refused " + r.remote_address() + " " + std::string(reason_name(why)));
   if (why == refusal::missing)
     return upgrade_decision::refuse(401, "a token is required: sign in (Authorization: Bearer, or the duplex_token cookie)\n",

@@ -10,7 +10,9 @@
 // - The chat service (chat_service.cpp) then holds the member to that
 //   identity: a join's name must be the token's (name_not_yours), rooms
 //   named private-... need the token's "rooms" claim (forbidden_room), and
-//   the connection is closed with 4001 when the token's exp passes.
+//   the connection is closed with 4001 when the token's exp passes, unless
+//   the member refreshed its token in band (protocol v3); a version-4
+//   member is sent token_expiring before then (--auth-refresh-notice).
 #pragma once
 
 #include <duplex/auth/jwt.hpp>
@@ -24,6 +26,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -110,6 +113,10 @@ class authenticator {
   std::uint64_t refused(refusal why) const noexcept {
     return refused_[static_cast<std::size_t>(why)].load(std::memory_order_relaxed);
   }
+  // Refused upgrades by the typed token error, as the 401 names it
+  // ("expired", "bad_signature", "wrong_audience", ...), "missing_token"
+  // (no token) or "banned" (403): (reason, count) in reason order.
+  std::vector<std::pair<std::string, std::uint64_t>> refusals() const;
 
  private:
   upgrade_decision refuse(const upgrade_request& r, refusal why, std::string_view error_name,
@@ -119,6 +126,8 @@ class authenticator {
   auth::verify_options verify_;
   log_fn log_;
   mutable std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(refusal::count_)> refused_{};
+  mutable std::mutex refusals_mu_;
+  mutable std::map<std::string, std::uint64_t, std::less<>> refusals_;  // by reason, under refusals_mu_
   mutable std::mutex ban_mu_;
   mutable std::unordered_map<std::string, std::chrono::steady_clock::time_point> banned_;  // name -> until
 };

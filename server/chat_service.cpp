@@ -24,6 +24,7 @@ namespace duplex::chat {
 namespace v1 = duplex::schema;
 namespace v2 = duplex::schema::v2;
 namespace v3 = duplex::schema::v3;
+namespace v4 = duplex::schema::v4;
 
 namespace {
 
@@ -68,6 +69,14 @@ void service::reply(session& s, const M& m) {
 }
 
 void service::reply_error(session& s, std::string code, std::string why) {
+  {
+    // For /metrics (duplex_chat_refused_total{reason=code}): codes are the
+    // protocol's few, so the map stays small.
+    std::lock_guard lock(refusals_mu_);
+    auto it = refusals_.find(code);
+    if (it == refusals_.end()) it = refusals_.emplace(code, 0).first;
+    ++it->second;
+  }
   reply(s, v1::error{std::move(code), std::move(why)});
 }
 
@@ -83,7 +92,8 @@ asio::awaitable<void> service::in_service(F f) {
 }
 
 endpoint_options service::endpoint() {
-  return protocol_endpoint<schema::chat_protocol_v3, schema::chat_protocol_v2, schema::chat_protocol>();
+  return protocol_endpoint<schema::chat_protocol_v4, schema::chat_protocol_v3, schema::chat_protocol_v2,
+                           schema::chat_protocol>();
 }
 
 void service::start() {
@@ -108,24 +118,26 @@ asio::awaitable<void> service::tick_loop() {
 
 asio::awaitable<void> service::serve(websocket ws) {
   const std::string& version = ws.subprotocol();
-  const bool v3 = version == schema::subprotocol_name<schema::chat_protocol_v3>();
+  const bool v4 = version == schema::subprotocol_name<schema::chat_protocol_v4>();
+  const bool v3 = v4 || version == schema::subprotocol_name<schema::chat_protocol_v3>();
   const bool v2 = v3 || version == schema::subprotocol_name<schema::chat_protocol_v2>();
   if (!v2 && version != schema::subprotocol_name<schema::chat_protocol>() && !version.empty()) {
     // Offered only versions this server does not speak (channel.hpp).
-    const std::string why = schema::version_mismatch_reason("chat", schema::chat_protocol_v3::version);
+    const std::string why = schema::version_mismatch_reason("chat", schema::chat_protocol_v4::version);
     co_await ws.close(schema::close_version_mismatch, why);
     co_return;
   }
   auto s = std::make_shared<session>(ws);
   s->v2 = v2;
   s->v3 = v3;
+  s->v4 = v4;
   s->who = ws.data<identity>();
   hub_.subscribe(ws, s->topic);
   // A signed-in connection ends when its token does: closed with 4001 at
   // exp (the page then asks for a new token instead of reconnecting), unless
-  // a version-3 page refreshes it first.
+  // a version-3 or -4 page refreshes it first; version 4 is told before.
   if (s->who) {
-    s->expiry = std::make_shared<asio::system_timer>(ws.executor());
+    s->expiry = std::make_shared<expiry_timer>(ws.executor());
     arm_expiry(*s);
   }
   // A connection on the service's own thread acts in place; others hop.
@@ -139,7 +151,10 @@ asio::awaitable<void> service::serve(websocket ws) {
     if (here) act();
     else co_await in_service(act);
   }
-  if (s->expiry) s->expiry->cancel();
+  if (s->expiry) {
+    ++s->expiry->generation;
+    s->expiry->timer.cancel();
+  }
   if (here) closed(*s);
   else co_await in_service([&] { closed(*s); });
   hub_.unsubscribe(ws, s->topic);
@@ -152,7 +167,7 @@ void service::handle(const std::shared_ptr<session>& s, std::string_view text) {
     if (auto* j = std::get_if<v1::join>(&*d)) return on_legacy_join(s, std::move(*j));
     return on_chat(*s, std::move(std::get<v1::chat>(*d).text));
   }
-  if (s->v3) handle_as<v3::client_message>(s, text);
+  if (s->v3) handle_as<v3::client_message>(s, text);  // version 4's too
   else handle_as<v2::client_message>(s, text);
 }
 
@@ -185,23 +200,52 @@ void service::handle_as(const std::shared_ptr<session>& s, std::string_view text
 }
 
 void service::arm_expiry(session& s) {
+  using clock = std::chrono::system_clock;
   // (An exp beyond what system_clock holds, e.g. year 9999, needs no timer.)
-  constexpr auto far = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::time_point::max()) -
+  constexpr auto far = std::chrono::floor<std::chrono::seconds>(clock::time_point::max()) -
                        std::chrono::hours(24 * 366);
-  std::optional<std::chrono::system_clock::time_point> at;
-  if (s.who && s.who->exp && *s.who->exp < far) at = std::chrono::system_clock::time_point(*s.who->exp);
+  std::optional<clock::time_point> at, notice;
+  if (s.who && s.who->exp && *s.who->exp < far) at = clock::time_point(*s.who->exp);
+  if (at && s.v4 && config_.refresh_notice.count() > 0) {
+    // The notice's lead: refresh_notice, or half the time left for a token
+    // that lives shorter than twice that; under a second is no notice.
+    const auto left = *at - clock::now();
+    const auto lead = std::min<clock::duration>(config_.refresh_notice, left / 2);
+    if (lead >= std::chrono::seconds(1)) notice = *at - lead;
+  }
   // The timer belongs to the connection's thread; this may run on the service's.
-  asio::post(s.ws.executor(), [this, timer = s.expiry, ws = s.ws, at]() mutable {
-    timer->cancel();
-    if (!at) return;
-    timer->expires_at(*at);
-    timer->async_wait([this, ws](std::error_code ec) mutable {
-      if (ec || !ws.is_open()) return;
-      expired_closes_.fetch_add(1, std::memory_order_relaxed);
-      if (log_) log_("token-expired " + ws.remote_address() + ": closed with 4001");
-      ws.post_close(close_token_expired, "token expired");
-    });
+  asio::post(s.ws.executor(), [this, t = s.expiry, ws = s.ws, at, notice]() mutable {
+    const auto generation = ++t->generation;
+    t->timer.cancel();
+    if (at) wait_expiry(std::move(t), std::move(ws), generation, *at, notice);
   });
+}
+
+void service::wait_expiry(std::shared_ptr<expiry_timer> t, websocket ws, std::uint64_t generation,
+                          std::chrono::system_clock::time_point at,
+                          std::optional<std::chrono::system_clock::time_point> notice) {
+  t->timer.expires_at(notice ? *notice : at);
+  t->timer.async_wait([this, t, ws, generation, at, notice](std::error_code ec) mutable {
+    // A handler that had fired before a refresh re-armed the timer does nothing.
+    if (ec || t->generation != generation || !ws.is_open()) return;
+    if (notice) {
+      const auto left = std::chrono::ceil<std::chrono::seconds>(at - std::chrono::system_clock::now());
+      const v4::token_expiring m{std::chrono::floor<std::chrono::seconds>(at).time_since_epoch().count(),
+                                 static_cast<std::uint32_t>(std::max<std::int64_t>(0, left.count()))};
+      ws.post(schema::encode(m));  // on the connection's own thread
+      expiry_notices_.fetch_add(1, std::memory_order_relaxed);
+      if (log_) log_("token-expiring " + ws.remote_address() + ": " + std::to_string(m.seconds) + " s left");
+      return wait_expiry(std::move(t), std::move(ws), generation, at, std::nullopt);
+    }
+    expired_closes_.fetch_add(1, std::memory_order_relaxed);
+    if (log_) log_("token-expired " + ws.remote_address() + ": closed with 4001");
+    ws.post_close(close_token_expired, "token expired");
+  });
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> service::refusals() const {
+  std::lock_guard lock(refusals_mu_);
+  return {refusals_.begin(), refusals_.end()};
 }
 
 void service::on_refresh(session& s, std::string_view token) {
@@ -213,6 +257,7 @@ void service::on_refresh(session& s, std::string_view token) {
   if (c.who->name != s.who->name) {
     return reply_error(s, "token_not_yours", "the token is for another user than this connection's");
   }
+  refreshed_.fetch_add(1, std::memory_order_relaxed);
   // The identity lives in the connection (ws.data); the service is the only
   // one that reads it after the upgrade, so it is changed in place.
   identity* mine = s.ws.data<identity>();

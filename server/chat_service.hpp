@@ -1,8 +1,10 @@
 // The chat behind /ws/chat: rooms, history, resume and presence (issue 11),
-// on duplex::realtime. Speaks version 2 of the chat protocol
-// (duplex.chat.v2, duplex/schema/chat.hpp) and, for duplex.chat.v1 or a
-// client that offers no subprotocol, version 1 in the lobby (no history,
-// full online lists); other versions are closed with 4406 and a reason.
+// on duplex::realtime. Speaks version 4 of the chat protocol
+// (duplex.chat.v4, duplex/schema/chat.hpp: version 2's rooms, version 3's
+// in-band token refresh, version 4's token_expiring notice), versions 3 and
+// 2 to clients that offer only those and, for duplex.chat.v1 or a client
+// that offers no subprotocol, version 1 in the lobby (no history, full
+// online lists); other versions are closed with 4406 and a reason.
 //
 // - Rooms are opened on first watch/join, up to max_rooms; a room nobody
 //   watches is closed again at the next tick (its history stays stored).
@@ -48,6 +50,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -80,6 +83,11 @@ struct service_config {
   // forbidden_room), and at its exp the connection is closed with 4001.
   // Off: anyone may take any free name and enter any room.
   bool auth = false;
+  // Version 4: this long before a signed-in connection's exp the server
+  // sends token_expiring (once per token), so the page refreshes in band;
+  // a token with less than twice this left gets it halfway to its exp.
+  // Zero: no notice (the 4001 at exp stays).
+  std::chrono::seconds refresh_notice{60};
 };
 
 // The close code for a member closed for flooding (documented in docs/chat-protocol.md).
@@ -110,10 +118,10 @@ class service {
 
   // The WebSocket handler for the endpoint: one call per connection.
   asio::awaitable<void> serve(websocket ws);
-  // Endpoint options: duplex.chat.v3, .v2, .v1 (a client offering nothing speaks v1).
+  // Endpoint options: duplex.chat.v4, .v3, .v2, .v1 (a client offering nothing speaks v1).
   static endpoint_options endpoint();
-  // Sign-in (config.auth): the verifier of the tokens a version-3 member
-  // refreshes in band. `a` outlives the service.
+  // Sign-in (config.auth): the verifier of the tokens a version-3 or -4
+  // member refreshes in band. `a` outlives the service.
   void use_authenticator(const authenticator& a) { authn_ = &a; }
   // Shares rooms through `c` (Redis); call before start(). `c` outlives the service.
   void attach(cluster& c) { cluster_ = &c; }
@@ -136,11 +144,17 @@ class service {
   std::uint64_t rate_limited() const noexcept { return rate_limited_.load(std::memory_order_relaxed); }
   std::uint64_t flood_closes() const noexcept { return flood_closes_.load(std::memory_order_relaxed); }
   std::uint64_t expired_closes() const noexcept { return expired_closes_.load(std::memory_order_relaxed); }
+  std::uint64_t expiry_notices() const noexcept { return expiry_notices_.load(std::memory_order_relaxed); }
+  std::uint64_t refreshed() const noexcept { return refreshed_.load(std::memory_order_relaxed); }
+  // The error replies sent so far by code ("rate_limited", "forbidden_room",
+  // "bad_token", ...): (code, count) in code order, any thread.
+  std::vector<std::pair<std::string, std::uint64_t>> refusals() const;
   // The service's executor only.
   const service_stats& stats() const noexcept { return stats_; }
 
   struct session;
   struct room;
+  struct expiry_timer;
   using holder_map = std::map<std::string, session*, std::less<>>;  // name -> its connected session
 
  private:
@@ -155,8 +169,12 @@ class service {
   template <class Messages>
   void handle_as(const std::shared_ptr<session>& s, std::string_view text);
   void on_refresh(session& s, std::string_view token);
-  // (Re)schedules the 4001 close at the session's token's exp, on its thread.
+  // (Re)schedules the token_expiring notice (version 4) and the 4001 close
+  // at the session's token's exp, on its thread.
   void arm_expiry(session& s);
+  void wait_expiry(std::shared_ptr<expiry_timer> t, websocket ws, std::uint64_t generation,
+                   std::chrono::system_clock::time_point at,
+                   std::optional<std::chrono::system_clock::time_point> notice);
   void on_join(const std::shared_ptr<session>& s, schema::v2::join j);
   void on_chat(session& s, std::string text);
   void on_watch(const std::shared_ptr<session>& s, const std::string& room_name,
@@ -208,6 +226,9 @@ class service {
   bool stopped_ = false;
   std::atomic<std::size_t> rooms_open_{0}, members_{0};
   std::atomic<std::uint64_t> rate_limited_{0}, flood_closes_{0}, expired_closes_{0};
+  std::atomic<std::uint64_t> expiry_notices_{0}, refreshed_{0};
+  mutable std::mutex refusals_mu_;
+  std::map<std::string, std::uint64_t, std::less<>> refusals_;  // error replies by code, under refusals_mu_
   // With config_.auth: whether the session may use the name / see the room
   // (replies name_not_yours / forbidden_room itself when not).
   bool name_allowed(session& s, const std::string& name);

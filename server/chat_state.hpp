@@ -27,14 +27,26 @@ using realtime::stream_position;
 // those are 32 hex digits).
 inline constexpr std::string_view remote_member_token = "\x01remote";
 
+// A signed-in connection's timer (its thread only): first the
+// token_expiring notice (version 4), then the 4001 close at exp. A refresh
+// re-arms it; `generation` tells a handler of an older arming (one that had
+// already fired when it was cancelled) to do nothing.
+struct service::expiry_timer {
+  explicit expiry_timer(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::system_timer timer;
+  std::uint64_t generation = 0;
+};
+
 struct service::session : std::enable_shared_from_this<service::session> {
   explicit session(websocket w) : ws(std::move(w)), topic("chat.to." + std::to_string(ws.id())) {}
   websocket ws;
   std::string topic;         // the hub topic of replies to this connection only
-  bool v2 = true;             // version 2 or 3
-  bool v3 = false;
-  // The token's exp closes the connection (4001) from here; a refresh moves it.
-  std::shared_ptr<asio::system_timer> expiry;
+  bool v2 = true;             // version 2 or later
+  bool v3 = false;            // version 3 or later (refresh)
+  bool v4 = false;            // version 4 (token_expiring before exp)
+  // The token's exp closes the connection (4001) from here, after the
+  // token_expiring notice (version 4); a refresh moves both.
+  std::shared_ptr<expiry_timer> expiry;
   const identity* who = nullptr;  // what the upgrade hook attached (--auth-jwt), in ws: lives as long
   room* in = nullptr;        // the room watched (v2) or joined (v1)
   std::string name, token;   // set while joined

@@ -89,6 +89,12 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
                        upgrade gets 401. A member joins under the token's
                        name (or sub), rooms named private-... need the
                        token's "rooms" claim, and at exp it is closed (4001)
+  --auth-refresh-notice SEC
+                       with --auth-jwt: this long before a member's token
+                       expires, send it token_expiring (chat protocol v4) so
+                       the page refreshes the token in band (default 60; a
+                       token with less than twice that left gets it halfway;
+                       0: no notice)
   --auth-issuer ISS    with --auth-jwt: the token's iss must be ISS
   --auth-audience AUD  with --auth-jwt: the token's aud must contain AUD
   --admin-token-file F with --auth-jwt: GET /admin/disconnect?name=NAME with
@@ -156,6 +162,7 @@ int main(int argc, char** argv) {
   std::string auth_key_file;
   duplex::auth::verify_options auth_verify;
   std::string admin_token_file;
+  bool refresh_notice_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -237,6 +244,9 @@ int main(int argc, char** argv) {
       auth_verify.issuer = value();
     } else if (arg == "--auth-audience") {
       auth_verify.audience = value();
+    } else if (arg == "--auth-refresh-notice") {
+      chat.refresh_notice = std::chrono::seconds(count_arg(arg, value(), 0, 86'400));
+      refresh_notice_given = true;
     } else if (arg == "--admin-token-file") {
       admin_token_file = value();
     } else if (arg == "--max-message") {
@@ -261,8 +271,8 @@ int main(int argc, char** argv) {
   const bool use_redis = !redis_url.empty();
   if (use_redis && (memory || data_given)) fail("--redis keeps the history in Redis: drop --memory and --data");
   if (!use_redis && (redis_degraded_start || !redis_opts.ca_file.empty())) fail("--redis-* options need --redis");
-  if (auth_key_file.empty() && (auth_verify.issuer || auth_verify.audience))
-    fail("--auth-issuer and --auth-audience need --auth-jwt");
+  if (auth_key_file.empty() && (auth_verify.issuer || auth_verify.audience || refresh_notice_given))
+    fail("--auth-issuer, --auth-audience and --auth-refresh-notice need --auth-jwt");
   if (auth_key_file.empty() && !admin_token_file.empty())
     fail("--admin-token-file needs --auth-jwt (members are disconnected by their signed-in name)");
   std::string admin_token;
@@ -450,13 +460,35 @@ int main(int argc, char** argv) {
                           [&rooms] { return double(rooms.rate_limited()); });
     ops.metrics().counter("duplex_chat_flood_closes_total", "Members closed for flooding (4008).",
                           [&rooms] { return double(rooms.flood_closes()); });
+    // Requests refused in band by their error code (rate_limited,
+    // forbidden_room, bad_token, ...): a labelled family.
+    ops.metrics().counter_family(
+        "duplex_chat_refused_total",
+        "Chat requests refused with a typed error, by its code (rate_limited: flood control; the others in "
+        "docs/chat-protocol.md).",
+        "reason", [&rooms] {
+          duplex::metrics::samples out;
+          for (auto& [code, n] : rooms.refusals()) out.emplace_back(code, double(n));
+          return out;
+        });
     if (authn) {
       auto& a = *authn;
-      ops.metrics().counter("duplex_chat_auth_refused_total",
-                            "WebSocket upgrades refused by --auth-jwt (401: no token, or an invalid one; 403: banned).",
-                            [&a] { return double(a.refused()); });
+      ops.metrics().counter_family(
+          "duplex_chat_auth_refused_total",
+          "WebSocket upgrades refused by --auth-jwt, by reason: 401 missing_token, or the token's error (expired, "
+          "bad_signature, alg_mismatch, unknown_key, wrong_audience, wrong_issuer, malformed, ...); 403 banned.",
+          "reason", [&a] {
+            duplex::metrics::samples out;
+            for (auto& [reason, n] : a.refusals()) out.emplace_back(reason, double(n));
+            return out;
+          });
       ops.metrics().counter("duplex_chat_auth_expired_closes_total", "Members closed (4001) because their token expired.",
                             [&rooms] { return double(rooms.expired_closes()); });
+      ops.metrics().counter("duplex_chat_auth_expiry_notices_total",
+                            "token_expiring notices sent (chat protocol v4, --auth-refresh-notice before exp).",
+                            [&rooms] { return double(rooms.expiry_notices()); });
+      ops.metrics().counter("duplex_chat_auth_refreshed_total", "Tokens refreshed in band (refresh -> refreshed).",
+                            [&rooms] { return double(rooms.refreshed()); });
       ops.metrics().counter("duplex_chat_auth_banned_total", "Sign-ins refused (403) because the member is banned for now.",
                             [&a] { return double(a.refused(duplex::chat::refusal::banned)); });
     }

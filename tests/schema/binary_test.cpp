@@ -127,6 +127,9 @@ TEST(Binary, RoundTripsEveryProtocolInTheTree) {
   expect_round_trip(sm{v3::refreshed{1765000000}});
   expect_round_trip(sm{v3::refreshed{std::nullopt}});
   expect_round_trip(chat_protocol_v3::client_message{v2::resume{"lobby", "e1", 41}});
+  using sm4 = chat_protocol_v4::server_message;
+  expect_round_trip(sm4{v4::token_expiring{1765000000, 60}});
+  expect_round_trip(sm4{v3::refreshed{1765000000}});
   ticker::quotes q{5, {{"ACME", 12.5, 100, ticker::side::buy, false}, {"INIT", 99.0, 0, std::nullopt, true}}};
   expect_round_trip(ticker::protocol::server_message{q});
 }

@@ -20,6 +20,7 @@ inline constexpr recorded_fingerprint recorded_fingerprints[] = {
     {"chat", 1, "b01e807937c4127c"},
     {"chat", 2, "d520fb300e320340"},
     {"chat", 3, "6547baa53752f805"},
+    {"chat", 4, "511e8acedbcc5e73"},
     {"ticker", 1, "f56d91953794d39d"},
 };
 

@@ -55,11 +55,25 @@ std::string get(std::uint16_t port, const std::string& path) {
   return http_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", true);
 }
 
+// The sum of a family's samples in /metrics (over every label value), or
+// -1 when the server renders no such family.
 double metric(std::uint16_t port, const std::string& name) {
   const std::string text = get(port, "/metrics");
-  std::smatch m;
-  if (std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)\n"))) return std::stod(m[1]);
-  return -1;
+  if (text.find("\n# TYPE " + name + " ") == std::string::npos) return -1;
+  double sum = 0;
+  const std::regex sample("\n" + name + "(\\{[^}]*\\})? ([0-9.e+-]+)(?=\n)");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), sample); it != std::sregex_iterator(); ++it)
+    sum += std::stod((*it)[2]);
+  return sum;
+}
+
+// One labelled sample, name{label="value"}, as rendered; -1 when absent.
+double labelled(const std::string& metrics_text, const std::string& name, const std::string& label,
+                const std::string& value) {
+  const std::string key = "\n" + name + "{" + label + "=\"" + value + "\"} ";
+  const auto at = metrics_text.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics_text.substr(at + key.size()));
 }
 
 enum class via { cookie, bearer };
@@ -141,6 +155,17 @@ TEST_F(ChatAuth, RefusalsAre401WithoutUpgradeAndNeverEchoTheToken) {
     }
   }
   EXPECT_EQ(metric(port, "duplex_chat_auth_refused_total"), 1 + 2 * cases.size());
+  // By reason: the typed token error, as the 401 names it.
+  const std::string text = get(port, "/metrics");
+  EXPECT_NE(text.find("# TYPE duplex_chat_auth_refused_total counter\n"), std::string::npos) << text;
+  const std::string family = "duplex_chat_auth_refused_total";
+  EXPECT_EQ(labelled(text, family, "reason", "missing_token"), 1) << text;
+  EXPECT_EQ(labelled(text, family, "reason", "expired"), 4) << text;
+  EXPECT_EQ(labelled(text, family, "reason", "bad_signature"), 2) << text;
+  EXPECT_EQ(labelled(text, family, "reason", "wrong_audience"), 2) << text;
+  EXPECT_EQ(labelled(text, family, "reason", "alg_mismatch"), 2) << text;
+  EXPECT_EQ(labelled(text, family, "reason", "malformed"), 2) << text;
+  EXPECT_EQ(labelled(text, family, "reason", "banned"), -1) << text;  // none yet: no sample
   // The log names the peer and the reason, never the token.
   for (const auto& c : cases) EXPECT_EQ(chat.output().find(c.token), std::string::npos);
   EXPECT_NE(chat.output().find("auth-refused"), std::string::npos) << chat.output();
@@ -368,6 +393,144 @@ TEST_F(ChatAuth, RefreshIsVersion3AndNeedsSignIn) {
         co_await v3.close();
       },
       20s);
+}
+
+// A JSON integer field of a frame ("exp", "seconds"), or -1.
+long long json_int(const std::string& frame, const std::string& field) {
+  const std::string key = "\"" + field + "\":";
+  const auto at = frame.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stoll(frame.substr(at + key.size()));
+}
+
+// Version 4: the server tells a member before its token's exp
+// (token_expiring: the exp and the seconds left); the member refreshes on
+// that notice and lives on past the old exp, on the same connection.
+TEST_F(ChatAuth, Version4IsToldBeforeExpRefreshesOnTheNoticeAndStays) {
+  // The default notice (60 s) is longer than this token lives: it comes halfway.
+  chat_process chat({"--auth-jwt", secret_file().string(), "--auth-audience", "chat"});
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        const long long exp = jwt::unix_now() + 4;
+        auto ws = co_await connect_with(chat.ws_url(), hs(claims("ada", 4)), via::cookie, 4);
+        EXPECT_EQ(ws.subprotocol(), "duplex.chat.v4");
+        const auto start = std::chrono::steady_clock::now();
+        co_await ws.send(R"({"type":"join","name":"ada","room":"lobby"})");
+        EXPECT_NE((co_await read_until(ws, R"("type":"joined")")).find("ada"), std::string::npos);
+
+        const std::string notice = co_await read_until(ws, R"("type":"token_expiring")");
+        const long long told_at = jwt::unix_now();
+        EXPECT_FALSE(notice.empty()) << "closed (" << ws.close_code() << ") without a notice";
+        if (notice.empty()) co_return;
+        const long long notice_exp = json_int(notice, "exp"), seconds = json_int(notice, "seconds");
+        EXPECT_NEAR(notice_exp, exp, 1) << notice;
+        EXPECT_LT(told_at, notice_exp) << "the notice came at or after exp: " << notice;
+        EXPECT_GE(seconds, 1) << notice;  // about half of the 3-4 s the token had
+        EXPECT_LE(seconds, 3) << notice;
+        EXPECT_TRUE(ws.is_open());
+
+        // The page's answer to the notice: a fresh token on the same connection.
+        const std::string msg = R"({"type":"refresh","token":")" + hs(claims("ada", 600)) + R"("})";
+        co_await ws.send(msg);
+        const std::string ok = co_await read_until(ws, R"("type":"refreshed")");
+        EXPECT_NEAR(json_int(ok, "exp"), jwt::unix_now() + 600, 2) << ok;
+        asio::steady_timer wait(co_await asio::this_coro::executor);
+        wait.expires_at(start + 5500ms);  // past the first token's exp
+        co_await wait.async_wait(asio::use_awaitable);
+        EXPECT_TRUE(ws.is_open()) << "closed with " << ws.close_code() << " at the old exp";
+        co_await ws.send(R"({"type":"chat","text":"still here"})");
+        std::string after;
+        EXPECT_NE((co_await read_until(ws, "still here", &after)).find(R"("from":"ada")"), std::string::npos);
+        EXPECT_EQ(after.find("token_expiring"), std::string::npos) << "a second notice for the new token: " << after;
+        co_await ws.close();
+      },
+      20s);
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_expiry_notices_total"), 1);
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_refreshed_total"), 1);
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_expired_closes_total"), 0);
+}
+
+// Without a refresh the notice changes nothing: 4001 at exp, as before.
+// --auth-refresh-notice sets the lead; a version-3 member gets no notice
+// (its protocol has no such message) and the same 4001.
+TEST_F(ChatAuth, Version4WithoutARefreshIsClosedWith4001AtExp) {
+  chat_process chat({"--auth-jwt", secret_file().string(), "--auth-audience", "chat", "--auth-refresh-notice", "1"});
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        auto v4 = co_await connect_with(chat.ws_url(), hs(claims("ada", 4)), via::cookie, 4);
+        auto v3 = co_await connect_with(chat.ws_url(), hs(claims("bob", 4)), via::cookie, 3);
+        EXPECT_EQ(v3.subprotocol(), "duplex.chat.v3");
+        co_await v4.send(R"({"type":"join","name":"ada","room":"lobby"})");
+        co_await v3.send(R"({"type":"join","name":"bob","room":"lobby"})");
+        const std::string notice = co_await read_until(v4, R"("type":"token_expiring")");
+        const auto told = std::chrono::steady_clock::now();
+        EXPECT_EQ(json_int(notice, "seconds"), 1) << notice;
+        while (co_await v4.read()) {
+        }
+        const auto after_notice = std::chrono::steady_clock::now() - told;
+        EXPECT_EQ(v4.close_code(), 4001);
+        EXPECT_EQ(v4.close_reason(), "token expired");
+        EXPECT_GT(after_notice, 300ms);  // the notice came a second before exp
+        EXPECT_LT(after_notice, 2500ms);
+        std::string v3_saw;
+        while (auto m = co_await v3.read()) v3_saw += m->data + "\n";
+        EXPECT_EQ(v3.close_code(), 4001);
+        EXPECT_EQ(v3_saw.find("token_expiring"), std::string::npos) << v3_saw;
+      },
+      20s);
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_expiry_notices_total"), 1);
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_auth_expired_closes_total"), 2);
+
+  // The flag is sign-in's: without --auth-jwt the start stops with 2.
+  chat_process orphan({"--auth-refresh-notice", "5"}, false);
+  const auto st = orphan.wait_exit(20s);
+  EXPECT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << orphan.output();
+}
+
+// /metrics counts what the chat refuses in band by the error's code
+// (flood control's rate_limited, a refresh's bad_token / token_not_yours,
+// forbidden_room), and the library's per-IP 429s by reason.
+TEST_F(ChatAuth, MetricsCountRefusalsByReason) {
+  chat_process chat({"--auth-jwt", secret_file().string(), "--auth-audience", "chat", "--line-rate", "1",
+                     "--line-burst", "2"});
+  int passed = 0, refused = 0;
+  run_client(
+      [&]() -> asio::awaitable<void> {
+        auto ws = co_await connect_with(chat.ws_url(), hs(claims("ada", 600)), via::bearer, 4);
+        co_await ws.send(R"({"type":"join","name":"ada","room":"lobby"})");
+        co_await read_until(ws, R"("type":"joined")");
+        for (int i = 0; i < 6; ++i) co_await ws.send(R"({"type":"chat","text":"line"})");
+        while (passed + refused < 6) {
+          auto m = co_await ws.read();
+          if (!m) break;
+          if (m->data.find(R"("type":"message")") != std::string::npos) ++passed;
+          if (m->data.find(R"("code":"rate_limited")") != std::string::npos) ++refused;
+        }
+        std::string msg = R"({"type":"refresh","token":")" + hs(claims("bob", 600)) + R"("})";
+        co_await ws.send(msg);
+        co_await read_until(ws, "token_not_yours");
+        msg = R"({"type":"refresh","token":")" + hs(claims("ada", -30)) + R"("})";
+        co_await ws.send(msg);
+        co_await read_until(ws, "bad_token");
+        co_await ws.send(R"({"type":"leave"})");
+        co_await ws.send(R"({"type":"watch","room":"private-ops"})");
+        co_await read_until(ws, "forbidden_room");
+        co_await ws.close();
+      },
+      20s);
+  EXPECT_EQ(passed + refused, 6);
+  EXPECT_GE(refused, 3);  // a burst of 2, and about nothing refilled meanwhile
+  const std::string text = get(chat.port(), "/metrics");
+  EXPECT_NE(text.find("# TYPE duplex_chat_refused_total counter\n"), std::string::npos) << text;
+  EXPECT_EQ(labelled(text, "duplex_chat_refused_total", "reason", "rate_limited"), refused) << text;
+  EXPECT_EQ(labelled(text, "duplex_chat_refused_total", "reason", "token_not_yours"), 1) << text;
+  EXPECT_EQ(labelled(text, "duplex_chat_refused_total", "reason", "bad_token"), 1) << text;
+  EXPECT_EQ(labelled(text, "duplex_chat_refused_total", "reason", "forbidden_room"), 1) << text;
+  EXPECT_EQ(labelled(text, "duplex_chat_refused_total", "reason", "name_taken"), -1) << text;
+  EXPECT_EQ(metric(chat.port(), "duplex_chat_rate_limited_total"), refused);
+  // The per-IP family is always there (loopback is exempt by default: zeros).
+  EXPECT_EQ(labelled(text, "duplex_http_refused_total", "reason", "per_ip_connections"), 0) << text;
+  EXPECT_EQ(labelled(text, "duplex_http_refused_total", "reason", "per_ip_handshake_rate"), 0) << text;
 }
 
 TEST_F(ChatAuth, WithoutAuthJwtPrivateRoomsAreOpenAsBefore) {

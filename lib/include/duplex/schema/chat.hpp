@@ -331,6 +331,40 @@ struct chat_protocol_v3 {
   using server_message = v3::server_message;
 };
 
+// ---- version 4: version 3 and the server's notice before exp ----------------
+// The server says when a signed-in connection's token is about to expire, so
+// the page refreshes it (version 3's refresh) instead of guessing the time.
+namespace v4 {
+
+// The connection's token expires at exp (Unix seconds), `seconds` from when
+// this was sent: send a refresh before then, or the connection is closed
+// with 4001 at exp. Sent once per token, `--auth-refresh-notice` seconds
+// before its exp (half the time left, for a token that lives shorter).
+// {"type":"token_expiring","exp":1765000000,"seconds":60}
+struct token_expiring {
+  std::int64_t exp = 0;
+  std::uint32_t seconds = 0;
+  friend bool operator==(const token_expiring&, const token_expiring&) = default;
+};
+constexpr auto describe(const token_expiring*) {
+  return object<token_expiring>("token_expiring", field("exp", &token_expiring::exp),
+                                field("seconds", &token_expiring::seconds));
+}
+
+// The client's messages are version 3's.
+using client_message = v3::client_message;
+using server_message = std::variant<v2::message, v2::history, v2::resumed, v2::presence, v2::presence_diff,
+                                    v2::joined, schema::error, v3::refreshed, token_expiring>;
+
+}  // namespace v4
+
+struct chat_protocol_v4 {
+  static constexpr std::string_view name = "chat";
+  static constexpr unsigned version = 4;
+  using client_message = v4::client_message;
+  using server_message = v4::server_message;
+};
+
 inline decode_result<client_message> decode_client(std::string_view json) { return decode<client_message>(json); }
 inline decode_result<server_message> decode_server(std::string_view json) { return decode<server_message>(json); }
 
