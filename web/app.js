@@ -17,8 +17,11 @@
 // (Path=/ws, SameSite=Strict, Secure on https) and removed from the visible
 // URL; the browser sends it with the WebSocket upgrade (a browser WebSocket
 // cannot set headers, and a token in the URL would land in logs). The name
-// field is filled from the token. When the token expires the server closes
-// with 4001 and the page says so instead of reconnecting.
+// field is filled from the token. Before the token expires the server says so
+// (token_expiring, protocol v4): the page asks the app around it for a fresh
+// token (window.duplexChat.onTokenExpiring) and hands it over on the open
+// connection (refresh), or says how long is left. When the token expires
+// the server closes with 4001 and the page says so instead of reconnecting.
 // @ts-check
 'use strict';
 
@@ -310,9 +313,13 @@
         }
         break;
       }
+      case 'token_expiring':
+        tokenExpiring(m.exp, m.seconds);
+        break;
       case 'refreshed':
         // The server took the new token: the connection now lasts until m.exp.
         if (identity) identity.exp = m.exp ?? null;
+        if (expiringShown) { clearAlert(); expiringShown = false; }
         addNote(m.exp ? `Signed in until ${new Date(m.exp * 1000).toLocaleTimeString()}` : 'Signed in', 'self');
         break;
       case 'joined': {
@@ -495,7 +502,36 @@
     }
     return true;
   }
-  /** @type {any} */ (window).duplexChat = { refresh: refreshToken };
+  // The app around the page: window.duplexChat.refresh(token) hands over a
+  // token at any time; window.duplexChat.onTokenExpiring, if the app sets it
+  // (before or after this script runs), is asked for one when the server
+  // says the current one is about to expire: ({exp, seconds}) => token, or a
+  // promise of one (null: none).
+  /** @type {{refresh?: (jwt: string) => boolean, onTokenExpiring?: unknown}} */
+  const api = /** @type {any} */ (window).duplexChat ?? {};
+  api.refresh = refreshToken;
+  /** @type {any} */ (window).duplexChat = api;
+
+  let expiringShown = false;   // the "session ends in" alert is up
+  /**
+   * The server's notice (version 4): the token ends at exp (Unix seconds),
+   * `seconds` from now, and the connection with it (4001) unless refreshed.
+   * @param {number} exp @param {number} seconds
+   */
+  async function tokenExpiring(exp, seconds) {
+    const ask = api.onTokenExpiring;
+    if (typeof ask === 'function') {
+      try {
+        const jwt = await ask({ exp, seconds });
+        if (typeof jwt === 'string' && jwt && refreshToken(jwt)) return;
+      } catch (err) {
+        console.warn('duplex: window.duplexChat.onTokenExpiring failed', err);
+      }
+    }
+    if (identity && identity.exp !== null && identity.exp > exp) return;   // a newer token is on its way
+    showAlert(`Your session ends in ${seconds} s: open a new sign-in link to stay.`);
+    expiringShown = true;
+  }
 
   window.addEventListener('hashchange', () => {
     const parts = location.hash.slice(1).split('&');

@@ -6,8 +6,11 @@
 //     cookie (Path=/ws, SameSite=Strict), drops it from the URL (the room
 //     stays), fills the name from the token, connects and joins;
 //   - a page without a token is refused (never "connected");
-//   - a token that expires while joined: the server closes with 4001 and the
-//     page says "session expired: get a new token" instead of reconnecting.
+//   - a token that expires while joined: the server's notice first (protocol
+//     v4 token_expiring: the page says how long is left), then 4001 and the
+//     page says "session expired: get a new token" instead of reconnecting;
+//   - a token refreshed in band: from a new #token= link, and on the
+//     server's notice from the app's window.duplexChat.onTokenExpiring.
 //
 //   node tests/e2e/auth.e2e.mjs --server build/native/server/duplex-chat --site build/site
 import { spawn } from 'node:child_process';
@@ -115,13 +118,16 @@ async function main() {
   await sleep(1500);
   check(!/^connected$/.test(await status(B)), `without a token the page does not connect (${await status(B)})`);
 
-  log('a token expiring in 3 s: closed with 4001, the page asks for a new token');
+  log('a token expiring in 5 s, no app to ask: the notice says how long is left, then 4001 and the page asks for a new token');
   const C = await (await browser.newContext()).newPage();
-  await C.goto(`${base}#token=${mint('cy', 3)}`);
+  await C.goto(`${base}#token=${mint('cy', 5)}`);
   await waitStatus(C, /^connected$/);
   check(await C.evaluate(() => location.hash) === '', 'a token-only fragment is removed entirely');
   await C.click('[data-testid="join"]');
   await waitStatus(C, /^joined as cy$/);
+  await waitFor(C, 'the notice before exp', () => /^Your session ends in \d+ s/
+    .test(document.querySelector('[data-testid="alert"]')?.textContent ?? ''), undefined, 6000);
+  check(await status(C) === 'joined as cy', `still joined at the notice (${await status(C)})`);
   await waitStatus(C, /^session expired: get a new token$/, 8000);
   await sleep(2000);
   check(await status(C) === 'session expired: get a new token', 'it stays expired (no reconnect loop)');
@@ -150,6 +156,41 @@ async function main() {
   await D.press('[data-testid="message"]', 'Enter');
   await waitFor(D, 'the line after the refresh', () => (document.querySelector('[data-testid="messages"]')?.textContent ?? '')
     .includes('after the refresh'));
+
+  log('the server\'s notice before exp (v4 token_expiring): the page asks the app for a token and refreshes in band');
+  const E = await (await browser.newContext()).newPage();
+  const asked = [];   // [when, {exp, seconds}] per call of the app's hook
+  await E.exposeFunction('mintForTheApp', (notice) => { asked.push([Date.now(), notice]); return mint('eve', 600); });
+  // The app around the page sets its hook before the page's script runs.
+  await E.addInitScript(() => {
+    window.duplexChat = { onTokenExpiring: (notice) => window.mintForTheApp(notice) };
+  });
+  const firstExp = Math.floor(Date.now() / 1000) + 6;
+  await E.goto(`${base}#token=${mint('eve', 6)}`);
+  await waitStatus(E, /^connected$/);
+  await E.click('[data-testid="join"]');
+  await waitStatus(E, /^joined as eve$/);
+  const eSockets = [];
+  E.on('websocket', (ws) => eSockets.push(ws.url()));
+  check(await E.evaluate(() => typeof window.duplexChat.refresh) === 'function', 'the page keeps the app\'s object and adds refresh');
+  await waitFor(E, 'the refresh after the notice', () => [...document.querySelectorAll('[data-testid="messages"] *')]
+    .some((e) => /^Signed in until /.test(e.textContent ?? '')), undefined, 8000);
+  check(asked.length === 1, `the app was asked once (${asked.length})`);
+  const [askedAt, notice] = asked[0];
+  check(notice && Math.abs(notice.exp - firstExp) <= 1 && notice.seconds >= 1 && notice.seconds <= 3,
+    `the notice names the exp and the seconds left (${JSON.stringify(notice)}, exp ${firstExp})`);
+  check(askedAt < notice.exp * 1000, `asked before the exp (${askedAt} vs ${notice.exp * 1000})`);
+  check((await E.textContent('[data-testid="alert"]')) === '' || await E.isHidden('[data-testid="alert"]'),
+    'no "session ends" alert when the app gave a token');
+  await sleep(Math.max(0, (firstExp + 1.5) * 1000 - Date.now()));   // past the first token's exp
+  check(await status(E) === 'joined as eve', `still joined after the old exp (${await status(E)})`);
+  check(eSockets.length === 0, `no new connection was opened (${eSockets.join(', ')})`);
+  await E.fill('[data-testid="message"]', 'after the notice');
+  await E.press('[data-testid="message"]', 'Enter');
+  await waitFor(E, 'the line after the notice', () => (document.querySelector('[data-testid="messages"]')?.textContent ?? '')
+    .includes('after the notice'));
+  const metrics = await (await fetch(`${base}metrics`)).text();
+  check(/\nduplex_chat_auth_refreshed_total 2\n/.test(metrics), 'two refreshes counted (the link, the notice)');
 }
 
 const timer = setTimeout(() => { console.error('FAIL: global timeout'); cleanup().then(() => process.exit(1)); }, GLOBAL_TIMEOUT_MS);
