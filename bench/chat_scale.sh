@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# bench/chat_scale.sh: the chat at scale on one machine (issue 23).
+#
+# Starts `duplex-chat --memory` on 127.0.0.1 (a port the kernel picks), then
+# PROCS client processes (bench/chat_scale.cpp; each holds MEMBERS/PROCS
+# connections, far under the 20,000 open files a process may have here) join
+# MEMBERS members across ROOMS rooms: one room "big" of BIG members, the rest
+# spread evenly over the other ROOMS-1 rooms. Every room is spread over all
+# the client processes. Reports:
+#   rss_per_member   server VmRSS after every join has settled minus VmRSS of
+#                    the fresh server, divided by the members
+#   kernel           system-wide /proc/net/sockstat TCP mem and /proc/meminfo
+#                    Slab, same two moments (both ends of every connection)
+#   join_s           from the first client process starting to the last
+#                    "joined" answer (big_join_s: the big room's members, who
+#                    join first); settle_s: then until no client received
+#                    anything for QUIET_MS (the presence diffs trailing the join)
+#   broadcast        ROUNDS lines said into the big room, one at a time, each
+#                    after the room has gone quiet: delivery latency from the
+#                    send (CLOCK_MONOTONIC in the sender's process) to each
+#                    member's receipt (the same clock in its process):
+#                    p50/p99/max over the members, per round
+#   idle             IDLE_S seconds with nothing said: server CPU seconds
+#                    (/proc/PID/stat utime+stime) and bytes the members
+#                    received, beside the same IDLE_S on the fresh server
+# The server is stopped at the end; every process started here is killed on exit.
+#
+#   bench/chat_scale.sh                  # 15,000 members, 100 rooms, big = 5,000
+#   MEMBERS=3000 BIG=1000 bench/chat_scale.sh
+# Env: MEMBERS (15000) BIG (5000) ROOMS (100) PROCS (3) CONCURRENCY (64 joins
+# in flight per client process) ROUNDS (3) IDLE_S (10) QUIET_MS (1000)
+# THREADS (server --threads; default: the server's default, the cores)
+# BUILD (build/bench, Release; an existing build dir gets DUPLEX_BUILD_BENCH=ON)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build/bench}
+MEMBERS=${MEMBERS:-15000}
+BIG=${BIG:-5000}
+ROOMS=${ROOMS:-100}
+PROCS=${PROCS:-3}
+CONCURRENCY=${CONCURRENCY:-64}
+ROUNDS=${ROUNDS:-3}
+IDLE_S=${IDLE_S:-10}
+QUIET_MS=${QUIET_MS:-1000}
+THREADS=${THREADS:-}
+JOIN_TIMEOUT=${JOIN_TIMEOUT:-900}
+
+log() { printf '[chat_scale] %s\n' "$*" >&2; }
+
+if [[ -f $BUILD/CMakeCache.txt ]]; then
+  cmake -S . -B "$BUILD" -DDUPLEX_BUILD_BENCH=ON >/dev/null
+else
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUPLEX_BUILD_BENCH=ON -DDUPLEX_BUILD_TESTS=OFF >/dev/null
+fi
+cmake --build "$BUILD" --target duplex-chat bench_chat_scale >/dev/null
+CHAT=$BUILD/server/duplex-chat
+SCALE=$BUILD/bench/chat_scale
+
+hard=$(ulimit -Hn)
+per_proc=$(((MEMBERS + PROCS - 1) / PROCS + 100))
+if [[ $hard != unlimited ]] && ((hard < MEMBERS + 200 || hard < per_proc)); then
+  log "ulimit -Hn is $hard: the server needs $((MEMBERS + 200)) open files"; exit 1
+fi
+ulimit -n "$hard"
+
+WORK=$(mktemp -d)
+PID=""
+CLIENTS=()
+FDS=()
+cleanup() {
+  local p
+  for p in "${CLIENTS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  [[ -n $PID ]] && kill -KILL "$PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+source bench/start_chat.sh  # start_chat LOG COMMAND...: sets PID and PORT
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# utime+stime in clock ticks (fields 14 and 15 of /proc/PID/stat; the name
+# in parentheses may hold spaces, so count from after the last ')')
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+TCK=$(getconf CLK_TCK)
+sockstat_mem() { awk '$1 == "TCP:" {for (i = 2; i < NF; i += 2) if ($i == "mem") print $(i + 1)}' /proc/net/sockstat; }
+sockstat_inuse() { awk '$1 == "TCP:" {for (i = 2; i < NF; i += 2) if ($i == "inuse") print $(i + 1)}' /proc/net/sockstat; }
+slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
+now_s() { date +%s.%N; }
+# json FIELD FILE...: the last value of "FIELD" in each file's last line holding it
+field() { local f=$1; shift; grep -ho "\"$f\":[-0-9.]*" "$@" | cut -d: -f2; }
+
+send_all() { local fd; for fd in "${FDS[@]}"; do printf '%s\n' "$1" >&"$fd"; done; }
+# wait_events EVENT COUNT TIMEOUT_S: until the client outputs hold COUNT lines of EVENT
+wait_events() {
+  local ev=$1 want=$2 limit=$3 start n
+  start=$(date +%s)
+  while :; do
+    n=$(cat "$WORK"/out.* | grep -c "\"event\":\"$ev\"" || true)
+    ((n >= want)) && return 0
+    (($(date +%s) - start > limit)) && return 1
+    sleep 0.2
+  done
+}
+STATS_ROUND=0
+# stats: asks every client for its counters; sets QUIET_MIN_MS, BYTES, MSGS, MARKS, CLOSED
+stats() {
+  STATS_ROUND=$((STATS_ROUND + 1))
+  local before
+  before=$(cat "$WORK"/out.* | grep -c '"event":"stats"' || true)
+  send_all stats
+  wait_events stats $((before + PROCS)) 30 || { log "clients stopped answering"; exit 1; }
+  local last=()
+  local p
+  for ((p = 0; p < PROCS; p++)); do last+=("$(grep '"event":"stats"' "$WORK/out.$p" | tail -1)"); done
+  QUIET_MIN_MS=$(printf '%s\n' "${last[@]}" | grep -o '"quiet_ns":[0-9-]*' | cut -d: -f2 | sort -n | head -1 | awk '{printf "%d", $1 / 1e6}')
+  BYTES=$(printf '%s\n' "${last[@]}" | grep -o '"bytes":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
+  MSGS=$(printf '%s\n' "${last[@]}" | grep -o '"messages":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
+  MARKS=$(printf '%s\n' "${last[@]}" | grep -o '"marks":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
+  CLOSED=$(printf '%s\n' "${last[@]}" | grep -o '"closed":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
+  CLOSE_CODES=$(printf '%s\n' "${last[@]}" | grep -o '"close_codes":{[^}]*}' | tr '\n' ' ')
+}
+# wait_quiet LIMIT_S: until no client received anything for QUIET_MS
+wait_quiet() {
+  local start
+  start=$(date +%s)
+  while :; do
+    stats
+    ((QUIET_MIN_MS >= QUIET_MS)) && return 0
+    (($(date +%s) - start > $1)) && return 1
+    sleep 0.25
+  done
+}
+
+# ---- the server alone ----------------------------------------------------------
+srv_args=(--memory)
+[[ -n $THREADS ]] && srv_args+=(--threads "$THREADS")
+start_chat "$WORK/server.log" "$CHAT" "${srv_args[@]}"
+log "duplex-chat ${srv_args[*]} on port $PORT (pid $PID)"
+sleep 1
+rss0=$(rss_kb "$PID")
+log "fresh server: idle ${IDLE_S} s"
+c0=$(cpu_ticks "$PID")
+sleep "$IDLE_S"
+c1=$(cpu_ticks "$PID")
+empty_idle_cpu_s=$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
+k_mem0=$(sockstat_mem); k_inuse0=$(sockstat_inuse); k_slab0=$(slab_kb)
+
+# ---- join ----------------------------------------------------------------------------
+log "joining $MEMBERS members ($BIG in room big, the rest over $((ROOMS - 1)) rooms) from $PROCS processes"
+for ((p = 0; p < PROCS; p++)); do
+  mkfifo "$WORK/cmd.$p"
+  exec {fd}<>"$WORK/cmd.$p"
+  FDS+=("$fd")
+  "$SCALE" --url "ws://127.0.0.1:$PORT/ws/chat" --total "$MEMBERS" --big "$BIG" --rooms "$ROOMS" \
+    --procs "$PROCS" --proc "$p" --concurrency "$CONCURRENCY" <"$WORK/cmd.$p" >"$WORK/out.$p" 2>"$WORK/err.$p" &
+  CLIENTS+=("$!")
+done
+if ! wait_events joined "$PROCS" "$JOIN_TIMEOUT"; then
+  log "not every client process finished joining in $JOIN_TIMEOUT s"; tail -n 3 "$WORK"/err.* >&2; exit 1
+fi
+joined=$(field joined "$WORK"/out.* | awk '{s += $1} END {print s}')
+failed=$(field failed "$WORK"/out.* | awk '{s += $1} END {print s}')
+t_start=$(field start_ns "$WORK"/out.* | sort -n | head -1)
+t_big=$(field big_done_ns "$WORK"/out.* | sort -n | tail -1)
+t_all=$(field all_done_ns "$WORK"/out.* | sort -n | tail -1)
+join_s=$(awk -v a="$t_start" -v b="$t_all" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
+big_join_s=$(awk -v a="$t_start" -v b="$t_big" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
+first_error=$(grep -ho '"first_error":"[^"]*"' "$WORK"/out.* | grep -v '""' | head -1 || true)
+log "joined $joined (failed $failed) in $join_s s (room big: $big_join_s s) $first_error"
+settle0=$(now_s)
+wait_quiet 600 || log "still not quiet after 600 s"
+settle_s=$(awk -v a="$settle0" -v b="$(now_s)" -v q="$QUIET_MS" 'BEGIN {printf "%.2f", b - a - q / 1000}')
+join_bytes=$BYTES
+join_msgs=$MSGS
+rss1=$(rss_kb "$PID")
+k_mem1=$(sockstat_mem); k_inuse1=$(sockstat_inuse); k_slab1=$(slab_kb)
+log "settled $settle_s s after the last join; members received $join_bytes B in $join_msgs messages; closed $CLOSED $CLOSE_CODES"
+
+# ---- broadcast into the big room --------------------------------------------------
+declare -a round_lines=()
+for ((r = 1; r <= ROUNDS; r++)); do
+  stats
+  marks0=$MARKS
+  printf 'say big %d\n' "$r" >&"${FDS[0]}"
+  # every member of the room (the sender too) gets the line; then quiet again
+  t0=$(date +%s)
+  while stats && ((MARKS < marks0 + BIG)) && (($(date +%s) - t0 < 60)); do sleep 0.1; done
+  ((MARKS >= marks0 + BIG)) || log "round $r: $((MARKS - marks0)) of $BIG members got the line in 60 s"
+  wait_quiet 120 || log "round $r: not quiet after 120 s"
+done
+for ((p = 0; p < PROCS; p++)); do printf 'dump %s\n' "$WORK/lat.$p" >&"${FDS[$p]}"; done
+wait_events dumped "$PROCS" 30 || { log "clients did not dump their latencies"; exit 1; }
+for ((r = 1; r <= ROUNDS; r++)); do
+  round_lines+=("$(cat "$WORK"/lat.* | awk -v r="$r" '$1 == r {print $2}' | sort -n |
+    awk -v r="$r" '{v[NR] = $1} END {
+      if (!NR) { printf "{\"round\":%d,\"got\":0}", r; exit }
+      i50 = int(0.50 * NR + 0.999999); i99 = int(0.99 * NR + 0.999999)
+      printf "{\"round\":%d,\"got\":%d,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f}", r, NR, v[i50] / 1e3, v[i99] / 1e3, v[NR] / 1e3 }')")
+  log "broadcast round $r: ${round_lines[-1]}"
+done
+
+# ---- idle ------------------------------------------------------------------------
+wait_quiet 60 || true
+bytes_a=$BYTES
+cl0=0; for p in "${CLIENTS[@]}"; do cl0=$((cl0 + $(cpu_ticks "$p"))); done
+c0=$(cpu_ticks "$PID")
+sleep "$IDLE_S"
+c1=$(cpu_ticks "$PID")
+cl1=0; for p in "${CLIENTS[@]}"; do cl1=$((cl1 + $(cpu_ticks "$p"))); done
+stats
+idle_bytes=$((BYTES - bytes_a))
+idle_cpu_s=$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
+idle_client_cpu_s=$(awk -v a="$cl0" -v b="$cl1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
+rss2=$(rss_kb "$PID")
+log "idle $IDLE_S s: server CPU $idle_cpu_s s (fresh server: $empty_idle_cpu_s s), members received $idle_bytes B"
+
+# ---- stop ------------------------------------------------------------------------
+send_all quit
+for p in "${CLIENTS[@]}"; do wait "$p" 2>/dev/null || true; done
+CLIENTS=()
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null || true
+PID=""
+
+per_member=$(awk -v a="$rss0" -v b="$rss1" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')
+per_member_idle=$(awk -v a="$rss0" -v b="$rss2" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')
+k_sock=$(awk -v a="$k_mem0" -v b="$k_mem1" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 4096 / n}')
+k_slab=$(awk -v a="$k_slab0" -v b="$k_slab1" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')
+rounds_json=$(IFS=,; echo "${round_lines[*]}")
+printf '{"members":%d,"joined":%d,"failed":%d,"big":%d,"rooms":%d,"client_procs":%d,"server_threads":"%s",' \
+  "$MEMBERS" "$joined" "$failed" "$BIG" "$ROOMS" "$PROCS" "${THREADS:-default}"
+printf '"rss_kb":{"fresh":%d,"joined":%d,"after_idle":%d},"rss_per_member_bytes":%d,"rss_per_member_after_idle_bytes":%d,' \
+  "$rss0" "$rss1" "$rss2" "$per_member" "$per_member_idle"
+printf '"kernel":{"tcp_inuse":[%d,%d],"tcp_mem_pages":[%d,%d],"slab_kb":[%d,%d],"sock_mem_per_member_bytes":%d,"slab_per_member_bytes":%d},' \
+  "$k_inuse0" "$k_inuse1" "$k_mem0" "$k_mem1" "$k_slab0" "$k_slab1" "$k_sock" "$k_slab"
+printf '"join_s":%s,"big_join_s":%s,"settle_s":%s,"join_bytes_received":%d,"join_messages_received":%d,' \
+  "$join_s" "$big_join_s" "$settle_s" "$join_bytes" "$join_msgs"
+printf '"broadcast":[%s],"idle_s":%s,"idle_server_cpu_s":%s,"fresh_server_idle_cpu_s":%s,"idle_client_cpu_s":%s,"idle_bytes_received":%d}\n' \
+  "$rounds_json" "$IDLE_S" "$idle_cpu_s" "$empty_idle_cpu_s" "$idle_client_cpu_s" "$idle_bytes"
