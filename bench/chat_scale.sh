@@ -30,6 +30,8 @@
 # Env: MEMBERS (15000) BIG (5000) ROOMS (100) PROCS (3) CONCURRENCY (64 joins
 # in flight per client process) ROUNDS (3) IDLE_S (10) QUIET_MS (1000)
 # THREADS (server --threads; default: the server's default, the cores)
+# PERF=1: perf record the server during the idle period, the flat profile in
+#   $BUILD/chat_scale_idle_perf.txt (perf's own sampling adds a little CPU)
 # BUILD (build/bench, Release; an existing build dir gets DUPLEX_BUILD_BENCH=ON)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +45,7 @@ ROUNDS=${ROUNDS:-3}
 IDLE_S=${IDLE_S:-10}
 QUIET_MS=${QUIET_MS:-1000}
 THREADS=${THREADS:-}
+PERF=${PERF:-0}
 JOIN_TIMEOUT=${JOIN_TIMEOUT:-900}
 
 log() { printf '[chat_scale] %s\n' "$*" >&2; }
@@ -86,6 +89,8 @@ cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 TCK=$(getconf CLK_TCK)
 sockstat_mem() { awk '$1 == "TCP:" {for (i = 2; i < NF; i += 2) if ($i == "mem") print $(i + 1)}' /proc/net/sockstat; }
 sockstat_inuse() { awk '$1 == "TCP:" {for (i = 2; i < NF; i += 2) if ($i == "inuse") print $(i + 1)}' /proc/net/sockstat; }
+# voluntary context switches of all the server's threads: how often it wakes up
+wakeups() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches:/ {s += $2} END {print s}'; }
 slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
 now_s() { date +%s.%N; }
 # json FIELD FILE...: the last value of "FIELD" in each file's last line holding it
@@ -142,8 +147,11 @@ sleep 1
 rss0=$(rss_kb "$PID")
 log "fresh server: idle ${IDLE_S} s"
 c0=$(cpu_ticks "$PID")
+w0=$(wakeups "$PID")
 sleep "$IDLE_S"
 c1=$(cpu_ticks "$PID")
+w1=$(wakeups "$PID")
+empty_wakeups_per_s=$(awk -v a="$w0" -v b="$w1" -v t="$IDLE_S" 'BEGIN {printf "%.0f", (b - a) / t}')
 empty_idle_cpu_s=$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
 k_mem0=$(sockstat_mem); k_inuse0=$(sockstat_inuse); k_slab0=$(slab_kb)
 
@@ -206,15 +214,27 @@ wait_quiet 60 || true
 bytes_a=$BYTES
 cl0=0; for p in "${CLIENTS[@]}"; do cl0=$((cl0 + $(cpu_ticks "$p"))); done
 c0=$(cpu_ticks "$PID")
-sleep "$IDLE_S"
+w0=$(wakeups "$PID")
+if [[ $PERF == 1 ]]; then
+  perf record -q -F 499 -g -p "$PID" -o "$WORK/perf.data" -- sleep "$IDLE_S" 2>"$WORK/perf.err" || log "perf record failed: $(tail -1 "$WORK/perf.err")"
+else
+  sleep "$IDLE_S"
+fi
 c1=$(cpu_ticks "$PID")
+w1=$(wakeups "$PID")
 cl1=0; for p in "${CLIENTS[@]}"; do cl1=$((cl1 + $(cpu_ticks "$p"))); done
 stats
 idle_bytes=$((BYTES - bytes_a))
 idle_cpu_s=$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
 idle_client_cpu_s=$(awk -v a="$cl0" -v b="$cl1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
 rss2=$(rss_kb "$PID")
-log "idle $IDLE_S s: server CPU $idle_cpu_s s (fresh server: $empty_idle_cpu_s s), members received $idle_bytes B"
+idle_wakeups_per_s=$(awk -v a="$w0" -v b="$w1" -v t="$IDLE_S" 'BEGIN {printf "%.0f", (b - a) / t}')
+if [[ $PERF == 1 && -f $WORK/perf.data ]]; then
+  mkdir -p "$BUILD"
+  perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null | grep -v '^$' | head -n 200 >"$BUILD/chat_scale_idle_perf.txt" || true
+  log "perf profile of the idle period: $BUILD/chat_scale_idle_perf.txt"
+fi
+log "idle $IDLE_S s: server CPU $idle_cpu_s s (fresh server: $empty_idle_cpu_s s), $idle_wakeups_per_s wakeups/s (fresh: $empty_wakeups_per_s), members received $idle_bytes B"
 
 # ---- stop ------------------------------------------------------------------------
 send_all quit
@@ -237,5 +257,5 @@ printf '"kernel":{"tcp_inuse":[%d,%d],"tcp_mem_pages":[%d,%d],"slab_kb":[%d,%d],
   "$k_inuse0" "$k_inuse1" "$k_mem0" "$k_mem1" "$k_slab0" "$k_slab1" "$k_sock" "$k_slab"
 printf '"join_s":%s,"big_join_s":%s,"settle_s":%s,"join_bytes_received":%d,"join_messages_received":%d,' \
   "$join_s" "$big_join_s" "$settle_s" "$join_bytes" "$join_msgs"
-printf '"broadcast":[%s],"idle_s":%s,"idle_server_cpu_s":%s,"fresh_server_idle_cpu_s":%s,"idle_client_cpu_s":%s,"idle_bytes_received":%d}\n' \
-  "$rounds_json" "$IDLE_S" "$idle_cpu_s" "$empty_idle_cpu_s" "$idle_client_cpu_s" "$idle_bytes"
+printf '"broadcast":[%s],"idle_s":%s,"idle_server_cpu_s":%s,"fresh_server_idle_cpu_s":%s,"idle_client_cpu_s":%s,"idle_server_wakeups_per_s":%s,"fresh_server_wakeups_per_s":%s,"idle_bytes_received":%d}\n' \
+  "$rounds_json" "$IDLE_S" "$idle_cpu_s" "$empty_idle_cpu_s" "$idle_client_cpu_s" "$idle_wakeups_per_s" "$empty_wakeups_per_s" "$idle_bytes"
