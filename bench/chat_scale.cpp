@@ -6,17 +6,21 @@
 // room "r<(g - big) mod (rooms - 1)>". Process --proc p of --procs P takes
 // the members g with g mod P == p, so every room (the big one included) is
 // spread evenly over the processes and no process has to parse every
-// delivery of a broadcast. Members are joined in order (the big room first),
-// at most --concurrency joins in flight (connect, upgrade, join, "joined").
+// delivery of a broadcast. Members are joined in order, at most
+// --concurrency joins in flight (connect, upgrade, join, "joined"): first
+// the big room's, then (after the "rest" command) the other rooms'.
 //
 // Output, one JSON line each on stdout (times are CLOCK_MONOTONIC ns, the
 // same clock in every process on the host):
-//   {"event":"joined",...}  once every member has its "joined" answer (or failed)
+//   {"event":"big_joined",...}  once the big room's members here are answered
+//   {"event":"joined",...}      once every member has its "joined" answer (or failed)
 // Commands, one a line on stdin (the script writes them through a FIFO):
+//   rest             join the other rooms' members (after big_joined)
 //   say ROOM ROUND   the first joined member of ROOM here sends the line
 //                    "mark-ROUND-<send time ns>" (process 0 gets these)
-//   stats            prints {"event":"stats",...}: bytes received, the ns
-//                    since any member here last received anything, closes
+//   stats            prints {"event":"stats",...}: bytes received (all, and
+//                    by the big room's members), the ns since any member here
+//                    last received anything and when, closes
 //   dump FILE        writes "ROUND LATENCY_US" per marker delivery here
 //   quit             exits at once (the kernel closes the connections)
 #include <duplex/net/client.hpp>
@@ -75,9 +79,11 @@ struct client {
   std::vector<member> members;
   int in_flight = 0, finished = 0;  // joins started and not answered / answered or failed
   int joined = 0, failed = 0, closed = 0;
-  std::int64_t start_ns = 0, big_done_ns = 0, all_done_ns = 0;
+  std::int64_t start_ns = 0, big_done_ns = 0, all_done_ns = 0, rest_start_ns = 0;
+  bool rest_allowed = false;  // the "rest" command: join the other rooms' members
   int big_here = 0, big_answered = 0;
   std::uint64_t bytes = 0, messages = 0, errors = 0;
+  std::uint64_t big_bytes = 0;  // received by the big room's members
   std::int64_t last_rx_ns = 0;
   std::map<int, int> close_codes;
   std::vector<std::pair<int, std::int64_t>> marks;  // (round, latency ns)
@@ -91,9 +97,9 @@ struct client {
       all_done_ns = mono_ns();
       std::printf(
           "{\"event\":\"joined\",\"proc\":%d,\"members\":%zu,\"joined\":%d,\"failed\":%d,\"start_ns\":%lld,"
-          "\"big_done_ns\":%lld,\"all_done_ns\":%lld,\"big_here\":%d,\"first_error\":\"%s\"}\n",
+          "\"big_done_ns\":%lld,\"rest_start_ns\":%lld,\"all_done_ns\":%lld,\"big_here\":%d,\"first_error\":\"%s\"}\n",
           cfg.proc, members.size(), joined, failed, static_cast<long long>(start_ns),
-          static_cast<long long>(big_done_ns), static_cast<long long>(all_done_ns), big_here, first_error.c_str());
+          static_cast<long long>(big_done_ns), static_cast<long long>(rest_start_ns ? rest_start_ns : big_done_ns), static_cast<long long>(all_done_ns), big_here, first_error.c_str());
       std::fflush(stdout);
     }
   }
@@ -116,6 +122,7 @@ struct client {
         for (const auto& msg : batch) {
           const std::string_view d = msg.data;
           bytes += d.size();
+          if (m.g < cfg.big) big_bytes += d.size();
           ++messages;
           if (!answered_yet) {
             if (d.find("\"type\":\"joined\"") != std::string_view::npos) {
@@ -167,13 +174,39 @@ struct client {
     asio::steady_timer t(ex);
     start_ns = mono_ns();
     if (big_here == 0) big_done_ns = start_ns;
+    bool big_phase = true;
     for (auto& m : members) {
+      if (big_phase && m.g >= cfg.big) {
+        // The big room is complete here: wait for the other rooms' turn.
+        big_phase = false;
+        while (big_answered < big_here) {
+          t.expires_after(std::chrono::milliseconds(1));
+          co_await t.async_wait(asio::use_awaitable);
+        }
+        std::printf("{\"event\":\"big_joined\",\"proc\":%d,\"start_ns\":%lld,\"big_done_ns\":%lld}\n", cfg.proc,
+                    static_cast<long long>(start_ns), static_cast<long long>(big_done_ns));
+        std::fflush(stdout);
+        while (!rest_allowed) {
+          t.expires_after(std::chrono::milliseconds(1));
+          co_await t.async_wait(asio::use_awaitable);
+        }
+        rest_start_ns = mono_ns();
+      }
       while (in_flight >= cfg.concurrency) {
         t.expires_after(std::chrono::milliseconds(1));
         co_await t.async_wait(asio::use_awaitable);
       }
       ++in_flight;
       asio::co_spawn(ex, run_member(m), asio::detached);
+    }
+    if (big_phase) {  // only big-room members here
+      while (big_answered < big_here) {
+        t.expires_after(std::chrono::milliseconds(1));
+        co_await t.async_wait(asio::use_awaitable);
+      }
+      std::printf("{\"event\":\"big_joined\",\"proc\":%d,\"start_ns\":%lld,\"big_done_ns\":%lld}\n", cfg.proc,
+                  static_cast<long long>(start_ns), static_cast<long long>(big_done_ns));
+      std::fflush(stdout);
     }
   }
 
@@ -190,10 +223,11 @@ struct client {
 
   void stats() {
     const std::int64_t now = mono_ns();
-    std::printf("{\"event\":\"stats\",\"proc\":%d,\"bytes\":%llu,\"messages\":%llu,\"quiet_ns\":%lld,\"closed\":%d,"
-                "\"errors\":%llu,\"marks\":%zu,\"close_codes\":{",
-                cfg.proc, static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(messages),
-                static_cast<long long>(last_rx_ns ? now - last_rx_ns : now - start_ns), closed,
+    std::printf("{\"event\":\"stats\",\"proc\":%d,\"bytes\":%llu,\"big_bytes\":%llu,\"messages\":%llu,\"quiet_ns\":%lld,"
+                "\"last_rx_ns\":%lld,\"closed\":%d,\"errors\":%llu,\"marks\":%zu,\"close_codes\":{",
+                cfg.proc, static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(big_bytes),
+                static_cast<unsigned long long>(messages), static_cast<long long>(last_rx_ns ? now - last_rx_ns : now - start_ns),
+                static_cast<long long>(last_rx_ns), closed,
                 static_cast<unsigned long long>(errors), marks.size());
     bool first = true;
     for (auto [c, n] : close_codes) std::printf("%s\"%d\":%d", first ? "" : ",", c, n), first = false;
@@ -220,6 +254,8 @@ struct client {
         int round = 0;
         cmd >> room >> round;
         co_await say(room, round);
+      } else if (op == "rest") {
+        rest_allowed = true;
       } else if (op == "stats") {
         stats();
       } else if (op == "dump") {

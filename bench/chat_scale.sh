@@ -11,12 +11,19 @@
 #                    the fresh server, divided by the members
 #   kernel           system-wide /proc/net/sockstat TCP mem and /proc/meminfo
 #                    Slab, same two moments (both ends of every connection)
-#   join_s           from the first client process starting to the last
-#                    "joined" answer (big_join_s: the big room's members, who
-#                    join first); settle_s: then until no client received
-#                    anything for QUIET_MS (the presence diffs trailing the join)
-#   broadcast        ROUNDS lines said into the big room, one at a time, each
-#                    after the room has gone quiet: delivery latency from the
+#   big_join_s       the big room's BIG members join first (every process
+#                    at once): from the first process starting to the last
+#                    "joined" answer; round 0 of the broadcast is a line said
+#                    right then, behind the presence diffs that trail the
+#                    storm; big_settle_s: from the last join to the last byte
+#                    before QUIET_MS of silence; big_bytes_per_member: what
+#                    each member of the big room received up to then
+#   rest_join_s      then the other members, into the other rooms; join_s is
+#                    the sum (the pause between the two is not counted);
+#                    settle_s: from the last join until the last byte
+#   broadcast        round 0 (above), then ROUNDS lines said into the big
+#                    room once all MEMBERS are in, one at a time, each after
+#                    every client has gone quiet: delivery latency from the
 #                    send (CLOCK_MONOTONIC in the sender's process) to each
 #                    member's receipt (the same clock in its process):
 #                    p50/p99/max over the members, per round
@@ -122,6 +129,8 @@ stats() {
   QUIET_MIN_MS=$(printf '%s\n' "${last[@]}" | grep -o '"quiet_ns":[0-9-]*' | cut -d: -f2 | sort -n | head -1 | awk '{printf "%d", $1 / 1e6}')
   BYTES=$(printf '%s\n' "${last[@]}" | grep -o '"bytes":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
   MSGS=$(printf '%s\n' "${last[@]}" | grep -o '"messages":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
+  BIG_BYTES=$(printf '%s\n' "${last[@]}" | grep -o '"big_bytes":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
+  LAST_RX_NS=$(printf '%s\n' "${last[@]}" | grep -o '"last_rx_ns":[0-9]*' | cut -d: -f2 | sort -n | tail -1)
   MARKS=$(printf '%s\n' "${last[@]}" | grep -o '"marks":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
   CLOSED=$(printf '%s\n' "${last[@]}" | grep -o '"closed":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
   CLOSE_CODES=$(printf '%s\n' "${last[@]}" | grep -o '"close_codes":{[^}]*}' | tr '\n' ' ')
@@ -139,6 +148,7 @@ wait_quiet() {
 }
 
 # ---- the server alone ----------------------------------------------------------
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 srv_args=(--memory)
 [[ -n $THREADS ]] && srv_args+=(--threads "$THREADS")
 start_chat "$WORK/server.log" "$CHAT" "${srv_args[@]}"
@@ -165,21 +175,40 @@ for ((p = 0; p < PROCS; p++)); do
     --procs "$PROCS" --proc "$p" --concurrency "$CONCURRENCY" <"$WORK/cmd.$p" >"$WORK/out.$p" 2>"$WORK/err.$p" &
   CLIENTS+=("$!")
 done
+if ! wait_events big_joined "$PROCS" "$JOIN_TIMEOUT"; then
+  log "the big room's members did not all join in $JOIN_TIMEOUT s"; tail -n 3 "$WORK"/err.* >&2; exit 1
+fi
+t_start=$(grep -h '"event":"big_joined"' "$WORK"/out.* | grep -o '"start_ns":[0-9]*' | cut -d: -f2 | sort -n | head -1)
+t_big=$(grep -h '"event":"big_joined"' "$WORK"/out.* | grep -o '"big_done_ns":[0-9]*' | cut -d: -f2 | sort -n | tail -1)
+big_join_s=$(awk -v a="$t_start" -v b="$t_big" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
+log "room big: $BIG joined in $big_join_s s"
+# A line said right after the big room's join storm, behind the presence
+# diffs that trail it (round 0), then until the room is quiet.
+stats
+marks0=$MARKS
+printf 'say big 0\n' >&"${FDS[0]}"
+t0=$(date +%s)
+while stats && ((MARKS < marks0 + BIG)) && (($(date +%s) - t0 < 120)); do sleep 0.1; done
+((MARKS >= marks0 + BIG)) || log "round 0: $((MARKS - marks0)) of $BIG members got the line in 120 s"
+wait_quiet 600 || log "room big still not quiet after 600 s"
+big_settle_s=$(awk -v a="$t_big" -v b="$LAST_RX_NS" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
+big_bytes_per_member=$((BIG_BYTES / BIG))
+log "room big: quiet $big_settle_s s after its last join; $big_bytes_per_member B received per member (presence; the line)"
+
+send_all rest
 if ! wait_events joined "$PROCS" "$JOIN_TIMEOUT"; then
   log "not every client process finished joining in $JOIN_TIMEOUT s"; tail -n 3 "$WORK"/err.* >&2; exit 1
 fi
-joined=$(field joined "$WORK"/out.* | awk '{s += $1} END {print s}')
-failed=$(field failed "$WORK"/out.* | awk '{s += $1} END {print s}')
-t_start=$(field start_ns "$WORK"/out.* | sort -n | head -1)
-t_big=$(field big_done_ns "$WORK"/out.* | sort -n | tail -1)
-t_all=$(field all_done_ns "$WORK"/out.* | sort -n | tail -1)
-join_s=$(awk -v a="$t_start" -v b="$t_all" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
-big_join_s=$(awk -v a="$t_start" -v b="$t_big" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
+joined=$(grep -h '"event":"joined"' "$WORK"/out.* | grep -o '"joined":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {print s}')
+failed=$(grep -h '"event":"joined"' "$WORK"/out.* | grep -o '"failed":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {print s}')
+t_rest=$(grep -h '"event":"joined"' "$WORK"/out.* | grep -o '"rest_start_ns":[0-9]*' | cut -d: -f2 | sort -n | head -1)
+t_all=$(grep -h '"event":"joined"' "$WORK"/out.* | grep -o '"all_done_ns":[0-9]*' | cut -d: -f2 | sort -n | tail -1)
+rest_join_s=$(awk -v a="$t_rest" -v b="$t_all" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
+join_s=$(awk -v a="$big_join_s" -v b="$rest_join_s" 'BEGIN {printf "%.2f", a + b}')
 first_error=$(grep -ho '"first_error":"[^"]*"' "$WORK"/out.* | grep -v '""' | head -1 || true)
-log "joined $joined (failed $failed) in $join_s s (room big: $big_join_s s) $first_error"
-settle0=$(now_s)
+log "joined $joined (failed $failed): the other $((MEMBERS - BIG)) in $rest_join_s s, $join_s s in all $first_error"
 wait_quiet 600 || log "still not quiet after 600 s"
-settle_s=$(awk -v a="$settle0" -v b="$(now_s)" -v q="$QUIET_MS" 'BEGIN {printf "%.2f", b - a - q / 1000}')
+settle_s=$(awk -v a="$t_all" -v b="$LAST_RX_NS" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
 join_bytes=$BYTES
 join_msgs=$MSGS
 rss1=$(rss_kb "$PID")
@@ -200,7 +229,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 for ((p = 0; p < PROCS; p++)); do printf 'dump %s\n' "$WORK/lat.$p" >&"${FDS[$p]}"; done
 wait_events dumped "$PROCS" 30 || { log "clients did not dump their latencies"; exit 1; }
-for ((r = 1; r <= ROUNDS; r++)); do
+for ((r = 0; r <= ROUNDS; r++)); do
   round_lines+=("$(cat "$WORK"/lat.* | awk -v r="$r" '$1 == r {print $2}' | sort -n |
     awk -v r="$r" '{v[NR] = $1} END {
       if (!NR) { printf "{\"round\":%d,\"got\":0}", r; exit }
@@ -249,13 +278,13 @@ per_member_idle=$(awk -v a="$rss0" -v b="$rss2" -v n="$joined" 'BEGIN {printf "%
 k_sock=$(awk -v a="$k_mem0" -v b="$k_mem1" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 4096 / n}')
 k_slab=$(awk -v a="$k_slab0" -v b="$k_slab1" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')
 rounds_json=$(IFS=,; echo "${round_lines[*]}")
-printf '{"members":%d,"joined":%d,"failed":%d,"big":%d,"rooms":%d,"client_procs":%d,"server_threads":"%s",' \
-  "$MEMBERS" "$joined" "$failed" "$BIG" "$ROOMS" "$PROCS" "${THREADS:-default}"
+printf '{"members":%d,"joined":%d,"failed":%d,"big":%d,"rooms":%d,"client_procs":%d,"server_threads":"%s","commit":"%s","loadavg_start":"%s","loadavg_end":"%s",' \
+  "$MEMBERS" "$joined" "$failed" "$BIG" "$ROOMS" "$PROCS" "${THREADS:-default}" "$(git rev-parse --short HEAD 2>/dev/null)" "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '"rss_kb":{"fresh":%d,"joined":%d,"after_idle":%d},"rss_per_member_bytes":%d,"rss_per_member_after_idle_bytes":%d,' \
   "$rss0" "$rss1" "$rss2" "$per_member" "$per_member_idle"
 printf '"kernel":{"tcp_inuse":[%d,%d],"tcp_mem_pages":[%d,%d],"slab_kb":[%d,%d],"sock_mem_per_member_bytes":%d,"slab_per_member_bytes":%d},' \
   "$k_inuse0" "$k_inuse1" "$k_mem0" "$k_mem1" "$k_slab0" "$k_slab1" "$k_sock" "$k_slab"
-printf '"join_s":%s,"big_join_s":%s,"settle_s":%s,"join_bytes_received":%d,"join_messages_received":%d,' \
-  "$join_s" "$big_join_s" "$settle_s" "$join_bytes" "$join_msgs"
+printf '"join_s":%s,"big_join_s":%s,"big_settle_s":%s,"big_bytes_per_member":%d,"rest_join_s":%s,"settle_s":%s,"join_bytes_received":%d,"join_messages_received":%d,' \
+  "$join_s" "$big_join_s" "$big_settle_s" "$big_bytes_per_member" "$rest_join_s" "$settle_s" "$join_bytes" "$join_msgs"
 printf '"broadcast":[%s],"idle_s":%s,"idle_server_cpu_s":%s,"fresh_server_idle_cpu_s":%s,"idle_client_cpu_s":%s,"idle_server_wakeups_per_s":%s,"fresh_server_wakeups_per_s":%s,"idle_bytes_received":%d}\n' \
   "$rounds_json" "$IDLE_S" "$idle_cpu_s" "$empty_idle_cpu_s" "$idle_client_cpu_s" "$idle_wakeups_per_s" "$empty_wakeups_per_s" "$idle_bytes"
