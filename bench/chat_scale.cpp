@@ -10,6 +10,9 @@
 // --concurrency joins in flight (connect, upgrade, join, "joined"): first
 // the big room's, then (after the "rest" command) the other rooms'.
 //
+// --url is repeatable (several instances sharing rooms through Redis): this
+// process's k-th member connects to the (k mod count)-th.
+//
 // Output, one JSON line each on stdout (times are CLOCK_MONOTONIC ns, the
 // same clock in every process on the host):
 //   {"event":"big_joined",...}  once the big room's members here are answered
@@ -61,7 +64,7 @@ std::int64_t mono_ns() {
 }
 
 struct config {
-  std::string url = "ws://127.0.0.1:3000/ws/chat";
+  std::vector<std::string> urls;  // member k of this process: urls[k mod n]
   std::string subprotocol = "duplex.chat.v2";
   int total = 15000, big = 5000, rooms = 100, procs = 1, proc = 0, concurrency = 64;
 };
@@ -112,7 +115,8 @@ struct client {
       o.websocket.max_message_size = 64 * 1024 * 1024;
       o.websocket.idle_timeout = std::chrono::seconds(3600);
       o.handshake_timeout = std::chrono::seconds(60);
-      m.ws.emplace(co_await duplex::connect(cfg.url, o));
+      const auto k = static_cast<std::size_t>(m.g / cfg.procs);  // spreads every room over the urls
+      m.ws.emplace(co_await duplex::connect(cfg.urls[k % cfg.urls.size()], o));
       auto& ws = *m.ws;
       co_await ws.send("{\"type\":\"join\",\"name\":\"m" + std::to_string(m.g) + "\",\"room\":\"" + m.room + "\"}");
       duplex::message_batch batch;
@@ -287,7 +291,7 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--url") c.cfg.url = next();
+    if (a == "--url") c.cfg.urls.push_back(next());
     else if (a == "--subprotocol") c.cfg.subprotocol = next();
     else if (a == "--total") c.cfg.total = std::atoi(next().c_str());
     else if (a == "--big") c.cfg.big = std::atoi(next().c_str());
@@ -300,6 +304,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (c.cfg.urls.empty()) c.cfg.urls.push_back("ws://127.0.0.1:3000/ws/chat");
   const config& k = c.cfg;
   if (k.rooms < 2 || k.big > k.total || k.procs < 1 || k.proc < 0 || k.proc >= k.procs) {
     std::cerr << "chat_scale: bad --rooms/--big/--procs/--proc\n";

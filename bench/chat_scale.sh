@@ -37,6 +37,12 @@
 # Env: MEMBERS (15000) BIG (5000) ROOMS (100) PROCS (3) CONCURRENCY (64 joins
 # in flight per client process) ROUNDS (3) IDLE_S (10) QUIET_MS (1000)
 # THREADS (server --threads; default: the server's default, the cores)
+# REDIS=1: the server(s) run with --redis on a redis-server started here (not
+#   --memory), and the idle period also reports what Redis did: commands by
+#   name (INFO commandstats, the scripts' own calls included), bytes in and
+#   out, its CPU; INSTANCES=N (REDIS=1 only): N duplex-chat instances, member
+#   k of a client process on instance k mod N (every room on every instance).
+#   Presence is refreshed every --presence-ttl/3 (10 s): use IDLE_S=30 or more.
 # PERF=1: perf record the server during the idle period, the flat profile in
 #   $BUILD/chat_scale_idle_perf.txt (perf's own sampling adds a little CPU)
 # BUILD (build/bench, Release; an existing build dir gets DUPLEX_BUILD_BENCH=ON)
@@ -53,6 +59,9 @@ IDLE_S=${IDLE_S:-10}
 QUIET_MS=${QUIET_MS:-1000}
 THREADS=${THREADS:-}
 PERF=${PERF:-0}
+REDIS=${REDIS:-0}
+INSTANCES=${INSTANCES:-1}
+((INSTANCES == 1 || REDIS == 1)) || { echo "chat_scale: INSTANCES > 1 needs REDIS=1" >&2; exit 2; }
 JOIN_TIMEOUT=${JOIN_TIMEOUT:-900}
 
 log() { printf '[chat_scale] %s\n' "$*" >&2; }
@@ -74,13 +83,15 @@ fi
 ulimit -n "$hard"
 
 WORK=$(mktemp -d)
-PID=""
+SPIDS=()   # duplex-chat instances
+RPID=""    # redis-server
 CLIENTS=()
 FDS=()
 cleanup() {
   local p
   for p in "${CLIENTS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  [[ -n $PID ]] && kill -KILL "$PID" 2>/dev/null || true
+  for p in "${SPIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  [[ -n $RPID ]] && kill -KILL "$RPID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -94,6 +105,14 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # in parentheses may hold spaces, so count from after the last ')')
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 TCK=$(getconf CLK_TCK)
+sum_rss() { local p s=0; for p in "${SPIDS[@]}"; do s=$((s + $(rss_kb "$p"))); done; echo "$s"; }
+sum_cpu() { local p s=0; for p in "${SPIDS[@]}"; do s=$((s + $(cpu_ticks "$p"))); done; echo "$s"; }
+sum_wakeups() { local p s=0; for p in "${SPIDS[@]}"; do s=$((s + $(wakeups "$p"))); done; echo "$s"; }
+free_port() {
+  node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'
+}
+# redis_info: INFO stats, cpu and commandstats as KEY=VALUE lines
+redis_info() { redis-cli -p "$RPORT" info all | tr -d '\r' | grep -E '^(total_commands_processed|total_net_input_bytes|total_net_output_bytes|used_cpu_sys|used_cpu_user|used_memory|cmdstat_[a-z]+):'; }
 sockstat_mem() { awk '$1 == "TCP:" {for (i = 2; i < NF; i += 2) if ($i == "mem") print $(i + 1)}' /proc/net/sockstat; }
 sockstat_inuse() { awk '$1 == "TCP:" {for (i = 2; i < NF; i += 2) if ($i == "inuse") print $(i + 1)}' /proc/net/sockstat; }
 # voluntary context switches of all the server's threads: how often it wakes up
@@ -149,18 +168,33 @@ wait_quiet() {
 
 # ---- the server alone ----------------------------------------------------------
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-srv_args=(--memory)
+if ((REDIS)); then
+  RPORT=$(free_port)
+  redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning >"$WORK/redis.log" 2>&1 &
+  RPID=$!
+  for _ in $(seq 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  srv_args=(--redis "redis://127.0.0.1:$RPORT")
+else
+  srv_args=(--memory)
+fi
 [[ -n $THREADS ]] && srv_args+=(--threads "$THREADS")
-start_chat "$WORK/server.log" "$CHAT" "${srv_args[@]}"
-log "duplex-chat ${srv_args[*]} on port $PORT (pid $PID)"
+URLS=()
+for ((i = 0; i < INSTANCES; i++)); do
+  inst=()
+  ((REDIS)) && inst=(--instance "scale-$i")
+  start_chat "$WORK/server.$i.log" "$CHAT" "${srv_args[@]}" "${inst[@]}"
+  SPIDS+=("$PID")
+  URLS+=(--url "ws://127.0.0.1:$PORT/ws/chat")
+  log "duplex-chat ${srv_args[*]} ${inst[*]} on port $PORT (pid $PID)"
+done
 sleep 1
-rss0=$(rss_kb "$PID")
+rss0=$(sum_rss)
 log "fresh server: idle ${IDLE_S} s"
-c0=$(cpu_ticks "$PID")
-w0=$(wakeups "$PID")
+c0=$(sum_cpu)
+w0=$(sum_wakeups)
 sleep "$IDLE_S"
-c1=$(cpu_ticks "$PID")
-w1=$(wakeups "$PID")
+c1=$(sum_cpu)
+w1=$(sum_wakeups)
 empty_wakeups_per_s=$(awk -v a="$w0" -v b="$w1" -v t="$IDLE_S" 'BEGIN {printf "%.0f", (b - a) / t}')
 empty_idle_cpu_s=$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
 k_mem0=$(sockstat_mem); k_inuse0=$(sockstat_inuse); k_slab0=$(slab_kb)
@@ -171,7 +205,7 @@ for ((p = 0; p < PROCS; p++)); do
   mkfifo "$WORK/cmd.$p"
   exec {fd}<>"$WORK/cmd.$p"
   FDS+=("$fd")
-  "$SCALE" --url "ws://127.0.0.1:$PORT/ws/chat" --total "$MEMBERS" --big "$BIG" --rooms "$ROOMS" \
+  "$SCALE" "${URLS[@]}" --total "$MEMBERS" --big "$BIG" --rooms "$ROOMS" \
     --procs "$PROCS" --proc "$p" --concurrency "$CONCURRENCY" <"$WORK/cmd.$p" >"$WORK/out.$p" 2>"$WORK/err.$p" &
   CLIENTS+=("$!")
 done
@@ -211,7 +245,7 @@ wait_quiet 600 || log "still not quiet after 600 s"
 settle_s=$(awk -v a="$t_all" -v b="$LAST_RX_NS" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
 join_bytes=$BYTES
 join_msgs=$MSGS
-rss1=$(rss_kb "$PID")
+rss1=$(sum_rss)
 k_mem1=$(sockstat_mem); k_inuse1=$(sockstat_inuse); k_slab1=$(slab_kb)
 log "settled $settle_s s after the last join; members received $join_bytes B in $join_msgs messages; closed $CLOSED $CLOSE_CODES"
 
@@ -242,21 +276,23 @@ done
 wait_quiet 60 || true
 bytes_a=$BYTES
 cl0=0; for p in "${CLIENTS[@]}"; do cl0=$((cl0 + $(cpu_ticks "$p"))); done
-c0=$(cpu_ticks "$PID")
-w0=$(wakeups "$PID")
+c0=$(sum_cpu)
+w0=$(sum_wakeups)
+((REDIS)) && redis_info >"$WORK/redis.before"
 if [[ $PERF == 1 ]]; then
-  perf record -q -F 499 -g -p "$PID" -o "$WORK/perf.data" -- sleep "$IDLE_S" 2>"$WORK/perf.err" || log "perf record failed: $(tail -1 "$WORK/perf.err")"
+  perf record -q -F 499 -g -p "${SPIDS[0]}" -o "$WORK/perf.data" -- sleep "$IDLE_S" 2>"$WORK/perf.err" || log "perf record failed: $(tail -1 "$WORK/perf.err")"
 else
   sleep "$IDLE_S"
 fi
-c1=$(cpu_ticks "$PID")
-w1=$(wakeups "$PID")
+c1=$(sum_cpu)
+w1=$(sum_wakeups)
+((REDIS)) && redis_info >"$WORK/redis.after"
 cl1=0; for p in "${CLIENTS[@]}"; do cl1=$((cl1 + $(cpu_ticks "$p"))); done
 stats
 idle_bytes=$((BYTES - bytes_a))
 idle_cpu_s=$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
 idle_client_cpu_s=$(awk -v a="$cl0" -v b="$cl1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
-rss2=$(rss_kb "$PID")
+rss2=$(sum_rss)
 idle_wakeups_per_s=$(awk -v a="$w0" -v b="$w1" -v t="$IDLE_S" 'BEGIN {printf "%.0f", (b - a) / t}')
 if [[ $PERF == 1 && -f $WORK/perf.data ]]; then
   mkdir -p "$BUILD"
@@ -269,22 +305,41 @@ log "idle $IDLE_S s: server CPU $idle_cpu_s s (fresh server: $empty_idle_cpu_s s
 send_all quit
 for p in "${CLIENTS[@]}"; do wait "$p" 2>/dev/null || true; done
 CLIENTS=()
-kill -TERM "$PID"
-wait "$PID" 2>/dev/null || true
-PID=""
+for p in "${SPIDS[@]}"; do kill -TERM "$p"; done
+for p in "${SPIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+SPIDS=()
+if [[ -n $RPID ]]; then kill -TERM "$RPID"; wait "$RPID" 2>/dev/null || true; RPID=""; fi
 
 per_member=$(awk -v a="$rss0" -v b="$rss1" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')
 per_member_idle=$(awk -v a="$rss0" -v b="$rss2" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')
 k_sock=$(awk -v a="$k_mem0" -v b="$k_mem1" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 4096 / n}')
 k_slab=$(awk -v a="$k_slab0" -v b="$k_slab1" -v n="$joined" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')
 rounds_json=$(IFS=,; echo "${round_lines[*]}")
-printf '{"members":%d,"joined":%d,"failed":%d,"big":%d,"rooms":%d,"client_procs":%d,"server_threads":"%s","commit":"%s","loadavg_start":"%s","loadavg_end":"%s",' \
-  "$MEMBERS" "$joined" "$failed" "$BIG" "$ROOMS" "$PROCS" "${THREADS:-default}" "$(git rev-parse --short HEAD 2>/dev/null)" "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
+redis_json=null
+if ((REDIS)); then
+  # per second of the idle period: commands by name (calls), bytes in/out, CPU; memory at the end
+  redis_json=$(awk -F'[:=,]' -v t="$IDLE_S" '
+    FNR == NR { if ($1 ~ /^cmdstat_/) b[$1] = $3; else b[$1] = $2; next }
+    { if ($1 ~ /^cmdstat_/) a[$1] = $3; else a[$1] = $2 }
+    END {
+      printf "{\"commands_per_s\":%.0f,\"net_in_bytes_per_s\":%.0f,\"net_out_bytes_per_s\":%.0f,\"cpu_s_per_s\":%.3f,\"used_memory\":%d,\"calls_per_s\":{",
+        (a["total_commands_processed"] - b["total_commands_processed"]) / t,
+        (a["total_net_input_bytes"] - b["total_net_input_bytes"]) / t,
+        (a["total_net_output_bytes"] - b["total_net_output_bytes"]) / t,
+        (a["used_cpu_sys"] + a["used_cpu_user"] - b["used_cpu_sys"] - b["used_cpu_user"]) / t, a["used_memory"]
+      n = 0
+      for (k in a) if (k ~ /^cmdstat_/ && a[k] - b[k] > 0) { printf "%s\"%s\":%.1f", (n++ ? "," : ""), substr(k, 9), (a[k] - b[k]) / t }
+      printf "}}"
+    }' "$WORK/redis.before" "$WORK/redis.after")
+  log "redis over the idle period: $redis_json"
+fi
+printf '{"members":%d,"joined":%d,"failed":%d,"big":%d,"rooms":%d,"client_procs":%d,"instances":%d,"redis":%s,"server_threads":"%s","commit":"%s","loadavg_start":"%s","loadavg_end":"%s",' \
+  "$MEMBERS" "$joined" "$failed" "$BIG" "$ROOMS" "$PROCS" "$INSTANCES" "$( ((REDIS)) && echo true || echo false)" "${THREADS:-default}" "$(git rev-parse --short HEAD 2>/dev/null)" "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '"rss_kb":{"fresh":%d,"joined":%d,"after_idle":%d},"rss_per_member_bytes":%d,"rss_per_member_after_idle_bytes":%d,' \
   "$rss0" "$rss1" "$rss2" "$per_member" "$per_member_idle"
 printf '"kernel":{"tcp_inuse":[%d,%d],"tcp_mem_pages":[%d,%d],"slab_kb":[%d,%d],"sock_mem_per_member_bytes":%d,"slab_per_member_bytes":%d},' \
   "$k_inuse0" "$k_inuse1" "$k_mem0" "$k_mem1" "$k_slab0" "$k_slab1" "$k_sock" "$k_slab"
 printf '"join_s":%s,"big_join_s":%s,"big_settle_s":%s,"big_bytes_per_member":%d,"rest_join_s":%s,"settle_s":%s,"join_bytes_received":%d,"join_messages_received":%d,' \
   "$join_s" "$big_join_s" "$big_settle_s" "$big_bytes_per_member" "$rest_join_s" "$settle_s" "$join_bytes" "$join_msgs"
-printf '"broadcast":[%s],"idle_s":%s,"idle_server_cpu_s":%s,"fresh_server_idle_cpu_s":%s,"idle_client_cpu_s":%s,"idle_server_wakeups_per_s":%s,"fresh_server_wakeups_per_s":%s,"idle_bytes_received":%d}\n' \
-  "$rounds_json" "$IDLE_S" "$idle_cpu_s" "$empty_idle_cpu_s" "$idle_client_cpu_s" "$idle_wakeups_per_s" "$empty_wakeups_per_s" "$idle_bytes"
+printf '"broadcast":[%s],"idle_s":%s,"idle_server_cpu_s":%s,"fresh_server_idle_cpu_s":%s,"idle_client_cpu_s":%s,"idle_server_wakeups_per_s":%s,"fresh_server_wakeups_per_s":%s,"idle_bytes_received":%d,"redis_idle":%s}\n' \
+  "$rounds_json" "$IDLE_S" "$idle_cpu_s" "$empty_idle_cpu_s" "$idle_client_cpu_s" "$idle_wakeups_per_s" "$empty_wakeups_per_s" "$idle_bytes" "$redis_json"
