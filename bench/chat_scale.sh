@@ -43,8 +43,9 @@
 #   out, its CPU; INSTANCES=N (REDIS=1 only): N duplex-chat instances, member
 #   k of a client process on instance k mod N (every room on every instance).
 #   Presence is refreshed every --presence-ttl/3 (10 s): use IDLE_S=30 or more.
-# PERF=1: perf record the server during the idle period, the flat profile in
-#   $BUILD/chat_scale_idle_perf.txt (perf's own sampling adds a little CPU)
+# PERF=1: perf record (DWARF call graphs) the first server during the idle
+#   period, the profile with callers in $BUILD/chat_scale_idle_perf.txt
+#   (perf's own sampling adds a little CPU)
 # BUILD (build/bench, Release; an existing build dir gets DUPLEX_BUILD_BENCH=ON)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -280,7 +281,7 @@ c0=$(sum_cpu)
 w0=$(sum_wakeups)
 ((REDIS)) && redis_info >"$WORK/redis.before"
 if [[ $PERF == 1 ]]; then
-  perf record -q -F 499 -g -p "${SPIDS[0]}" -o "$WORK/perf.data" -- sleep "$IDLE_S" 2>"$WORK/perf.err" || log "perf record failed: $(tail -1 "$WORK/perf.err")"
+  perf record -q -F 499 --call-graph dwarf -p "${SPIDS[0]}" -o "$WORK/perf.data" -- sleep "$IDLE_S" 2>"$WORK/perf.err" || log "perf record failed: $(tail -1 "$WORK/perf.err")"
 else
   sleep "$IDLE_S"
 fi
@@ -296,7 +297,7 @@ rss2=$(sum_rss)
 idle_wakeups_per_s=$(awk -v a="$w0" -v b="$w1" -v t="$IDLE_S" 'BEGIN {printf "%.0f", (b - a) / t}')
 if [[ $PERF == 1 && -f $WORK/perf.data ]]; then
   mkdir -p "$BUILD"
-  perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null | grep -v '^$' | head -n 200 >"$BUILD/chat_scale_idle_perf.txt" || true
+  perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,sym -G 2>/dev/null | grep -v "^$" | head -n 400 >"$BUILD/chat_scale_idle_perf.txt" || true
   log "perf profile of the idle period: $BUILD/chat_scale_idle_perf.txt"
 fi
 log "idle $IDLE_S s: server CPU $idle_cpu_s s (fresh server: $empty_idle_cpu_s s), $idle_wakeups_per_s wakeups/s (fresh: $empty_wakeups_per_s), members received $idle_bytes B"
