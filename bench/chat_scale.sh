@@ -123,6 +123,8 @@ now_s() { date +%s.%N; }
 # json FIELD FILE...: the last value of "FIELD" in each file's last line holding it
 field() { local f=$1; shift; grep -ho "\"$f\":[-0-9.]*" "$@" | cut -d: -f2; }
 
+# alive PID: running (an exited child not yet waited for is a zombie: not alive)
+alive() { local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1); [[ -n $st && $st != Z ]]; }
 send_all() { local fd; for fd in "${FDS[@]}"; do printf '%s\n' "$1" >&"$fd"; done; }
 # wait_events EVENT COUNT TIMEOUT_S: until the client outputs hold COUNT lines of EVENT
 wait_events() {
@@ -132,6 +134,10 @@ wait_events() {
     n=$(cat "$WORK"/out.* | grep -c "\"event\":\"$ev\"" || true)
     ((n >= want)) && return 0
     (($(date +%s) - start > limit)) && return 1
+    local c
+    for c in "${CLIENTS[@]}"; do
+      alive "$c" || { log "a client process ($c) exited"; tail -n 3 "$WORK"/err.* >&2; exit 1; }
+    done
     sleep 0.2
   done
 }
