@@ -20,7 +20,8 @@
 //              (VmRSS of --server-pid) before and after: bytes per connection;
 //              and the kernel's, system-wide (/proc/net/sockstat TCP mem,
 //              /proc/meminfo Slab) before and after, per connection (both
-//              ends, the load generator's included).
+//              ends, the load generator's included); and the server's CPU
+//              seconds while they were held (--hold).
 //
 // --raw: the peer is a raw TCP echo (no HTTP upgrade; it returns our own
 // masked frames), which is the ceiling for the echo scenarios.
@@ -540,7 +541,11 @@ class loadgen {
     }
     if (o_.m == mode_t::idle) {
       phase_ = phase::measuring;
+      server_cpu0_ = read_cpu_s(o_.server_pid);
+      measure_start_ns_ = now_ns();
       after([this] {
+        server_cpu1_ = read_cpu_s(o_.server_pid);
+        measure_ns_ = now_ns() - measure_start_ns_;
         rss_after_ = read_rss_kb(o_.server_pid);
         kmem_after_ = bench::read_kernel_mem();
         begin_stop();
@@ -899,6 +904,12 @@ class loadgen {
       else
         j << ",\"rss_per_conn_bytes\":null";
       j << ",\"kernel\":" << bench::kernel_mem_json(kmem_before_, kmem_after_, n);
+      // The server's CPU while the connections were held (clock ticks: 10 ms).
+      if (server_cpu0_ >= 0 && server_cpu1_ >= 0) {
+        j.precision(2);
+        j << ",\"hold_s\":" << secs << ",\"hold_server_cpu_s\":" << server_cpu1_ - server_cpu0_;
+        j.precision(1);
+      }
     } else {
       const double mps = secs > 0 ? static_cast<double>(messages_) / secs : 0;
       j << ",\"duration_s\":" << secs << ",\"messages\":" << messages_ << ",\"msgs_per_s\":" << mps

@@ -127,6 +127,8 @@ for (const label of scenarios) {
     }
     const notes = problems(r);
     if (!dead && r.group === 'idle' && r.kernel) notes.push(kernelNote(r.kernel));
+    if (!dead && r.group === 'idle' && r.hold_server_cpu_s != null)
+      notes.push(`server CPU while held: ${r.hold_server_cpu_s.toFixed(2)} s in ${r.hold_s.toFixed(1)} s`);
     if (g.rounds > 1) notes.unshift(`median of ${g.rounds} (${si(Math.min(...g.values))}-${si(Math.max(...g.values))})`);
     if (g.deaths?.length) notes.push(`SERVER DIED in ${g.deaths.length} round(s)`);
     table.push({
