@@ -17,7 +17,11 @@
 //              receiver got it. The payload carries the send timestamp and a
 //              sequence number, so delivery latency is per receiver.
 //   idle       opens N connections, holds them, and reports the server's RSS
-//              (VmRSS of --server-pid) before and after: bytes per connection.
+//              (VmRSS of --server-pid) before and after: bytes per connection;
+//              and the kernel's, system-wide (/proc/net/sockstat TCP mem,
+//              /proc/meminfo Slab) before and after, per connection (both
+//              ends, the load generator's included); and the server's CPU
+//              seconds while they were held (--hold).
 //
 // --raw: the peer is a raw TCP echo (no HTTP upgrade; it returns our own
 // masked frames), which is the ceiling for the echo scenarios.
@@ -396,6 +400,7 @@ class loadgen {
       t.expires_after(std::chrono::milliseconds(300));
       t.wait();
       rss_before_ = read_rss_kb(o_.server_pid);
+      kmem_before_ = bench::read_kernel_mem();
     }
     const std::size_t payload = o_.size;
     if (o_.m == mode_t::echo) {
@@ -536,8 +541,13 @@ class loadgen {
     }
     if (o_.m == mode_t::idle) {
       phase_ = phase::measuring;
+      server_cpu0_ = read_cpu_s(o_.server_pid);
+      measure_start_ns_ = now_ns();
       after([this] {
+        server_cpu1_ = read_cpu_s(o_.server_pid);
+        measure_ns_ = now_ns() - measure_start_ns_;
         rss_after_ = read_rss_kb(o_.server_pid);
+        kmem_after_ = bench::read_kernel_mem();
         begin_stop();
       }, o_.hold);
       return;
@@ -893,6 +903,13 @@ class loadgen {
         j << ",\"rss_per_conn_bytes\":" << static_cast<double>(rss_after_ - rss_before_) * 1024.0 / static_cast<double>(n);
       else
         j << ",\"rss_per_conn_bytes\":null";
+      j << ",\"kernel\":" << bench::kernel_mem_json(kmem_before_, kmem_after_, n);
+      // The server's CPU while the connections were held (clock ticks: 10 ms).
+      if (server_cpu0_ >= 0 && server_cpu1_ >= 0) {
+        j.precision(2);
+        j << ",\"hold_s\":" << secs << ",\"hold_server_cpu_s\":" << server_cpu1_ - server_cpu0_;
+        j.precision(1);
+      }
     } else {
       const double mps = secs > 0 ? static_cast<double>(messages_) / secs : 0;
       j << ",\"duration_s\":" << secs << ",\"messages\":" << messages_ << ",\"msgs_per_s\":" << mps
@@ -946,6 +963,7 @@ class loadgen {
   std::int64_t start_ns_ = 0, connect_ns_ = 0, measure_start_ns_ = 0, measure_ns_ = 0;
   double server_cpu0_ = -1, server_cpu1_ = -1, self_cpu0_ = 0, self_cpu1_ = 0;
   long rss_before_ = -1, rss_after_ = -1;
+  bench::kernel_mem kmem_before_, kmem_after_;  // idle: system-wide socket memory
   // broadcast
   conn* sender_ = nullptr;
   int receivers_ = 0;

@@ -47,6 +47,14 @@ function figureOf(r) {
   return { value: r.msgs_per_s, text: `${si(r.msgs_per_s)} msg/s` };
 }
 
+// Idle rows: the kernel's memory per connection, system-wide (both ends of
+// each loopback connection, so one socket is about half).
+function kernelNote(k) {
+  const b = (v) => (v == null ? '?' : `${(v / 1024).toFixed(1)} KiB`);
+  return `kernel per conn (both ends): sockstat TCP mem ${b(k.sock_mem_per_conn_bytes)} ` +
+    `(${k.tcp_mem_pages?.[0]}->${k.tcp_mem_pages?.[1]} pages), Slab ${b(k.slab_per_conn_bytes)}`;
+}
+
 function problems(r) {
   const p = [];
   if (r.unparsable) p.push('unparsable output');
@@ -118,6 +126,9 @@ for (const label of scenarios) {
       if (dCpu != null && c) ratioCpu = (dCpu / c).toFixed(2);
     }
     const notes = problems(r);
+    if (!dead && r.group === 'idle' && r.kernel) notes.push(kernelNote(r.kernel));
+    if (!dead && r.group === 'idle' && r.hold_server_cpu_s != null)
+      notes.push(`server CPU while held: ${r.hold_server_cpu_s.toFixed(2)} s in ${r.hold_s.toFixed(1)} s`);
     if (g.rounds > 1) notes.unshift(`median of ${g.rounds} (${si(Math.min(...g.values))}-${si(Math.max(...g.values))})`);
     if (g.deaths?.length) notes.push(`SERVER DIED in ${g.deaths.length} round(s)`);
     table.push({
