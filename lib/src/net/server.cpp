@@ -38,6 +38,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
   struct endpoint {
     handler fn;
     endpoint_options opts;
+    // The websocket options its sessions share (detail::session_options()).
+    std::shared_ptr<const websocket_options> session_opts;
   };
 
   // One per thread: its connections and counters, touched by that thread only
@@ -67,6 +69,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
                        asio::ssl::context::no_tlsv1_1);
       tls->use_certificate_chain_file(opts.tls_cert_file.string());
       tls->use_private_key_file(opts.tls_key_file.string(), asio::ssl::context::pem);
+      // OpenSSL's record buffers (~34 KiB a connection) are freed while
+      // nothing is being read or written: an idle wss:// connection holds none.
+      SSL_CTX_set_mode(tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     }
   }
 
@@ -354,7 +359,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
         asio::buffer(proto::format_upgrade_response(*req.headers.get("Sec-WebSocket-Key"), subprotocol, extensions)), ec);
     if (ec) co_return;
 
-    auto session = std::make_shared<detail::session>(std::move(io), proto::role::server, wopts);
+    auto session = std::make_shared<detail::session>(std::move(io), proto::role::server, ep.session_opts);
     if (deflate) session->conn.enable_deflate(deflate->first, wopts.deflate);
     session->path = req.target;
     session->subprotocol = subprotocol;
@@ -577,7 +582,8 @@ server::server(std::vector<asio::io_context*> threads, server_options opts)
 server::~server() { stop(); }
 
 void server::websocket(std::string path, handler h, endpoint_options opts) {
-  impl_->endpoints[std::move(path)] = {std::move(h), std::move(opts)};
+  auto shared = detail::session_options(opts.websocket ? *opts.websocket : impl_->opts.websocket, proto::role::server);
+  impl_->endpoints[std::move(path)] = {std::move(h), std::move(opts), std::move(shared)};
 }
 
 void server::route(std::string path, http_handler h) { impl_->routes[std::move(path)] = std::move(h); }
