@@ -40,6 +40,17 @@ struct stream {
 
 struct session;
 
+// A callback endpoint (websocket_callbacks), shared by its sessions.
+struct callback_host {
+  explicit callback_host(websocket_callbacks c) : cb(std::move(c)) {}
+  virtual ~callback_host() = default;
+  websocket_callbacks cb;
+  // A callback threw: log it (the session closes with 1011).
+  virtual void failed(session& s, std::string_view what) noexcept = 0;
+  // The connection has ended and cb.close has run: the owner's bookkeeping.
+  virtual void ended(session& s) noexcept = 0;
+};
+
 // The sessions of one io_context and one timer that checks all of their
 // timeouts (idle ping, pong wait, close deadline) every `period`, instead of
 // a timer and a pending wait per connection (uSockets' sweep): an idle
@@ -165,6 +176,26 @@ struct session : std::enable_shared_from_this<session> {
   // A message the rate limit refuses is skipped, or with `report`, reported
   // there as errc::rate_limited (errc::closed once the connection ended).
   asio::awaitable<bool> read_messages(message* one, message_batch* many, std::error_code* report);
+  // After a read of `n` bytes into conn: takes what more the socket holds
+  // (see read_messages()), and the bookkeeping of a read. Returns the total.
+  std::size_t took(std::size_t n);
+
+  // A callback endpoint: hands out what is buffered (the handshake's
+  // leftover), then reads (callbacks.cpp).
+  void start_callbacks();
+  // Parses what was read and calls the callbacks; reads again, or ends.
+  void dispatch();
+  void read_for_callbacks();
+  void on_callback_input(std::error_code ec, std::size_t n);
+  // Finishes the close handshake (finish()), then ended().
+  void finish_callbacks();
+  // cb.close, then host->ended(), once.
+  void callbacks_ended() noexcept;
+  // Runs a callback; an exception closes the connection with 1011.
+  template <class F>
+  void call_back(F&& f) noexcept;
+  void callback_failed(std::string_view what) noexcept;
+
   // Starts the close handshake and reads until it completes (websocket::close()).
   asio::awaitable<void> close_and_drain(std::uint16_t code, std::string_view reason);
   // The last user handle is gone: close the connection in the background.
@@ -286,7 +317,10 @@ struct session : std::enable_shared_from_this<session> {
   std::error_code read_error;   // met while draining the socket, raised by the next read
   std::chrono::steady_clock::time_point ping_sent;
   bool ping_outstanding = false;
-  bool awaiting_input = false;  // read_messages() waits for the socket (the handler holds no view into the input)
+  // A read waits for the socket and holds no bytes in the input buffer (set
+  // as it starts, cleared when the socket is ready: read_target), and the
+  // handler holds no view into the input: the watchdog may free it.
+  bool awaiting_input = false;
   bool closing = false;
   std::chrono::steady_clock::time_point last_activity;
   // The receive buckets (see admit_received()): rates and bursts are in
@@ -314,6 +348,9 @@ struct session : std::enable_shared_from_this<session> {
   std::any user;                                    // the upgrade hook's data
   std::shared_ptr<const upgrade_request> request;  // endpoint_options::keep_request
   std::shared_ptr<void> ip_slot;                   // the per-IP count this connection holds
+  std::shared_ptr<callback_host> host;             // a callback endpoint's (else null)
+  bool ended_called = false;                       // callbacks_ended() ran
+  bool replying = false;                           // a callback for this connection runs (see refuse())
   // upgrade_decision::identify(): on the heap so that the server's index
   // (server.cpp, worker::by_identity) can key by a view of it; null: none.
   std::unique_ptr<const std::string> identity;

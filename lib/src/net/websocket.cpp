@@ -120,6 +120,8 @@ void watchdog::remove(session& s) noexcept {
   if (s.dog_next) s.dog_next->dog_prev = s.dog_prev;
   s.dog = nullptr;
   s.dog_prev = s.dog_next = nullptr;
+  // Nobody left: no pending timer keeps the io_context's run() going.
+  if (!head_ && armed_) timer_->cancel();
 }
 
 void watchdog::arm() {
@@ -127,8 +129,9 @@ void watchdog::arm() {
   timer_->expires_after(period_);
   timer_->async_wait([this](std::error_code ec) {
     armed_ = false;
-    if (ec == asio::error::operation_aborted) return;
-    sweep();
+    if (!ec) sweep();
+    // Also after a cancel() that a new connection came after.
+    if (head_ && !armed_) arm();
   });
 }
 
@@ -141,7 +144,6 @@ void watchdog::sweep() {
     s->check(now);
     s = next;
   }
-  if (head_) arm();  // an empty list stops the timer until the next add()
 }
 
 void watchdog::shutdown() {
@@ -279,6 +281,9 @@ void session::return_output() noexcept {
 }
 
 asio::mutable_buffer read_target::acquire() noexcept {
+  // From here until the completion, the read's bytes are in the input
+  // buffer but not yet committed: the watchdog must not free it.
+  s.awaiting_input = false;
   s.borrow_input();
   try {
     return own();
@@ -287,7 +292,10 @@ asio::mutable_buffer read_target::acquire() noexcept {
   }
 }
 
-void read_target::unused() noexcept { s.return_input(); }
+void read_target::unused() noexcept {
+  s.return_input();
+  s.awaiting_input = true;  // nothing came (EAGAIN): the read waits again
+}
 
 asio::mutable_buffer read_target::own() {
   auto b = s.conn.prepare(s.read_size);
@@ -484,6 +492,41 @@ asio::awaitable<void> session::finish() {
 asio::awaitable<bool> session::read(message& out) { return read_messages(&out, nullptr, nullptr); }
 asio::awaitable<bool> session::read(message_batch& out) { return read_messages(nullptr, &out, nullptr); }
 
+std::size_t session::took(std::size_t n) {
+  conn.commit(n);
+  // Start small (idle connections hold little) and grow while reads fill
+  // the buffer (bulk or pipelined traffic needs few, large reads). A read
+  // that filled the buffer left more behind: it is taken at once (the
+  // socket is non-blocking) into the grown buffer, so that one batch holds
+  // everything that has arrived, as one large read would have. Otherwise
+  // what one write of the peer's brought could be split over two batches
+  // and each batch's replies (or a broadcast's fan-out) over two writes,
+  // for good: while the first half is answered the second arrives.
+  for (std::size_t last = n, room = read_room; last == room && room < max_read_size;) {
+    read_size = std::min(max_read_size, std::max(read_size, room) * 2);
+    if (io.tls) break;  // the next read is large enough
+    auto more = conn.prepare(read_size);
+    room = more.size();
+    last = io.tcp.read_some(asio::buffer(more.data(), room), read_error);
+    if (read_error == asio::error::would_block || read_error == asio::error::try_again) read_error = {};
+    // Any other error (or the end of the stream) is raised by the next read,
+    // once what came before it was handed out.
+    if (read_error) break;
+    conn.commit(last);
+    n += last;
+  }
+  // Big messages gain nothing from the shared buffers (a connection's
+  // own stay busy, and cache-sized sharing does not apply); measured, the
+  // 1 MiB echo lost a fifth of its speed with them.
+  reads_big = n >= max_read_size;
+  borrow_output();
+  if (stats) stats->bytes_in.add(n);
+  const auto now = std::chrono::steady_clock::now();
+  last_activity = now;
+  if (now - bucket_time >= refill_step) refill();
+  return n;
+}
+
 // The read read_messages() waits for. One system call per batch, into the
 // shared buffer when it is free (see hinted_read.hpp).
 static void start_read(session& s, read_resumer h) {
@@ -626,37 +669,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many, 
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
       co_return ended();
     }
-    s.conn.commit(n);
-    // Start small (idle connections hold little) and grow while reads fill
-    // the buffer (bulk or pipelined traffic needs few, large reads). A read
-    // that filled the buffer left more behind: it is taken at once (the
-    // socket is non-blocking) into the grown buffer, so that one batch holds
-    // everything that has arrived, as one large read would have. Otherwise
-    // what one write of the peer's brought could be split over two batches
-    // and each batch's replies (or a broadcast's fan-out) over two writes,
-    // for good: while the first half is answered the second arrives.
-    for (std::size_t last = n, room = s.read_room; last == room && room < max_read_size;) {
-      s.read_size = std::min(max_read_size, std::max(s.read_size, room) * 2);
-      if (s.io.tls) break;  // the next read is large enough
-      auto more = s.conn.prepare(s.read_size);
-      room = more.size();
-      last = s.io.tcp.read_some(asio::buffer(more.data(), room), s.read_error);
-      if (s.read_error == asio::error::would_block || s.read_error == asio::error::try_again) s.read_error = {};
-      // Any other error (or the end of the stream) is raised by the next read,
-      // once what came before it was handed out.
-      if (s.read_error) break;
-      s.conn.commit(last);
-      n += last;
-    }
-    // Big messages gain nothing from the shared buffers (a connection's
-    // own stay busy, and cache-sized sharing does not apply); measured, the
-    // 1 MiB echo lost a fifth of its speed with them.
-    s.reads_big = n >= max_read_size;
-    s.borrow_output();
-    if (s.stats) s.stats->bytes_in.add(n);
-    const auto now = std::chrono::steady_clock::now();
-    s.last_activity = now;
-    if (now - s.bucket_time >= s.refill_step) s.refill();
+    s.took(n);
   }
 }
 
@@ -704,6 +717,10 @@ websocket make_handle(std::shared_ptr<session> s) {
 
 std::error_code session::refuse() noexcept {
   if (transport_done || conn.get_state() != protocol::state::open) return errc::closed;
+  // A callback's reply to its own connection under the wait policy: queued,
+  // and the read loop waits for the queue to drain before reading more
+  // (callbacks.cpp), as a coroutine's send() would have waited.
+  if (replying && opts->on_overflow == overflow_policy::wait) return {};
   if (opts->on_overflow == overflow_policy::close) {
     error = errc::slow_consumer;
     close_code = protocol::close_code::policy_violation;
