@@ -31,6 +31,8 @@ Client: connects, echoes every message it receives, exits when the server closes
   --ca FILE            extra trusted CA certificate for wss://
   --insecure           do not verify the server certificate
 Both:
+  --callbacks          serve with callbacks (duplex::websocket_callbacks) instead
+                       of a coroutine per connection: less memory per idle one
   --max-message BYTES  largest accepted message (default 16777216)
   --deflate            negotiate permessage-deflate (no context takeover)
   --deflate-takeover   with --deflate: keep compression context across messages
@@ -84,6 +86,7 @@ int main(int argc, char** argv) {
   duplex::connect_options copts;
   std::string connect_url;
   bool quiet = false;
+  bool callbacks = false;
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -123,6 +126,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--deflate-takeover") {
       sopts.websocket.deflate.server_no_context_takeover = false;
       sopts.websocket.deflate.client_no_context_takeover = false;
+    } else if (arg == "--callbacks") {
+      callbacks = true;
     } else if (arg == "--quiet") {
       quiet = true;
     } else {
@@ -150,7 +155,16 @@ int main(int argc, char** argv) {
 
   try {
     duplex::server srv(io, sopts);
-    srv.websocket("*", echo);
+    if (callbacks) {
+      // The wait policy as callbacks know it: replies are always queued, and
+      // a connection whose queue is over its limit is not read until it
+      // drains (TCP pushes back on a pipelining peer).
+      srv.websocket("*", duplex::websocket_callbacks{.message = [](duplex::websocket& ws, const duplex::message_view& m) {
+                      ws.post(m.data, m.binary);
+                    }});
+    } else {
+      srv.websocket("*", echo);
+    }
     asio::co_spawn(io, srv.run(), asio::detached);
     std::cout << "duplex-echo listening on " << sopts.host << ":" << srv.port() << std::endl;
     io.run();

@@ -33,7 +33,7 @@ ap.add_argument('--chat', required=True)
 ap.add_argument('--probe', required=True)
 ap.add_argument('--budget', required=True)
 ap.add_argument('--conns', type=int, default=500)
-ap.add_argument('--only', default='plain,tls,deflate,chat')
+ap.add_argument('--only', default='plain,callbacks,tls,deflate,chat')
 ap.add_argument('--table', help='also write the breakdown (markdown) here')
 args = ap.parse_args()
 budget = json.load(open(args.budget))
@@ -245,6 +245,10 @@ def main():
     if 'plain' in only:
         p = free_port()
         results.append(scenario('plain', [args.echo, '--quiet', '--port', str(p)],
+                                lambda i: open_ws(p, '/')[0], n))
+    if 'callbacks' in only:
+        p = free_port()
+        results.append(scenario('callbacks', [args.echo, '--quiet', '--callbacks', '--port', str(p)],
                                 lambda i: open_ws(p, '/')[0], n))
     if 'tls' in only:
         p = free_port()

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
 
 namespace conformance {
 
@@ -47,24 +48,52 @@ duplex::server_options echo_server_options() {
   return o;
 }
 
+bool with_callbacks() {
+  const char* v = std::getenv("DUPLEX_CONFORMANCE_CALLBACKS");
+  return v && *v && std::string_view(v) != "0";
+}
+
+namespace {
+
+// The echo as callbacks (websocket_callbacks): every case of the suite then
+// runs against the callback-driven read loop instead of the coroutine one.
+// Without a coroutine to wait in, the echo relies on the read loop's
+// backpressure (no reading while the queue is over its limit); the 64 MiB
+// queue holds whatever the cases pipeline.
+duplex::websocket_callbacks callback_echo() {
+  return {.message = [](duplex::websocket& ws, const duplex::message_view& m) {
+    if (auto ec = ws.post(m.data, m.binary)) ws.post_close(1011, "echo refused: " + ec.message());
+  }};
+}
+
+}  // namespace
+
 void install_endpoints(duplex::server& srv) {
   const duplex::websocket_options base = echo_server_options().websocket;
-  srv.websocket("*", echo);
-  srv.websocket("/batch", batch_echo);
-
+  const bool cb = with_callbacks();
   duplex::endpoint_options idle;
   idle.websocket = base;
   idle.websocket->idle_timeout = idle_timeout;
-  srv.websocket("/idle", echo, idle);
-
   duplex::endpoint_options closer;
   closer.websocket = base;
   closer.websocket->close_timeout = close_timeout;
-  srv.websocket(
-      "/closer", [](duplex::websocket ws) -> asio::awaitable<void> { co_await ws.close(1000, "bye"); }, closer);
-
   duplex::endpoint_options proto;
   proto.subprotocols = {"chat.v2", "chat"};
+
+  if (cb) {
+    srv.websocket("*", callback_echo());
+    srv.websocket("/batch", callback_echo());
+    srv.websocket("/idle", callback_echo(), idle);
+    srv.websocket("/closer", duplex::websocket_callbacks{.open = [](duplex::websocket& ws) { ws.post_close(1000, "bye"); }},
+                  closer);
+    srv.websocket("/proto", callback_echo(), proto);
+    return;
+  }
+  srv.websocket("*", echo);
+  srv.websocket("/batch", batch_echo);
+  srv.websocket("/idle", echo, idle);
+  srv.websocket(
+      "/closer", [](duplex::websocket ws) -> asio::awaitable<void> { co_await ws.close(1000, "bye"); }, closer);
   srv.websocket("/proto", echo, proto);
 }
 

@@ -82,6 +82,7 @@ std::shared_ptr<asio::ssl::context> client_tls_context(const connect_options& o,
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);  // none held while idle (server.cpp)
   if (o.verify_peer) {
     ctx->set_default_verify_paths();
     if (!o.ca_file.empty()) ctx->load_verify_file(o.ca_file.string());
@@ -146,7 +147,8 @@ asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_optio
       throw std::system_error(make_error_code(errc::bad_handshake), "unacceptable Sec-WebSocket-Extensions: " + extensions);
   }
 
-  auto s = std::make_shared<detail::session>(std::move(io), protocol::role::client, opts.websocket);
+  auto s = std::make_shared<detail::session>(std::move(io), protocol::role::client,
+                                             detail::session_options(opts.websocket, protocol::role::client));
   if (deflate) s->conn.enable_deflate(*deflate, opts.websocket.deflate);
   s->extensions = std::move(extensions);
   s->subprotocol = std::move(chosen);

@@ -2,17 +2,25 @@
 
 namespace duplex::detail {
 
-#ifdef DUPLEX_HINTED_READ
-
 namespace {
 
-// The socket's implementation is private in Asio 1.22. An explicit
-// instantiation may name private members ([temp.spec]); the friend function
-// it defines hands the member pointer out.
+// Asio 1.22 keeps what we need private. An explicit instantiation may name
+// private members ([temp.spec]); the friend function it defines hands the
+// member pointer out.
 template <typename Tag, auto Member>
 struct expose {
   friend constexpr auto member(Tag) { return Member; }
 };
+
+// The top of a coroutine thread's stack: the frame that awaits.
+struct top_of_stack {
+  friend constexpr auto member(top_of_stack);
+};
+template struct expose<top_of_stack, &asio::detail::awaitable_frame<asio::detail::awaitable_thread_entry_point,
+                                                                    asio::any_io_executor>::top_of_stack_>;
+
+#ifdef DUPLEX_HINTED_READ
+// The socket's implementation.
 struct socket_impl {
   friend constexpr auto member(socket_impl);
 };
@@ -24,8 +32,17 @@ struct state_reactor {
   friend constexpr auto member(state_reactor);
 };
 template struct expose<state_reactor, &asio::detail::epoll_reactor::descriptor_state::reactor_>;
+#endif
 
 }  // namespace
+
+void attach_to_top(asio::detail::awaitable_thread<asio::any_io_executor>& t) noexcept {
+  auto* top = t.entry_point()->*member(top_of_stack{});
+  top->attach_thread(&t);
+  top->clear_cancellation_slot();
+}
+
+#ifdef DUPLEX_HINTED_READ
 
 socket_reactor_data reactor_data_of(asio::ip::tcp::socket& s) noexcept {
   socket_base& base = s;

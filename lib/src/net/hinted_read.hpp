@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/async_result.hpp>
 #include <asio/detail/bind_handler.hpp>
@@ -68,6 +69,40 @@ struct socket_reactor_data {
 };
 socket_reactor_data reactor_data_of(asio::ip::tcp::socket& s) noexcept;
 
+// One recvmsg() into the buffer `target` hands out now (see above): the
+// reactor's perform step of both operations below.
+template <typename Target>
+asio::detail::reactor_op::status perform_hinted_recv(asio::detail::reactor_op& o, int fd, Target& target) {
+  using op = asio::detail::reactor_op;
+  const asio::mutable_buffer b = target.acquire();
+  if (b.size() == 0) {
+    o.ec_ = asio::error::no_memory;
+    return op::done;
+  }
+  iovec iov{b.data(), b.size()};
+  for (;;) {
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    const ssize_t n = ::recvmsg(fd, &msg, 0);  // the descriptor is non-blocking
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      target.unused();
+      if (err == EAGAIN || err == EWOULDBLOCK) return op::not_done;
+      o.ec_ = std::error_code(err, asio::error::get_system_category());
+      return op::done;
+    }
+    if (n == 0) {
+      target.unused();
+      o.ec_ = asio::error::eof;
+      return op::done_and_exhausted;
+    }
+    o.bytes_transferred_ = static_cast<std::size_t>(n);
+    return op::done;
+  }
+}
+
 template <typename Target, typename Handler, typename IoExecutor>
 class hinted_recv_op : public asio::detail::reactor_op {
  public:
@@ -82,33 +117,7 @@ class hinted_recv_op : public asio::detail::reactor_op {
 
   static status do_perform(reactor_op* base) {
     auto* o = static_cast<hinted_recv_op*>(base);
-    const asio::mutable_buffer b = o->target_.acquire();
-    if (b.size() == 0) {
-      o->ec_ = asio::error::no_memory;
-      return done;
-    }
-    iovec iov{b.data(), b.size()};
-    for (;;) {
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      const ssize_t n = ::recvmsg(o->fd_, &msg, 0);  // the descriptor is non-blocking
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const int err = errno;
-        o->target_.unused();
-        if (err == EAGAIN || err == EWOULDBLOCK) return not_done;
-        o->ec_ = std::error_code(err, asio::error::get_system_category());
-        return done;
-      }
-      if (n == 0) {
-        o->target_.unused();
-        o->ec_ = asio::error::eof;
-        return done_and_exhausted;
-      }
-      o->bytes_transferred_ = static_cast<std::size_t>(n);
-      return done;
-    }
+    return perform_hinted_recv(*o, o->fd_, o->target_);
   }
 
   // As Asio's reactive_socket_recv_op::do_complete.
@@ -149,7 +158,99 @@ struct hinted_recv_cancellation {
   }
 };
 
+
+// The same read for a handler that resumes a coroutine of the socket's own
+// io_context, with no cancellation slot (read_resumer below, in the common
+// case): no tracked work and no executor to dispatch through, the handler is
+// called as the reactor completes the read, and the operation (96 bytes)
+// lives in storage its owner keeps (the session's), not in a block allocated
+// per read (Asio recycles those through a per-thread cache of any size: an
+// idle connection's read would hold whatever block was free, 296 bytes
+// after an accept).
+template <typename Target, typename Handler>
+class direct_recv_op : public asio::detail::reactor_op {
+ public:
+  direct_recv_op(int fd, Target& target, Handler& handler)
+      : reactor_op(std::error_code(), &direct_recv_op::do_perform, &direct_recv_op::do_complete),
+        fd_(fd),
+        target_(target),
+        handler_(static_cast<Handler&&>(handler)) {}
+
+  static status do_perform(reactor_op* base) {
+    auto* o = static_cast<direct_recv_op*>(base);
+    return perform_hinted_recv(*o, o->fd_, o->target_);
+  }
+
+  static void do_complete(void* owner, asio::detail::operation* base, const std::error_code&, std::size_t) {
+    auto* o = static_cast<direct_recv_op*>(base);
+    Handler handler(static_cast<Handler&&>(o->handler_));
+    const std::error_code ec = o->ec_;
+    const std::size_t n = o->bytes_transferred_;
+    o->~direct_recv_op();  // the storage is free for the next read, which the handler may start
+    if (owner) {
+      asio::detail::fenced_block b(asio::detail::fenced_block::half);
+      handler(ec, n);
+    }
+  }
+
+ private:
+  int fd_;
+  Target& target_;
+  Handler handler_;
+};
+
+// Starts a direct_recv_op in `storage` (of at least sizeof the op, free
+// until the op completes); false when the socket is closed (nothing started).
+template <typename Target, typename Handler>
+bool start_direct_read(asio::ip::tcp::socket& s, Target& target, Handler& handler, void* storage) {
+  using op = direct_recv_op<Target, Handler>;
+  const auto where = reactor_data_of(s);
+  if (!where.data) return false;
+  auto* o = new (storage) op(where.fd, target, handler);
+  where.reactor->start_op(asio::detail::epoll_reactor::read_op, where.fd, *where.data, o, true, true);
+  return true;
+}
+
 #endif
+
+// What a read brought, where read_resumer leaves it.
+struct read_result {
+  std::error_code ec;
+  std::size_t n = 0;
+};
+
+// Attaches `t` to the frame on top of its stack, the one that awaits
+// (private in Asio 1.22; see hinted_read.cpp).
+void attach_to_top(asio::detail::awaitable_thread<asio::any_io_executor>& t) noexcept;
+
+// A completion handler that resumes the awaiting coroutine without a
+// coroutine frame of its own: Asio's use_awaitable wraps every operation in
+// one (async_result<use_awaitable_t>::initiate(), 168 bytes, allocated,
+// resumed and freed per read) to carry the result. This one is Asio's
+// awaitable_handler, the coroutine's suspended thread of execution, with the
+// result stored where the awaiting frame said. Made by
+//   read_result r;
+//   auto start = [&](auto* frame) { begin(read_resumer(frame->detach_thread(), r)); return nothing; };
+//   co_await start;  // Asio's awaitable runs `start` once the coroutine is suspended
+// As a handler it carries the coroutine's executor and cancellation slot
+// (from awaitable_thread), so any Asio operation can complete it.
+class read_resumer : public asio::detail::awaitable_thread<asio::any_io_executor> {
+ public:
+  using thread = asio::detail::awaitable_thread<asio::any_io_executor>;
+  read_resumer(thread* t, read_result& r) noexcept : thread(std::move(*t)), result_(&r) {}
+  read_resumer(read_resumer&&) noexcept = default;
+
+  void operator()(const std::error_code& ec, std::size_t n) {
+    result_->ec = ec;
+    result_->n = n;
+    // As awaitable_handler, minus returning a value through a frame.
+    attach_to_top(*this);
+    this->pump();
+  }
+
+ private:
+  read_result* result_;
+};
 
 // async_read_some() with the drained hint, into `target` (see above);
 // `hinted`: enable_read_hint() succeeded on this socket.

@@ -36,8 +36,28 @@ namespace proto = protocol;
 
 struct server::impl : std::enable_shared_from_this<impl> {
   struct endpoint {
-    handler fn;
+    handler fn;  // a coroutine endpoint's, or
+    std::shared_ptr<detail::callback_host> callbacks;  // a callback endpoint's
     endpoint_options opts;
+    // The websocket options its sessions share (detail::session_options()).
+    std::shared_ptr<const websocket_options> session_opts;
+  };
+
+  // A callback endpoint's sessions report to the server through this. Weak:
+  // sessions may outlive the server.
+  struct callback_endpoint final : detail::callback_host {
+    callback_endpoint(websocket_callbacks c, std::weak_ptr<impl> s) : callback_host(std::move(c)), server(std::move(s)) {}
+    void failed(detail::session& s, std::string_view what) noexcept override {
+      if (auto self = server.lock()) self->log("handler-error " + s.remote + " " + std::string(what));
+    }
+    void ended(detail::session& s) noexcept override {
+      auto self = server.lock();
+      if (!self) return;
+      for (auto& w : self->workers)
+        if (&w->stats == s.stats) self->closed(s, *w);
+      self->log("close " + s.remote + " " + std::to_string(s.close_code) + " " + s.error.message());
+    }
+    std::weak_ptr<impl> server;
   };
 
   // One per thread: its connections and counters, touched by that thread only
@@ -67,6 +87,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
                        asio::ssl::context::no_tlsv1_1);
       tls->use_certificate_chain_file(opts.tls_cert_file.string());
       tls->use_private_key_file(opts.tls_key_file.string(), asio::ssl::context::pem);
+      // OpenSSL's record buffers (~34 KiB a connection) are freed while
+      // nothing is being read or written: an idle wss:// connection holds none.
+      SSL_CTX_set_mode(tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     }
   }
 
@@ -361,7 +384,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
         asio::buffer(proto::format_upgrade_response(*req.headers.get("Sec-WebSocket-Key"), subprotocol, extensions)), ec);
     if (ec) co_return;
 
-    auto session = std::make_shared<detail::session>(std::move(io), proto::role::server, wopts);
+    auto session = std::make_shared<detail::session>(std::move(io), proto::role::server, ep.session_opts);
     if (deflate) session->conn.enable_deflate(deflate->first, wopts.deflate);
     session->path = req.target;
     session->subprotocol = subprotocol;
@@ -382,6 +405,11 @@ struct server::impl : std::enable_shared_from_this<impl> {
     // sessions on that thread: a session registered after the visit sees the mark.
     if (is_draining.load(std::memory_order_acquire)) start_close(*session, proto::close_code::going_away);
     log("open " + peer + " " + req.target);
+    if (ep.callbacks) {
+      session->host = ep.callbacks;
+      session->start_callbacks();
+      co_return;
+    }
     // The handler runs in a coroutine of its own, so this one's frame and
     // serve()'s (request buffer, parsed headers, timer) are freed now rather
     // than held for the life of the connection.
@@ -429,8 +457,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     self->log("close " + ws.remote_address() + " " + std::to_string(ws.close_code()) + " " + ws.error().message());
   }
 
-  void closed(const duplex::websocket& ws, worker& w) {
-    auto* s = reinterpret_cast<detail::session*>(ws.id());
+  void closed(const duplex::websocket& ws, worker& w) { closed(*reinterpret_cast<detail::session*>(ws.id()), w); }
+  void closed(detail::session& session, worker& w) {
+    detail::session* s = &session;
     w.live.erase(s);
     // Out of the index before the session (and the string its key views)
     // can go: finish_endpoint() holds a handle until after this.
@@ -444,13 +473,13 @@ struct server::impl : std::enable_shared_from_this<impl> {
       }
     }
     w.stats.closed.add();
-    const std::uint16_t c = ws.close_code();
+    const std::uint16_t c = s->close_code;
     if (c >= 1000 && c < 1016)
       w.stats.closes_by_code[c - 1000].add();
     else
       w.stats.closes_other.add();
-    if (ws.error() == errc::slow_consumer) w.stats.slow_consumer_closes.add();
-    if (ws.error() == errc::rate_limited) w.stats.rate_limit_closes.add();
+    if (s->error == errc::slow_consumer) w.stats.slow_consumer_closes.add();
+    if (s->error == errc::rate_limited) w.stats.rate_limit_closes.add();
     live_total.fetch_sub(1, std::memory_order_acq_rel);
   }
 
@@ -586,7 +615,14 @@ server::server(std::vector<asio::io_context*> threads, server_options opts)
 server::~server() { stop(); }
 
 void server::websocket(std::string path, handler h, endpoint_options opts) {
-  impl_->endpoints[std::move(path)] = {std::move(h), std::move(opts)};
+  auto shared = detail::session_options(opts.websocket ? *opts.websocket : impl_->opts.websocket, proto::role::server);
+  impl_->endpoints[std::move(path)] = {std::move(h), nullptr, std::move(opts), std::move(shared)};
+}
+
+void server::websocket(std::string path, websocket_callbacks callbacks, endpoint_options opts) {
+  auto shared = detail::session_options(opts.websocket ? *opts.websocket : impl_->opts.websocket, proto::role::server);
+  auto host = std::make_shared<impl::callback_endpoint>(std::move(callbacks), impl_);
+  impl_->endpoints[std::move(path)] = {nullptr, std::move(host), std::move(opts), std::move(shared)};
 }
 
 void server::route(std::string path, http_handler h) { impl_->routes[std::move(path)] = std::move(h); }

@@ -40,6 +40,44 @@ struct stream {
 
 struct session;
 
+// A callback endpoint (websocket_callbacks), shared by its sessions.
+struct callback_host {
+  explicit callback_host(websocket_callbacks c) : cb(std::move(c)) {}
+  virtual ~callback_host() = default;
+  websocket_callbacks cb;
+  // A callback threw: log it (the session closes with 1011).
+  virtual void failed(session& s, std::string_view what) noexcept = 0;
+  // The connection has ended and cb.close has run: the owner's bookkeeping.
+  virtual void ended(session& s) noexcept = 0;
+};
+
+// The sessions of one io_context and one timer that checks all of their
+// timeouts (idle ping, pong wait, close deadline) every `period`, instead of
+// a timer and a pending wait per connection (uSockets' sweep): an idle
+// connection holds two list pointers, not a timer object and an operation.
+// The period is 1 s, shorter for connections whose timeouts are shorter
+// (a quarter of the shortest, at least 10 ms); a timeout fires up to one
+// period late. The sweep also frees the buffers an idle connection still
+// holds (see session::check()).
+class watchdog : public asio::execution_context::service {
+ public:
+  using key_type = watchdog;
+  static inline asio::execution_context::id id;
+  explicit watchdog(asio::execution_context& ctx);
+  // From the io_context's thread only, like everything on a session.
+  void add(session& s);
+  void remove(session& s) noexcept;
+
+ private:
+  void arm();
+  void sweep();
+  void shutdown() override;
+  std::optional<asio::steady_timer> timer_;  // made by the first add(), on its executor
+  session* head_ = nullptr;
+  std::chrono::steady_clock::duration period_ = std::chrono::seconds(1);
+  bool armed_ = false;
+};
+
 // The sessions of one io_context whose queued frames wait for a write, and
 // one posted handler that writes them all. Deferring the write lets every
 // frame queued before the current handler yields (all replies to a
@@ -107,7 +145,8 @@ struct read_target {
 };
 
 struct session : std::enable_shared_from_this<session> {
-  session(stream s, protocol::role r, const websocket_options& o);
+  // `o` as session_options() made it.
+  session(stream s, protocol::role r, std::shared_ptr<const websocket_options> o);
   ~session();
 
   // Arms the watchdog. `leftover` is input read past the handshake (the peer
@@ -137,6 +176,26 @@ struct session : std::enable_shared_from_this<session> {
   // A message the rate limit refuses is skipped, or with `report`, reported
   // there as errc::rate_limited (errc::closed once the connection ended).
   asio::awaitable<bool> read_messages(message* one, message_batch* many, std::error_code* report);
+  // After a read of `n` bytes into conn: takes what more the socket holds
+  // (see read_messages()), and the bookkeeping of a read. Returns the total.
+  std::size_t took(std::size_t n);
+
+  // A callback endpoint: hands out what is buffered (the handshake's
+  // leftover), then reads (callbacks.cpp).
+  void start_callbacks();
+  // Parses what was read and calls the callbacks; reads again, or ends.
+  void dispatch();
+  void read_for_callbacks();
+  void on_callback_input(std::error_code ec, std::size_t n);
+  // Finishes the close handshake (finish()), then ended().
+  void finish_callbacks();
+  // cb.close, then host->ended(), once.
+  void callbacks_ended() noexcept;
+  // Runs a callback; an exception closes the connection with 1011.
+  template <class F>
+  void call_back(F&& f) noexcept;
+  void callback_failed(std::string_view what) noexcept;
+
   // Starts the close handshake and reads until it completes (websocket::close()).
   asio::awaitable<void> close_and_drain(std::uint16_t code, std::string_view reason);
   // The last user handle is gone: close the connection in the background.
@@ -157,8 +216,14 @@ struct session : std::enable_shared_from_this<session> {
     return_output();
     return_input();
   }
-  // Evaluates the timeouts (idle ping, pong wait, close) and re-arms.
-  void arm_watchdog();
+  // The watchdog's sweep: evaluates the timeouts (idle ping, pong wait,
+  // close) and frees the buffers an idle connection holds.
+  void check(std::chrono::steady_clock::time_point now) noexcept;
+  // Waits for drain_signal (created on first use).
+  asio::awaitable<void> wait_drained();
+  void signal_drained() noexcept {
+    if (drain_signal) drain_signal->cancel();
+  }
 
   std::size_t queued() const noexcept { return conn.output().size() + inflight.size(); }
   // The send-queue limit and overflow policy before queueing `size` bytes:
@@ -234,14 +299,28 @@ struct session : std::enable_shared_from_this<session> {
   stream io;
   std::shared_ptr<shared_buffers::pool> shared;  // the io_context's
   read_target input{*this};
-  websocket_options opts;
-  asio::steady_timer drain_signal;  // flush()/wait-policy senders sleep on it
-  asio::steady_timer deadline;      // watchdog
+  // Where the pending socket read lives (direct_recv_op in hinted_read.hpp):
+  // in the session rather than allocated per read.
+  struct alignas(8) op_storage {
+    unsigned char bytes[96];
+  } read_op;
+  // Shared by the endpoint's connections (see session_options()).
+  std::shared_ptr<const websocket_options> opts;
+  // flush()/wait-policy senders sleep on it; made on first use (an idle
+  // connection has none).
+  std::unique_ptr<asio::steady_timer> drain_signal;
+  watchdog* dog = nullptr;  // the io_context's, while the session is in its list
+  session* dog_prev = nullptr;
+  session* dog_next = nullptr;
   std::size_t read_size = 128;  // adaptive, see read(): small while idle, doubling under load
   std::size_t read_room = 0;    // the size of the last read's buffer
   std::error_code read_error;   // met while draining the socket, raised by the next read
   std::chrono::steady_clock::time_point ping_sent;
   bool ping_outstanding = false;
+  // A read waits for the socket and holds no bytes in the input buffer (set
+  // as it starts, cleared when the socket is ready: read_target), and the
+  // handler holds no view into the input: the watchdog may free it.
+  bool awaiting_input = false;
   bool closing = false;
   std::chrono::steady_clock::time_point last_activity;
   // The receive buckets (see admit_received()): rates and bursts are in
@@ -269,10 +348,18 @@ struct session : std::enable_shared_from_this<session> {
   std::any user;                                    // the upgrade hook's data
   std::shared_ptr<const upgrade_request> request;  // endpoint_options::keep_request
   std::shared_ptr<void> ip_slot;                   // the per-IP count this connection holds
+  std::shared_ptr<callback_host> host;             // a callback endpoint's (else null)
+  bool ended_called = false;                       // callbacks_ended() ran
+  bool replying = false;                           // a callback for this connection runs (see refuse())
   // upgrade_decision::identify(): on the heap so that the server's index
   // (server.cpp, worker::by_identity) can key by a view of it; null: none.
   std::unique_ptr<const std::string> identity;
 };
+
+// The options a session runs with: `o` with the rate-limit bursts made
+// explicit (server), or without rate limits (client). Made once per endpoint
+// and shared by its sessions.
+std::shared_ptr<const websocket_options> session_options(const websocket_options& o, protocol::role r);
 
 // The user-facing handle; see make_handle() in websocket.cpp.
 websocket make_handle(std::shared_ptr<session> s);

@@ -44,38 +44,41 @@ void stream::close() noexcept {
   tcp.close(ec);
 }
 
-session::session(stream s, protocol::role r, const websocket_options& o)
+std::shared_ptr<const websocket_options> session_options(const websocket_options& o, protocol::role r) {
+  auto n = std::make_shared<websocket_options>(o);
+  if (r == protocol::role::server) {
+    if (n->max_messages_per_second && !n->message_burst) n->message_burst = n->max_messages_per_second;
+    if (n->max_bytes_per_second) {
+      if (!n->byte_burst) n->byte_burst = n->max_bytes_per_second;
+      n->byte_burst = std::min(n->byte_burst, session::max_byte_burst);
+      n->max_bytes_per_second = std::min(n->max_bytes_per_second, session::max_byte_burst);
+    }
+  } else {
+    n->max_messages_per_second = 0;
+    n->max_bytes_per_second = 0;
+  }
+  return n;
+}
+
+session::session(stream s, protocol::role r, std::shared_ptr<const websocket_options> o)
     : flushes(asio::use_service<flush_queue>(asio::query(s.tcp.get_executor(), asio::execution::context))),
-      send_queue_limit(o.send_queue_limit),
-      conn(r, o.max_message_size),
+      send_queue_limit(o->send_queue_limit),
+      conn(r, o->max_message_size),
       io(std::move(s)),
       shared(asio::use_service<shared_buffers>(asio::query(io.tcp.get_executor(), asio::execution::context)).buffers),
-      opts(o),
-      drain_signal(io.tcp.get_executor()),
-      deadline(io.tcp.get_executor()),
+      opts(std::move(o)),
       last_activity(clock::now()),
       ping_window(last_activity) {
   // A violation waits until the messages before it were handed out and
   // answered (see read_messages).
   conn.defer_failures(true);
-  conn.set_max_fragments(o.max_fragments);
-  if (o.max_pings_per_second) conn.allow_pongs(o.max_pings_per_second);
+  conn.set_max_fragments(opts->max_fragments);
+  if (opts->max_pings_per_second) conn.allow_pongs(opts->max_pings_per_second);
   bucket_time = last_activity;
-  if (r == protocol::role::server) {
-    if (opts.max_messages_per_second) {
-      if (!opts.message_burst) opts.message_burst = opts.max_messages_per_second;
-      message_tokens = std::int64_t{opts.message_burst} * message_unit;
-    }
-    if (opts.max_bytes_per_second) {
-      if (!opts.byte_burst) opts.byte_burst = opts.max_bytes_per_second;
-      opts.byte_burst = std::min(opts.byte_burst, max_byte_burst);
-      opts.max_bytes_per_second = std::min(opts.max_bytes_per_second, max_byte_burst);
-      byte_tokens = static_cast<std::int64_t>(opts.byte_burst) << byte_shift;
-      bytes_limited = true;
-    }
-  } else {
-    opts.max_messages_per_second = 0;
-    opts.max_bytes_per_second = 0;
+  if (opts->max_messages_per_second) message_tokens = std::int64_t{opts->message_burst} * message_unit;
+  if (opts->max_bytes_per_second) {
+    byte_tokens = static_cast<std::int64_t>(opts->byte_burst) << byte_shift;
+    bytes_limited = true;
   }
   std::error_code ec;
   io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write and the reads
@@ -87,12 +90,70 @@ session::session(stream s, protocol::role r, const websocket_options& o)
 
 void session::start(std::string_view leftover) {
   if (!leftover.empty()) conn.receive_data(leftover);
-  arm_watchdog();
+  asio::use_service<watchdog>(asio::query(io.tcp.get_executor(), asio::execution::context)).add(*this);
 }
 
-// The writer and the watchdog are callback chains, not coroutines: an idle
-// connection then holds no coroutine frame for either, only the timer's
-// pending wait.
+watchdog::watchdog(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+void watchdog::add(session& s) {
+  // The sweep's period follows the shortest timeout any connection here
+  // has had: a quarter of it, between 10 ms and 1 s.
+  auto shortest = s.opts->close_timeout;
+  if (s.opts->idle_timeout.count() > 0) shortest = std::min(shortest, s.opts->idle_timeout / 2);
+  const auto quarter = std::chrono::duration_cast<clock::duration>(shortest) / 4;
+  period_ = std::clamp<clock::duration>(std::min(period_, quarter), std::chrono::milliseconds(10), period_);
+  s.dog = this;
+  s.dog_prev = nullptr;
+  s.dog_next = head_;
+  if (head_) head_->dog_prev = &s;
+  head_ = &s;
+  if (!timer_) timer_.emplace(s.io.tcp.get_executor());
+  if (!armed_) arm();
+}
+
+void watchdog::remove(session& s) noexcept {
+  if (s.dog != this) return;
+  if (s.dog_prev)
+    s.dog_prev->dog_next = s.dog_next;
+  else
+    head_ = s.dog_next;
+  if (s.dog_next) s.dog_next->dog_prev = s.dog_prev;
+  s.dog = nullptr;
+  s.dog_prev = s.dog_next = nullptr;
+  // Nobody left: no pending timer keeps the io_context's run() going.
+  if (!head_ && armed_) timer_->cancel();
+}
+
+void watchdog::arm() {
+  armed_ = true;
+  timer_->expires_after(period_);
+  timer_->async_wait([this](std::error_code ec) {
+    armed_ = false;
+    if (!ec) sweep();
+    // Also after a cancel() that a new connection came after.
+    if (head_ && !armed_) arm();
+  });
+}
+
+void watchdog::sweep() {
+  const auto now = clock::now();
+  for (session* s = head_; s;) {
+    // check() may drop the session, which takes it out of the list (not
+    // more: drop() posts every completion, so no other session goes).
+    session* next = s->dog_next;
+    s->check(now);
+    s = next;
+  }
+}
+
+void watchdog::shutdown() {
+  // The io_context is going; sessions that outlive it must not touch the list.
+  while (head_) remove(*head_);
+  if (timer_) timer_->cancel();
+}
+
+// The writer is a callback chain, not a coroutine: an idle connection holds
+// no coroutine frame for it.
 void session::wake_writer() noexcept {
   if (write_scheduled || writing || transport_done || !conn.has_output()) return;
   // Deferred, so that every frame queued before the current handler yields
@@ -147,7 +208,7 @@ void session::start_write() {
     if (stats) stats->bytes_out.add(sent);
     if (sent == out.size()) {
       conn.clear_output();
-      drain_signal.cancel();
+      signal_drained();
       return;
     }
     // The socket takes less than we produce (big messages, a slow reader):
@@ -161,7 +222,7 @@ void session::start_write() {
     if (self->stats) self->stats->bytes_out.add(n);
     self->writing = false;
     self->inflight.clear();  // keeps its capacity for the next swap
-    self->drain_signal.cancel();
+    self->signal_drained();
     if (ec) {
       self->drop(ec);
       return;
@@ -175,6 +236,7 @@ void session::start_write() {
 }
 
 session::~session() {
+  if (dog) dog->remove(*this);
   if (input_lent) shared->input_lent.store(false, std::memory_order_release);
   if (output_lent) shared->output_lent.store(false, std::memory_order_release);
 }
@@ -219,6 +281,9 @@ void session::return_output() noexcept {
 }
 
 asio::mutable_buffer read_target::acquire() noexcept {
+  // From here until the completion, the read's bytes are in the input
+  // buffer but not yet committed: the watchdog must not free it.
+  s.awaiting_input = false;
   s.borrow_input();
   try {
     return own();
@@ -227,7 +292,10 @@ asio::mutable_buffer read_target::acquire() noexcept {
   }
 }
 
-void read_target::unused() noexcept { s.return_input(); }
+void read_target::unused() noexcept {
+  s.return_input();
+  s.awaiting_input = true;  // nothing came (EAGAIN): the read waits again
+}
 
 asio::mutable_buffer read_target::own() {
   auto b = s.conn.prepare(s.read_size);
@@ -244,8 +312,8 @@ void session::drop(std::error_code why) noexcept {
     conn.mark_closed();
   }
   io.close();
-  drain_signal.cancel();
-  deadline.cancel();
+  signal_drained();
+  if (dog) dog->remove(*this);
 }
 
 void session::count_ping(std::uint32_t limit) noexcept {
@@ -277,16 +345,16 @@ void session::refill() noexcept {
     return t >= static_cast<double>(cap) ? cap : static_cast<std::int64_t>(t);
   };
   bool full = true;
-  if (opts.max_messages_per_second) {
-    const std::int64_t cap = std::int64_t{opts.message_burst} * message_unit;
-    message_tokens = add(message_tokens, static_cast<double>(opts.max_messages_per_second) * message_unit, cap);
+  if (opts->max_messages_per_second) {
+    const std::int64_t cap = std::int64_t{opts->message_burst} * message_unit;
+    message_tokens = add(message_tokens, static_cast<double>(opts->max_messages_per_second) * message_unit, cap);
     full = message_tokens >= cap;
   } else {
     message_tokens = unlimited;
   }
-  if (opts.max_bytes_per_second) {
-    const std::int64_t cap = static_cast<std::int64_t>(opts.byte_burst) << byte_shift;
-    byte_tokens = add(byte_tokens, static_cast<double>(static_cast<std::int64_t>(opts.max_bytes_per_second) << byte_shift), cap);
+  if (opts->max_bytes_per_second) {
+    const std::int64_t cap = static_cast<std::int64_t>(opts->byte_burst) << byte_shift;
+    byte_tokens = add(byte_tokens, static_cast<double>(static_cast<std::int64_t>(opts->max_bytes_per_second) << byte_shift), cap);
     full = full && byte_tokens >= cap;
   } else {
     byte_tokens = unlimited;
@@ -299,7 +367,7 @@ bool session::admit_slow(std::size_t size) noexcept {
   const std::int64_t cost = static_cast<std::int64_t>(size) << byte_shift;
   if (rate_closed) return false;  // closed for flooding: the rest is dropped
   if (bucket_time != last_activity) refill();
-  const std::int64_t need = static_cast<std::int64_t>(std::min<std::uint64_t>(size, opts.byte_burst)) << byte_shift;
+  const std::int64_t need = static_cast<std::int64_t>(std::min<std::uint64_t>(size, opts->byte_burst)) << byte_shift;
   if (message_tokens >= message_unit && byte_tokens >= need) {
     message_tokens -= message_unit;
     byte_tokens -= cost;
@@ -310,12 +378,12 @@ bool session::admit_slow(std::size_t size) noexcept {
     stats->messages_in.add();  // (the caller counts only what passes)
     stats->rate_limited.add();
   }
-  refused_need = static_cast<float>(std::min<std::uint64_t>(size, opts.byte_burst));
-  if (opts.rate_limit_close_after == 0 || ++refused_run < opts.rate_limit_close_after ||
+  refused_need = static_cast<float>(std::min<std::uint64_t>(size, opts->byte_burst));
+  if (opts->rate_limit_close_after == 0 || ++refused_run < opts->rate_limit_close_after ||
       conn.get_state() != protocol::state::open)
     return false;
-  const std::uint16_t code = protocol::is_valid_close_code(opts.rate_limit_close_code)
-                                 ? opts.rate_limit_close_code
+  const std::uint16_t code = protocol::is_valid_close_code(opts->rate_limit_close_code)
+                                 ? opts->rate_limit_close_code
                                  : std::uint16_t{protocol::close_code::policy_violation};
   error = errc::rate_limited;
   close_code = code;
@@ -335,11 +403,11 @@ std::chrono::milliseconds session::retry_after() const noexcept {
   // The time either bucket needs, from its state at the last read, to
   // cover the last refused message.
   double wait = 0;
-  if (opts.max_messages_per_second && message_tokens < message_unit)
-    wait = static_cast<double>(message_unit - message_tokens) / message_unit / opts.max_messages_per_second;
+  if (opts->max_messages_per_second && message_tokens < message_unit)
+    wait = static_cast<double>(message_unit - message_tokens) / message_unit / opts->max_messages_per_second;
   const double bytes = static_cast<double>(byte_tokens) / (1 << byte_shift);
-  if (opts.max_bytes_per_second && bytes < refused_need)
-    wait = std::max(wait, (refused_need - bytes) / static_cast<double>(opts.max_bytes_per_second));
+  if (opts->max_bytes_per_second && bytes < refused_need)
+    wait = std::max(wait, (refused_need - bytes) / static_cast<double>(opts->max_bytes_per_second));
   const auto left = bucket_time + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)) -
                     clock::now();
   if (left <= clock::duration::zero()) return std::chrono::milliseconds(0);
@@ -350,43 +418,51 @@ void session::arm_close_deadline() noexcept {
   if (closing) return;
   closing = true;
   closing_since = clock::now();
-  deadline.cancel();  // the watchdog re-evaluates with the new deadline
 }
 
-void session::arm_watchdog() {
+void session::check(clock::time_point now) noexcept {
   if (transport_done) return;
-  const auto now = clock::now();
-  auto next = clock::time_point::max();
   if (closing) {
-    next = closing_since + opts.close_timeout;
-    if (now >= next) return drop(errc::close_timeout);
-  } else if (opts.idle_timeout.count() > 0) {
-    const auto half = opts.idle_timeout / 2;
+    if (now >= closing_since + opts->close_timeout) drop(errc::close_timeout);
+    return;
+  }
+  if (opts->idle_timeout.count() > 0) {
+    const auto half = opts->idle_timeout / 2;
     if (ping_outstanding && last_activity > ping_sent) ping_outstanding = false;
     if (ping_outstanding) {
-      next = ping_sent + half;
-      if (now >= next) return drop(errc::idle_timeout);
+      if (now >= ping_sent + half) return drop(errc::idle_timeout);
     } else if (now >= last_activity + half) {
       if (conn.ping()) wake_writer();
       ping_outstanding = true;
       ping_sent = now;
-      next = now + half;
-    } else {
-      next = last_activity + half;
     }
   }
-  deadline.expires_at(next);
-  // Woken by expiry, or by cancel() when the state changed (close started):
-  // either way, re-evaluate.
-  deadline.async_wait([self = shared_from_this()](std::error_code) { self->arm_watchdog(); });
+  // Buffers an idle connection still holds go back to the allocator (a
+  // chat member's write buffer grew for a presence list it was sent once):
+  // the output when nothing is queued or being written, the input when
+  // nothing unparsed is in it and no read holds it (a hinted read asks for
+  // its buffer only when the socket is ready; a TLS read holds its own).
+  if (!writing && !output_lent && !conn.has_output()) {
+    if (conn.output_capacity()) {
+      protocol::output_buffer none;
+      conn.swap_output(none);
+    }
+    if (inflight.capacity()) inflight.release();
+  }
+  if (awaiting_input && read_hint && !input_lent) conn.release_input();
+}
+
+asio::awaitable<void> session::wait_drained() {
+  if (!drain_signal) drain_signal = std::make_unique<asio::steady_timer>(io.tcp.get_executor());
+  drain_signal->expires_at(clock::time_point::max());
+  std::error_code ec;
+  co_await drain_signal->async_wait(redirect_error(use_awaitable, ec));
 }
 
 asio::awaitable<void> session::flush() {
-  std::error_code ec;
   while (!transport_done && (conn.has_output() || writing)) {
     wake_writer();
-    drain_signal.expires_at(clock::time_point::max());
-    co_await drain_signal.async_wait(redirect_error(use_awaitable, ec));
+    co_await wait_drained();
   }
 }
 
@@ -415,6 +491,57 @@ asio::awaitable<void> session::finish() {
 
 asio::awaitable<bool> session::read(message& out) { return read_messages(&out, nullptr, nullptr); }
 asio::awaitable<bool> session::read(message_batch& out) { return read_messages(nullptr, &out, nullptr); }
+
+std::size_t session::took(std::size_t n) {
+  conn.commit(n);
+  // Start small (idle connections hold little) and grow while reads fill
+  // the buffer (bulk or pipelined traffic needs few, large reads). A read
+  // that filled the buffer left more behind: it is taken at once (the
+  // socket is non-blocking) into the grown buffer, so that one batch holds
+  // everything that has arrived, as one large read would have. Otherwise
+  // what one write of the peer's brought could be split over two batches
+  // and each batch's replies (or a broadcast's fan-out) over two writes,
+  // for good: while the first half is answered the second arrives.
+  for (std::size_t last = n, room = read_room; last == room && room < max_read_size;) {
+    read_size = std::min(max_read_size, std::max(read_size, room) * 2);
+    if (io.tls) break;  // the next read is large enough
+    auto more = conn.prepare(read_size);
+    room = more.size();
+    last = io.tcp.read_some(asio::buffer(more.data(), room), read_error);
+    if (read_error == asio::error::would_block || read_error == asio::error::try_again) read_error = {};
+    // Any other error (or the end of the stream) is raised by the next read,
+    // once what came before it was handed out.
+    if (read_error) break;
+    conn.commit(last);
+    n += last;
+  }
+  // Big messages gain nothing from the shared buffers (a connection's
+  // own stay busy, and cache-sized sharing does not apply); measured, the
+  // 1 MiB echo lost a fifth of its speed with them.
+  reads_big = n >= max_read_size;
+  borrow_output();
+  if (stats) stats->bytes_in.add(n);
+  const auto now = std::chrono::steady_clock::now();
+  last_activity = now;
+  if (now - bucket_time >= refill_step) refill();
+  return n;
+}
+
+// The read read_messages() waits for. One system call per batch, into the
+// shared buffer when it is free (see hinted_read.hpp).
+static void start_read(session& s, read_resumer h) {
+  if (s.io.tls) return s.io.tls->async_read_some(s.input.own(), std::move(h));
+#ifdef DUPLEX_HINTED_READ
+  // The common case: the handler runs on the socket's io_context (a server
+  // handler always does) and nothing can cancel the read but closing.
+  static_assert(sizeof(direct_recv_op<read_target, read_resumer>) <= sizeof(s.read_op) &&
+                alignof(direct_recv_op<read_target, read_resumer>) <= alignof(decltype(s.read_op)));
+  if (s.read_hint && !h.get_cancellation_slot().is_connected() && h.get_executor() == s.io.tcp.get_executor() &&
+      start_direct_read(s.io.tcp, s.input, h, &s.read_op))
+    return;
+#endif
+  async_read_hinted(s.io.tcp, s.input, s.read_hint, std::move(h));
+}
 
 asio::awaitable<bool> session::read_messages(message* one, message_batch* many, std::error_code* report) {
   auto self = shared_from_this();  // keep the session alive across suspension
@@ -465,7 +592,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many, 
           }
           break;
         case kind::ping:  // the pong is queued already (within max_pings_per_second)
-          if (const auto limit = s.opts.max_pings_per_second) s.count_ping(limit);
+          if (const auto limit = s.opts->max_pings_per_second) s.count_ping(limit);
           s.wake_writer();
           break;
         case kind::pong:
@@ -516,57 +643,33 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many, 
     // instead of our buffer growing.
     while (!s.transport_done && s.queued() > s.send_queue_limit) {
       s.wake_writer();
-      s.drain_signal.expires_at(clock::time_point::max());
-      co_await s.drain_signal.async_wait(redirect_error(use_awaitable, ec));
+      co_await s.wait_drained();
     }
     if (s.transport_done) co_return ended();
     // Inline rather than stream::read_some(): an idle connection waits here,
     // and a nested coroutine would hold one more frame per connection.
     std::size_t n = 0;
+    s.awaiting_input = true;
     if (s.read_error) {
       ec = std::exchange(s.read_error, {});
-    } else if (s.io.tls) {
-      n = co_await s.io.tls->async_read_some(s.input.own(), redirect_error(use_awaitable, ec));
     } else {
-      // One system call per batch, into the shared buffer when it is free
-      // (see hinted_read.hpp).
-      n = co_await async_read_hinted(s.io.tcp, s.input, s.read_hint, redirect_error(use_awaitable, ec));
+      // Resumed by the read's completion itself (read_resumer), without
+      // use_awaitable's coroutine frame per read.
+      read_result r;
+      auto start = [&s, &r](auto* frame) -> read_resumer::thread* {
+        start_read(s, read_resumer(frame->detach_thread(), r));
+        return nullptr;
+      };
+      co_await start;
+      n = r.n;
+      ec = r.ec;
     }
+    s.awaiting_input = false;
     if (ec) {
       s.drop(ec == asio::error::eof ? make_error_code(errc::closed) : ec);
       co_return ended();
     }
-    s.conn.commit(n);
-    // Start small (idle connections hold little) and grow while reads fill
-    // the buffer (bulk or pipelined traffic needs few, large reads). A read
-    // that filled the buffer left more behind: it is taken at once (the
-    // socket is non-blocking) into the grown buffer, so that one batch holds
-    // everything that has arrived, as one large read would have. Otherwise
-    // what one write of the peer's brought could be split over two batches
-    // and each batch's replies (or a broadcast's fan-out) over two writes,
-    // for good: while the first half is answered the second arrives.
-    for (std::size_t last = n, room = s.read_room; last == room && room < max_read_size;) {
-      s.read_size = std::min(max_read_size, std::max(s.read_size, room) * 2);
-      if (s.io.tls) break;  // the next read is large enough
-      auto more = s.conn.prepare(s.read_size);
-      room = more.size();
-      last = s.io.tcp.read_some(asio::buffer(more.data(), room), s.read_error);
-      if (s.read_error == asio::error::would_block || s.read_error == asio::error::try_again) s.read_error = {};
-      // Any other error (or the end of the stream) is raised by the next read,
-      // once what came before it was handed out.
-      if (s.read_error) break;
-      s.conn.commit(last);
-      n += last;
-    }
-    // Big messages gain nothing from the shared buffers (a connection's
-    // own stay busy, and cache-sized sharing does not apply); measured, the
-    // 1 MiB echo lost a fifth of its speed with them.
-    s.reads_big = n >= max_read_size;
-    s.borrow_output();
-    if (s.stats) s.stats->bytes_in.add(n);
-    const auto now = std::chrono::steady_clock::now();
-    s.last_activity = now;
-    if (now - s.bucket_time >= s.refill_step) s.refill();
+    s.took(n);
   }
 }
 
@@ -614,7 +717,11 @@ websocket make_handle(std::shared_ptr<session> s) {
 
 std::error_code session::refuse() noexcept {
   if (transport_done || conn.get_state() != protocol::state::open) return errc::closed;
-  if (opts.on_overflow == overflow_policy::close) {
+  // A callback's reply to its own connection under the wait policy: queued,
+  // and the read loop waits for the queue to drain before reading more
+  // (callbacks.cpp), as a coroutine's send() would have waited.
+  if (replying && opts->on_overflow == overflow_policy::wait) return {};
+  if (opts->on_overflow == overflow_policy::close) {
     error = errc::slow_consumer;
     close_code = protocol::close_code::policy_violation;
     conn.close(protocol::close_code::policy_violation, "send queue full");
@@ -685,12 +792,11 @@ std::error_code websocket::post(const prepared_message& m) {
 asio::awaitable<std::error_code> websocket::send(std::string_view data, bool binary) {
   auto self = s_;
   auto& s = *s_;
-  if (s.opts.on_overflow == overflow_policy::wait) {
+  if (s.opts->on_overflow == overflow_policy::wait) {
     std::error_code ec;
     while (!s.transport_done && s.conn.get_state() == protocol::state::open && s.queued() > 0 &&
            s.queued() + data.size() > s.send_queue_limit) {
-      s.drain_signal.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await s.drain_signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await s.wait_drained();
     }
   }
   co_return post(data, binary);

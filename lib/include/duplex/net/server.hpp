@@ -9,7 +9,9 @@
 //
 // A connection is one coroutine: handshake (bounded by handshake_timeout),
 // then the endpoint's handler. When the handler returns, the connection is
-// closed with 1000 if it is still open.
+// closed with 1000 if it is still open. An endpoint may instead be driven by
+// callbacks (websocket_callbacks: open, message, close), with no coroutine
+// per connection once the handshake is done.
 //
 // All cores: give the server several io_contexts, each run by one thread
 // (duplex::io_pool). The acceptor runs on the first and hands each accepted
@@ -122,6 +124,9 @@ class server {
   // Routes WebSocket upgrades for `path` (exact match, query ignored);
   // "*" catches every path no other endpoint matches.
   void websocket(std::string path, handler h, endpoint_options opts = {});
+  // The same endpoint driven by callbacks, no coroutine per connection
+  // (websocket.hpp): for servers that hold very many idle connections.
+  void websocket(std::string path, websocket_callbacks callbacks, endpoint_options opts = {});
 
   // Answers GET and HEAD for `path` (exact match, query ignored) with `h`,
   // called on the connection's thread (so it must be thread-safe when the

@@ -19,6 +19,7 @@
 
 #include <any>
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -316,6 +317,42 @@ class websocket {
 
  private:
   std::shared_ptr<detail::session> s_;
+};
+
+// A message as a callback sees it: the payload is valid during the call only.
+using message_view = message_batch::view;
+
+// A server endpoint driven by callbacks instead of a coroutine per connection
+// (server::websocket(path, websocket_callbacks)), uWebSockets' style: an idle
+// connection then holds no coroutine frame, no pending coroutine read, about
+// half the memory (docs/memory.md). Same websocket handle, options, limits
+// and ordering: each read from the socket hands its messages to `message`
+// one by one, and the replies they post leave in one write afterwards.
+// Every callback runs on the connection's thread; an exception from one is
+// logged and closes the connection with 1011.
+//
+// Backpressure: with overflow_policy::wait (the default), what a callback
+// posts to its own connection is queued even past send_queue_limit, and the
+// connection is not read again until its queue has drained below the limit
+// (TCP then pushes back on a peer that sends faster than it reads), as a
+// coroutine's send() would wait. Posts to other connections (a broadcast)
+// follow the drop policy; choose drop or close for broadcasters.
+//
+// The server owns the connection until it ends: copies of the handle may be
+// kept (a room), but dropping them does not close it (post_close() does).
+//   srv.websocket("/echo", duplex::websocket_callbacks{
+//       .message = [](duplex::websocket& ws, const duplex::message_view& m) { ws.post(m.data, m.binary); }});
+struct websocket_callbacks {
+  // After the 101, before the first message.
+  std::function<void(websocket&)> open;
+  // Each message in order (text or binary).
+  std::function<void(websocket&, const message_view&)> message;
+  // A message the receive rate limit refused (not handed to `message`);
+  // retry_after() says when the peer may send again. Optional.
+  std::function<void(websocket&)> rate_limited;
+  // Once, when the connection has ended (close_code(), error() say how);
+  // posts are refused from then on.
+  std::function<void(websocket&)> close;
 };
 
 }  // namespace duplex

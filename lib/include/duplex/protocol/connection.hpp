@@ -84,6 +84,13 @@ class connection {
   // while it reads, and takes it back afterwards. Like prepare(), it ends
   // the validity of payloads that lie in the input.
   void swap_input(std::unique_ptr<char[]>& storage, std::size_t& capacity);
+  // Frees the input storage if it holds no unparsed input (an idle
+  // connection's); payloads viewed in the input become invalid.
+  void release_input() noexcept {
+    if (in_begin_ != in_end_) return;
+    in_.reset();
+    in_cap_ = in_begin_ = in_end_ = 0;
+  }
   // For a transport that hands out several messages at once (a batch): with
   // deferral on, a violation makes next_event() return nullopt with the
   // connection still OPEN and failure_pending() true, so the messages before
@@ -173,6 +180,7 @@ class connection {
   std::string_view output() const noexcept { return out_.view(); }
   bool has_output() const noexcept { return !out_.empty(); }
   void swap_output(output_buffer& other) noexcept { out_.swap(other); }
+  std::size_t output_capacity() const noexcept { return out_.capacity(); }
   // The transport wrote all of output() directly (keeps the capacity).
   void clear_output() noexcept { out_.clear(); }
 
