@@ -2,7 +2,9 @@
 // Colyseus's published figures (@colyseus/schema README "Benchmarks":
 // 2,671 B for a 100-entity snapshot, 9 B for one entity's x/y change, 668 B
 // for 100 entities' x/y changes) and against duplex's own JSON of the same
-// state. Entity: {id u32, x f32, y f32, angle f32, hp i32, name "player<i>"}.
+// state. Entity: {id u32, x f32, y f32, angle f32, hp i32, name "player<i>"},
+// x and y described in hundredths (rules::scale = 100, range ±10,000): sync
+// sends them as zigzag varints (a change: the difference), angle as 4 bytes.
 // The encode scenario is colyseus/schema#228's: 300 entities all changed in a
 // tick, 300 clients each seeing ~60 of them (a grid radius query), timed as
 // tick() (each change encoded once) plus one make_patch per client; also the
@@ -30,8 +32,10 @@ struct entity {
   std::int32_t hp = 100;
   std::string name;
 };
+inline constexpr duplex::schema::rules hundredths{.min_real = -1e4, .max_real = 1e4, .scale = 100};
 constexpr auto describe(const entity*) {
-  return object<entity>("entity", field("id", &entity::id), field("x", &entity::x), field("y", &entity::y),
+  return object<entity>("entity", field("id", &entity::id), field("x", &entity::x, hundredths),
+                        field("y", &entity::y, hundredths),
                         field("angle", &entity::angle), field("hp", &entity::hp), field("name", &entity::name));
 }
 // The same state as one JSON message, for comparison.
@@ -156,6 +160,8 @@ int main(int argc, char** argv) {
   std::printf("| the same: patch per client | %.0f B (%.1f%% of changes from shared bytes) | | |\n",
               double(bytes) / per_tick_clients, 100.0 * double(shared) / double(shared + own ? shared + own : 1));
   std::printf("| the same: replica::apply of one client's patch | %.0f ns | | |\n", apply_ns / ticks);
-  std::printf("\n%d ticks; entity {id u32, x/y/angle f32, hp i32, name \"player<i>\"}\n", ticks);
+  std::printf("\n%d ticks; entity {id u32, x/y f32 in hundredths, angle f32, hp i32, name \"player<i>\"}; "
+              "moves: one entity by (+1, -1), 100 by up to ±5 each\n",
+              ticks);
   return 0;
 }

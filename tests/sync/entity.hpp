@@ -1,5 +1,5 @@
 // The entity the sync tests, the proof harness and sync_fuzz use: every kind
-// of field a game entity has (floats, integers with rules, a string, an
+// of field a game entity has (floats, scaled and not, integers with rules, a string, an
 // enum, an optional, a vector, a nested struct).
 #pragma once
 
@@ -40,8 +40,10 @@ struct unit {
   gear kit;
   friend bool operator==(const unit&, const unit&) = default;
 };
+// Positions in hundredths (duplex::sync sends them as integers), angle as a float.
+inline constexpr duplex::schema::rules xy{.min_real = -1e4, .max_real = 1e4, .scale = 100};
 constexpr auto describe(const unit*) {
-  return object<unit>("unit", field("id", &unit::id), field("x", &unit::x), field("y", &unit::y),
+  return object<unit>("unit", field("id", &unit::id), field("x", &unit::x, xy), field("y", &unit::y, xy),
                       field("angle", &unit::angle), field("hp", &unit::hp, {.min = -1000, .max = 1000}),
                       field("name", &unit::name, {.max_bytes = 32}), field("side", &unit::side),
                       field("target", &unit::target), field("items", &unit::items, {.max_items = 16}),

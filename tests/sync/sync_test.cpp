@@ -69,9 +69,11 @@ TEST(Sync, SnapshotThenChanges) {
   EXPECT_EQ(p.changed, 1u);
   EXPECT_EQ(p.shared, 1u);
   EXPECT_EQ(p.own, 0u);
-  // from 1, +1, head (1 change), id 1, mask x|y = 0b110, 5.0f, 6.0f
-  EXPECT_EQ(hex(p.bytes), "01010401" "06" "0000a040" "0000c040");
-  EXPECT_EQ(p.bytes.size(), 13u);
+  // ticks (span 1 << 5 | from 1 mod 16 << 1), head (1 change), id 1,
+  // mask x|y = 0b110 << 1 | 0 (differences), x +4.00 and y +4.00 in
+  // hundredths: zigzag 800 each
+  EXPECT_EQ(hex(p.bytes), "22" "04" "01" "0c" "a006" "a006");
+  EXPECT_EQ(p.bytes.size(), 8u);
   c = r.apply(p.bytes);
   ASSERT_TRUE(c) << c.error().detail;
   ASSERT_EQ(c->changed.size(), 1u);
@@ -92,7 +94,7 @@ TEST(Sync, LatestWriteInATickWinsAndSameValueIsNoChange) {
   w.tick();
   auto p = v.make_patch(w);
   EXPECT_TRUE(p.empty());
-  EXPECT_EQ(p.bytes.size(), 3u);
+  EXPECT_EQ(p.bytes.size(), 2u);  // the ticks and an empty head
   ASSERT_TRUE(r.apply(p.bytes));
   w.update(7, [](unit& u) { u.hp = 5; });
   w.update(7, [](unit& u) { u.hp = 6; });
@@ -290,31 +292,85 @@ TEST_F(refusals, EveryTruncation) {
 
 TEST_F(refusals, Typed) {
   using sync::patch_errc;
-  EXPECT_EQ(refuse(first), patch_errc::wrong_from_tick);  // a replay
-  EXPECT_EQ(refuse(bytes({2, 1, 0})), patch_errc::wrong_from_tick);
+  // The replica has tick 1: a patch from it starts with (span << 5 | 1 << 1) = 0x22 for span 1.
+  EXPECT_EQ(refuse(first), patch_errc::wrong_from_tick);        // a replay (a snapshot)
+  EXPECT_EQ(refuse(bytes({0x24, 0})), patch_errc::wrong_from_tick);  // from a tick = 2 (mod 16)
+  EXPECT_EQ(refuse(bytes({0x03, 0})), patch_errc::bad_header);       // a snapshot with from bits
   EXPECT_EQ(refuse(second + "x"), patch_errc::trailing_bytes);
-  EXPECT_EQ(refuse(bytes({1, 1, 1, 1, 9})), patch_errc::unknown_id);               // remove 9
-  EXPECT_EQ(refuse(bytes({1, 1, 1, 2, 2, 1})), patch_errc::unordered_ids);         // remove 2, 1
-  EXPECT_EQ(refuse(bytes({1, 1, 1, 2, 1, 1})), patch_errc::unordered_ids);         // remove 1, 1
-  EXPECT_EQ(refuse(bytes({1, 1, 4, 9, 2, 0})), patch_errc::unknown_id);            // change 9
-  EXPECT_EQ(refuse(bytes({1, 1, 4, 1, 0})), patch_errc::bad_mask);                 // empty mask
-  EXPECT_EQ(refuse(bytes({1, 1, 4, 1, 1, 1})), patch_errc::bad_mask);              // the id
-  EXPECT_EQ(refuse(bytes({1, 1, 4, 1, 0x80, 0x10})), patch_errc::bad_mask);        // field 11
-  EXPECT_EQ(refuse(bytes({1, 1, 4, 1, 0x10, 0xd2, 0x0f})), patch_errc::bad_value);  // hp 1001
-  EXPECT_EQ(refuse(bytes({1, 1, 4, 1, 0x80, 0x00})), patch_errc::bad_number);      // not shortest
-  EXPECT_EQ(refuse(bytes({1, 1, 0x7c})), patch_errc::too_many);                    // 31 changes in 0 bytes
-  EXPECT_EQ(refuse(bytes({1, 1, 3, 0x7f, 1})), patch_errc::too_many);
-  EXPECT_EQ(refuse(bytes({1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0})), patch_errc::bad_header);
+  EXPECT_EQ(refuse(bytes({0x22, 1, 1, 9})), patch_errc::unknown_id);               // remove 9
+  EXPECT_EQ(refuse(bytes({0x22, 1, 2, 2, 1})), patch_errc::unordered_ids);         // remove 2, 1
+  EXPECT_EQ(refuse(bytes({0x22, 1, 2, 1, 1})), patch_errc::unordered_ids);         // remove 1, 1
+  EXPECT_EQ(refuse(bytes({0x22, 4, 9, 4, 0})), patch_errc::unknown_id);            // change 9
+  EXPECT_EQ(refuse(bytes({0x22, 4, 1, 0})), patch_errc::bad_mask);                 // empty mask
+  EXPECT_EQ(refuse(bytes({0x22, 4, 1, 1})), patch_errc::bad_mask);                 // empty mask, absolute
+  EXPECT_EQ(refuse(bytes({0x22, 4, 1, 2})), patch_errc::bad_mask);                 // the id
+  EXPECT_EQ(refuse(bytes({0x22, 4, 1, 0x80, 0x20})), patch_errc::bad_mask);        // field 11
+  EXPECT_EQ(refuse(bytes({0x22, 4, 1, 0x20, 0xd2, 0x0f})), patch_errc::bad_value);  // hp 1001
+  EXPECT_EQ(refuse(bytes({0x22, 4, 1, 0x80, 0x00})), patch_errc::bad_number);      // not shortest
+  EXPECT_EQ(refuse(bytes({0x22, 0x7c})), patch_errc::too_many);                    // 31 changes in 0 bytes
+  EXPECT_EQ(refuse(bytes({0x22, 3, 0x7f, 1})), patch_errc::too_many);
+  EXPECT_EQ(refuse(bytes({0xa2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0})),
+            patch_errc::bad_header);  // span 2^58 + 1
+  // Scaled x outside [-10000, 10000]: absolute 1,000,001 hundredths, or a difference taking it there.
+  EXPECT_EQ(refuse(bytes({0x22, 4, 1, 5, 0x82, 0x89, 0x7a})), patch_errc::bad_value);
+  EXPECT_EQ(refuse(bytes({0x22, 4, 1, 4, 0x82, 0x89, 0x7a})), patch_errc::bad_value);
+  EXPECT_EQ(refuse(bytes({0x22, 4, 1, 4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})),
+            patch_errc::bad_value);  // a difference of -2^63
   // An entering entity already held: the snapshot's bytes after tick 1's header.
-  std::string again = bytes({1, 1}) + first.substr(2);
+  std::string again = bytes({0x22}) + first.substr(1);
   EXPECT_EQ(refuse(again), patch_errc::already_known);
   // A change whose value breaks a rule names the field.
-  auto c = r.apply(bytes({1, 1, 4, 1, 0x20, 3, 'a', '\n', 'b'}));  // name with a control char is fine (not a display name)
+  auto c = r.apply(bytes({0x22, 4, 1, 0x40, 3, 'a', '\n', 'b'}));  // name with a control char is fine (not a display name)
   EXPECT_TRUE(c) << c.error().detail;
-  c = r.apply(bytes({2, 1, 4, 1, 0x20, 2, char(0xc3), 'x'}));
+  c = r.apply(bytes({0x24, 4, 1, 0x40, 2, char(0xc3), 'x'}));
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code, sync::patch_errc::bad_value);
   EXPECT_NE(c.error().detail.find("entities[1].name"), std::string::npos) << c.error().detail;
+  // A patch from a later tick than the replica has is refused too (a lost patch).
+  EXPECT_EQ(refuse(bytes({0x28, 0})), patch_errc::wrong_from_tick);
+}
+
+// Scaled floats: the world rounds them to hundredths when the tick closes
+// (a smaller move is no change); a client that skipped ticks gets absolute
+// values (mask bit 0 set), one that took every tick differences.
+TEST(Sync, ScaledFloats) {
+  world_t w(&unit::id);
+  view_t every, slow;
+  replica_t r_every(&unit::id), r_slow(&unit::id);
+  w.upsert(make(1, 1.234f, -2.0f));
+  w.tick();
+  EXPECT_EQ(w.find(1)->base.x, 1.23f);
+  ASSERT_TRUE(r_every.apply(every.make_patch(w).bytes));
+  ASSERT_TRUE(r_slow.apply(slow.make_patch(w).bytes));
+  EXPECT_EQ(r_every.find(1)->x, 1.23f);
+  w.update(1, [](unit& u) { u.x = 1.2349f; });  // still 1.23
+  w.tick();
+  auto e = every.make_patch(w);
+  EXPECT_TRUE(e.empty());
+  ASSERT_TRUE(r_every.apply(e.bytes));
+  w.update(1, [](unit& u) { u.x = 7.5f; });
+  w.tick();
+  ASSERT_TRUE(r_every.apply(every.make_patch(w).bytes));
+  w.update(1, [](unit& u) { u.x = 7.25f, u.y = 3.0f; });
+  w.tick();
+  auto p = every.make_patch(w);
+  EXPECT_EQ(p.shared, 1u);
+  // ticks (1 << 5 | 3 << 1), 1 change, id 1, mask 0b110 << 1, x -0.25 (zigzag 49), y +5.00 (zigzag 1000)
+  EXPECT_EQ(hex(p.bytes), "26" "04" "01" "0c" "31" "e807");
+  ASSERT_TRUE(r_every.apply(p.bytes));
+  auto q = slow.make_patch(w);  // from tick 1: x changed twice since, y once
+  EXPECT_EQ(q.own, 1u);
+  // ticks (3 << 5 | 1 << 1), 1 change, id 1, mask 0b110 << 1 | 1, x 725, y 300 (absolute, zigzag)
+  EXPECT_EQ(hex(q.bytes), "62" "04" "01" "0d" "aa0b" "d804");
+  ASSERT_TRUE(r_slow.apply(q.bytes));
+  EXPECT_EQ(*r_slow.find(1), w.find(1)->base);
+  EXPECT_EQ(*r_every.find(1), w.find(1)->base);
+  // Beyond the described range, the world clamps.
+  w.update(1, [](unit& u) { u.x = 1e9f; });
+  w.tick();
+  EXPECT_EQ(w.find(1)->base.x, 10000.0f);
+  ASSERT_TRUE(r_every.apply(every.make_patch(w).bytes));
+  EXPECT_EQ(r_every.find(1)->x, 10000.0f);
 }
 
 }  // namespace

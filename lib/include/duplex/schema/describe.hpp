@@ -75,6 +75,12 @@ struct rules {
   double max_real = std::numeric_limits<double>::max();
   // Vectors.
   std::size_t max_items = std::numeric_limits<std::size_t>::max();
+  // Floats and doubles in duplex::sync: the value travels as an integer
+  // count of 1/scale units (scale 100: hundredths), a zigzag varint (a
+  // change: the difference from the value the client has). 0: the exact
+  // IEEE value. The world rounds the value to that grid when a tick closes.
+  // The message codecs (JSON, binary) carry the value as is.
+  double scale = 0;
   friend constexpr bool operator==(const rules&, const rules&) = default;
 };
 
@@ -259,6 +265,7 @@ struct fnv {
     size(r.min_bytes), size(r.max_bytes), byte(r.display_name);
     number(static_cast<std::uint64_t>(r.min)), number(static_cast<std::uint64_t>(r.max));
     real(r.min_real), real(r.max_real), size(r.max_items);
+    if (r.scale != 0) real(r.scale);  // descriptions without one hash as before
   }
 };
 

@@ -5,6 +5,7 @@
 
 #include <duplex/schema/binary.hpp>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -102,11 +103,99 @@ namespace detail {
 
 using schema::detail::put_varint;
 
+// A patch's first number: (to - from) << 5 | (from mod 16) << 1 | (from == 0).
+// The client has tick `from` (the view knows it: every patch it makes is
+// delivered in order), so the patch carries only its low 4 bits, a check.
+inline std::uint64_t tick_word(tick_t from, tick_t to) {
+  return ((to - from) << 5) | ((from & 15) << 1) | (from == 0 ? 1u : 0u);
+}
+
+// ---- quantised floats (rules::scale) ------------------------------------------
+// A float or double member whose rule has a scale travels as the integer
+// n = round(value × scale), a zigzag varint, within the described range
+// [min_real, max_real] and within ±2^22 (float) / ±2^50 (double), where n ↔
+// value round-trips exactly. The world rounds values to n / scale when a tick
+// closes, so what clients hold is exactly what the server holds.
+template <class M>
+inline constexpr bool scalable = std::is_floating_point_v<M>;
+
+struct quantum {
+  double scale = 0;
+  std::int64_t lo = 0, hi = 0;  // the integers allowed
+};
+template <class M>
+quantum quantum_of(const schema::rules& r) {
+  const double lim = std::is_same_v<M, float> ? double(std::int64_t{1} << 22) : double(std::int64_t{1} << 50);
+  quantum q;
+  q.scale = r.scale;
+  const double lo = std::ceil(r.min_real * r.scale), hi = std::floor(r.max_real * r.scale);
+  q.lo = static_cast<std::int64_t>(lo > -lim ? lo : -lim);
+  q.hi = static_cast<std::int64_t>(hi < lim ? hi : lim);
+  return q;
+}
+// The integer for v: rounded half away from zero, clamped to the range (NaN: 0, clamped).
+inline std::int64_t quantise(const quantum& q, double v) {
+  double x = v * q.scale;
+  if (x != x) x = 0;
+  if (x < double(q.lo)) return q.lo;
+  if (x > double(q.hi)) return q.hi;
+  return std::llround(x);
+}
+template <class M>
+M dequantise(const quantum& q, std::int64_t n) {
+  return static_cast<M>(static_cast<double>(n) / q.scale);
+}
+inline std::uint64_t zigzag(std::int64_t x) {
+  return (static_cast<std::uint64_t>(x) << 1) ^ static_cast<std::uint64_t>(x >> 63);
+}
+inline std::int64_t unzigzag(std::uint64_t raw) { return static_cast<std::int64_t>((raw >> 1) ^ (~(raw & 1) + 1)); }
+
+// Whether T has a field with a scale (then a change's mask carries one more
+// bit: absolute values or differences).
+template <schema::described_struct T>
+constexpr bool has_scaled() {
+  bool any = false;
+  schema::for_each_field<T>([&](const auto& f) {
+    using M = typename std::remove_cvref_t<decltype(f)>::member_type;
+    if constexpr (scalable<M>) {
+      if (f.rule.scale != 0) any = true;
+    }
+  });
+  return any;
+}
+
+// Rounds every scaled field of v to its grid (what clients will hold).
+template <schema::described_struct T>
+void snap_fields(T& v) {
+  if constexpr (has_scaled<T>()) {
+    schema::for_each_field<T>([&](const auto& f) {
+      using M = typename std::remove_cvref_t<decltype(f)>::member_type;
+      if constexpr (scalable<M>) {
+        if (f.rule.scale != 0) {
+          const quantum q = quantum_of<M>(f.rule);
+          v.*(f.ptr) = dequantise<M>(q, quantise(q, static_cast<double>(v.*(f.ptr))));
+        }
+      }
+    });
+  }
+}
+
+// ---- writing --------------------------------------------------------------------
+
 // One field on its own: as binary.hpp writes it inside a struct, except an
 // optional, which carries its own presence byte (0 absent, 1 present) since
-// there is no struct bitmap around it.
+// there is no struct bitmap around it, and a scaled float: its integer, or
+// (with `prev`) the difference from prev's, as a zigzag varint.
 template <class M>
-void put_field(std::string& out, const M& m) {
+void put_field(std::string& out, const M& m, const schema::rules& ru, const M* prev) {
+  if constexpr (scalable<M>) {
+    if (ru.scale != 0) {
+      const quantum q = quantum_of<M>(ru);
+      const std::int64_t n = quantise(q, static_cast<double>(m));
+      put_varint(out, zigzag(prev ? n - quantise(q, static_cast<double>(*prev)) : n));
+      return;
+    }
+  }
   if constexpr (schema::is_optional<M>::value) {
     out += static_cast<char>(m ? 1 : 0);
     if (m) schema::detail::put(out, *m);
@@ -115,14 +204,41 @@ void put_field(std::string& out, const M& m) {
   }
 }
 
-// The fields of v named by mask, in declaration order.
+// The fields of v named by mask, in declaration order; scaled ones as
+// differences from prev's when prev is given.
 template <schema::described_struct T>
-void put_fields(std::string& out, const T& v, std::uint64_t mask) {
+void put_fields(std::string& out, const T& v, std::uint64_t mask, const T* prev = nullptr) {
   std::size_t i = 0;
   schema::for_each_field<T>([&](const auto& f) {
-    if ((mask >> i) & 1) put_field(out, v.*(f.ptr));
+    if ((mask >> i) & 1) put_field(out, v.*(f.ptr), f.rule, prev ? &(prev->*(f.ptr)) : nullptr);
     ++i;
   });
+}
+
+// A whole entity (entering a client's view): every field, absolute.
+template <schema::described_struct T>
+void put_entity(std::string& out, const T& v) {
+  put_fields(out, v, all_fields<T>);
+}
+
+// A change's mask as written: with scaled fields, mask << 1 | absolute.
+template <schema::described_struct T>
+std::uint64_t mask_word(std::uint64_t mask, bool absolute) {
+  if constexpr (has_scaled<T>()) return (mask << 1) | (absolute ? 1u : 0u);
+  else return mask;
+}
+
+// The fewest bytes one entity takes.
+template <schema::described_struct T>
+constexpr std::size_t entity_min_size() {
+  std::size_t n = 0;
+  schema::for_each_field<T>([&](const auto& f) {
+    using M = typename std::remove_cvref_t<decltype(f)>::member_type;
+    if constexpr (schema::is_optional<M>::value) n += 1;
+    else if constexpr (scalable<M>) n += f.rule.scale != 0 ? 1 : schema::detail::min_size<M>();
+    else n += schema::detail::min_size<M>();
+  });
+  return n > 0 ? n : 1;
 }
 
 // The fields of `a` that differ from `b` (operator== per field).
@@ -147,12 +263,36 @@ void copy_fields(T& to, const T& from, std::uint64_t mask) {
   });
 }
 
-// Reading: binary.hpp's reader and decoder (its checks, rules and paths).
+// ---- reading: binary.hpp's reader and decoder (its checks, rules and paths) ----
 using schema::detail::decoder;
 using schema::detail::reader;
 
+// One field; a scaled float absolute, or (absolute false) as a difference
+// from the value m holds. The integer must be within the field's range.
 template <class M>
-bool get_field(decoder& d, reader& r, M& m, const schema::rules& ru) {
+bool get_field(decoder& d, reader& r, M& m, const schema::rules& ru, bool absolute) {
+  if constexpr (scalable<M>) {
+    if (ru.scale != 0) {
+      const quantum q = quantum_of<M>(ru);
+      std::uint64_t raw = 0;
+      if (!schema::detail::get_varint(d, r, raw)) return false;
+      const std::int64_t x = unzigzag(raw);
+      std::int64_t n = x;
+      if (!absolute) {
+        constexpr std::int64_t far = std::int64_t{1} << 52;  // past any range: no overflow below
+        n = (x < -far || x > far) ? std::int64_t{1} << 62 : quantise(q, static_cast<double>(m)) + x;
+      }
+      if (n < q.lo || n > q.hi) {
+        d.fail(schema::decode_errc::out_of_range,
+               "an integer in [" + std::to_string(q.lo) + ", " + std::to_string(q.hi) + "] (units of 1/" +
+                   std::to_string(q.scale) + ")",
+               "the value is out of range");
+        return false;
+      }
+      m = dequantise<M>(q, n);
+      return true;
+    }
+  }
   if constexpr (schema::is_optional<M>::value) {
     if (r.left() < 1) {
       schema::detail::cut_short(d, "an optional field's presence byte");
@@ -174,13 +314,13 @@ bool get_field(decoder& d, reader& r, M& m, const schema::rules& ru) {
 }
 
 template <schema::described_struct T>
-bool get_fields(decoder& d, reader& r, T& v, std::uint64_t mask) {
+bool get_fields(decoder& d, reader& r, T& v, std::uint64_t mask, bool absolute = true) {
   std::size_t i = 0;
   bool ok = true;
   schema::for_each_field<T>([&](const auto& f) {
     if (ok && ((mask >> i) & 1)) {
       d.push(f.name);
-      ok = get_field(d, r, v.*(f.ptr), f.rule);
+      ok = get_field(d, r, v.*(f.ptr), f.rule, absolute);
       d.pop();
     }
     ++i;

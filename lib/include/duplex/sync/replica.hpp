@@ -46,13 +46,19 @@ class replica {
     detail::reader r{reinterpret_cast<const unsigned char*>(bytes.data()),
                      reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size()};
     changes<Id> out;
-    std::uint64_t from = 0, span = 0, head = 0, n_removes = 0, n_enters = 0;
-    if (!number(d, r, from, "from_tick") || !number(d, r, span, "to_tick")) return error_;
-    if (from != have_)
+    std::uint64_t word = 0, head = 0, n_removes = 0, n_enters = 0;
+    if (!number(d, r, word, "the ticks")) return error_;
+    const bool snapshot = word & 1;
+    const std::uint64_t low = (word >> 1) & 15, span = word >> 5;
+    if (snapshot && low != 0) return fail(patch_errc::bad_header, "a snapshot's from_tick bits are not 0");
+    if (snapshot != (have_ == 0) || (!snapshot && low != (have_ & 15)))
       return fail(patch_errc::wrong_from_tick,
-                  "the patch starts at tick " + std::to_string(from) + "; the replica has " + std::to_string(have_));
-    if (span > (std::uint64_t{1} << 62) || from > (std::uint64_t{1} << 62))
-      return fail(patch_errc::bad_header, "to_tick past 2^63");
+                  std::string("the patch starts at ") +
+                      (snapshot ? std::string("tick 0") : "a tick = " + std::to_string(low) + " (mod 16)") +
+                      "; the replica has " + std::to_string(have_));
+    const std::uint64_t from = snapshot ? 0 : have_;
+    if (span > (std::uint64_t{1} << 58) || from > (std::uint64_t{1} << 58))
+      return fail(patch_errc::bad_header, "to_tick past 2^59");
     out.from = from;
     out.to = from + span;
     if (!number(d, r, head, "the section header")) return error_;
@@ -60,7 +66,7 @@ class replica {
     if ((head & 1) && (!number(d, r, n_removes, "the count of removes") || !count(n_removes, r, 1, "removes")))
       return error_;
     if ((head & 2) && (!number(d, r, n_enters, "the count of entities entering") ||
-                       !count(n_enters, r, std::max<std::size_t>(1, schema::detail::min_size<T>()), "entering entities")))
+                       !count(n_enters, r, detail::entity_min_size<T>(), "entering entities")))
       return error_;
     if (!count(n_changes, r, 2, "changes")) return error_;
 
@@ -81,7 +87,7 @@ class replica {
       T v{};
       d.push(std::string_view("entering"));
       d.push(static_cast<std::size_t>(i));
-      const bool ok = schema::detail::get(d, r, v, schema::rules{}, 1);
+      const bool ok = detail::get_fields(d, r, v, all_fields<T>);
       d.pop(), d.pop();
       if (!ok) return value_error(d);
       const Id id = v.*id_;
@@ -107,13 +113,18 @@ class replica {
       if (it == entities_.end() || std::binary_search(out.removed.begin(), out.removed.end(), id))
         return fail(patch_errc::unknown_id, "changes: no entity " + std::to_string(raw));
       if (!number(d, r, mask, "a change's field mask")) return error_;
+      bool absolute = true;
+      if constexpr (detail::has_scaled<T>()) {
+        absolute = mask & 1;
+        mask >>= 1;
+      }
       if (mask == 0 || (mask & ~all_fields<T>) != 0 || (id_index_ < 64 && ((mask >> id_index_) & 1)))
         return fail(patch_errc::bad_mask, "changes: entity " + std::to_string(raw) + ": field mask " +
                                               std::to_string(mask) + " is empty, names no field or names the id");
       T v = it->second;
       path_ = "entities[" + std::to_string(raw) + "]";
       d.push(std::string_view(path_));
-      const bool ok = detail::get_fields(d, r, v, mask);
+      const bool ok = detail::get_fields(d, r, v, mask, absolute);
       if (!ok) {
         auto e = value_error(d);
         d.pop();

@@ -115,15 +115,17 @@ class view {
         }
         next_known_.push_back(id);
         if (e->version <= have_) continue;
-        std::uint64_t since = 0;
-        for (std::size_t i = 0; i < world_type::fields; ++i)
-          if (e->field_tick[i] > have_) since |= std::uint64_t{1} << i;
-        if (since == e->mask) {
-          changes_.append(e->delta);  // the tick's shared bytes
+        if (e->previous <= have_) {
+          // It has the entity as it was before its last change: the change's shared bytes.
+          changes_.append(e->delta);
           ++p.shared;
         } else {
+          // It skipped ticks: the fields changed since its tick, absolute.
+          std::uint64_t since = 0;
+          for (std::size_t i = 0; i < world_type::fields; ++i)
+            if (e->field_tick[i] > have_) since |= std::uint64_t{1} << i;
           detail::put_varint(changes_, static_cast<std::uint64_t>(id));
-          detail::put_varint(changes_, since);
+          detail::put_varint(changes_, detail::mask_word<T>(since, true));
           detail::put_fields(changes_, e->base, since);
           ++p.own;
         }
@@ -134,10 +136,10 @@ class view {
     }
     while (k < known_.size()) remove(known_[k++]);
 
-    // from_tick, to_tick - from_tick, then (changes << 2 | enters? << 1 | removes?),
-    // the counts of the sections present, the sections.
-    detail::put_varint(p.bytes, p.from);
-    detail::put_varint(p.bytes, p.to - p.from);
+    // The ticks ((to - from) << 5 | (from mod 16) << 1 | snapshot), then
+    // (changes << 2 | enters? << 1 | removes?), the counts of the sections
+    // present, the sections.
+    detail::put_varint(p.bytes, detail::tick_word(p.from, p.to));
     detail::put_varint(p.bytes, (std::uint64_t{p.changed} << 2) | (p.entered ? 2u : 0u) | (p.removed ? 1u : 0u));
     if (p.removed) detail::put_varint(p.bytes, p.removed);
     if (p.entered) detail::put_varint(p.bytes, p.entered);

@@ -115,9 +115,12 @@ class world {
     bool dirty = false;      // touched in the open tick
     tick_t created = 0;      // the tick it appeared in (since its last removal)
     tick_t version = 0;      // the last tick that changed it
+    tick_t previous = 0;     // the change before that one (or the creation)
     std::uint64_t mask = 0;  // the fields changed in tick `version`
     std::array<tick_t, fields> field_tick{};  // per field, the last tick that changed it
-    // Encoded once per change, shared by every view: id, mask, those fields.
+    // Encoded once per change, shared by every view that has the entity as
+    // of `previous` (or later, before `version`): id, mask, those fields
+    // (scaled floats as differences from their value at `previous`).
     std::string delta;
     // The whole entity, for clients it enters; encoded when first needed.
     mutable std::string full;
@@ -126,7 +129,7 @@ class world {
     const std::string& full_bytes() const {
       if (full_at != version) {
         full.clear();
-        schema::detail::put(full, base);
+        detail::put_entity(full, base);
         full_at = version;
       }
       return full;
@@ -182,10 +185,11 @@ class world {
         entities_.erase(it);
         continue;
       }
+      detail::snap_fields(e.value);  // scaled floats onto their grid: what clients will hold
       if (!e.closed) {
         e.base = e.value;
         e.closed = true;
-        e.created = e.version = now_;
+        e.created = e.version = e.previous = now_;
         e.mask = all_fields<T>;
         e.field_tick.fill(now_);
         e.delta.clear();
@@ -195,15 +199,16 @@ class world {
       }
       const std::uint64_t mask = detail::diff_fields(e.value, e.base);
       if (mask == 0) continue;
+      e.delta.clear();
+      detail::put_varint(e.delta, static_cast<std::uint64_t>(id));
+      detail::put_varint(e.delta, detail::mask_word<T>(mask, false));
+      detail::put_fields(e.delta, e.value, mask, &e.base);
       detail::copy_fields(e.base, e.value, mask);
+      e.previous = e.version;
       e.version = now_;
       e.mask = mask;
       for (std::size_t i = 0; i < fields; ++i)
         if ((mask >> i) & 1) e.field_tick[i] = now_;
-      e.delta.clear();
-      detail::put_varint(e.delta, static_cast<std::uint64_t>(id));
-      detail::put_varint(e.delta, mask);
-      detail::put_fields(e.delta, e.base, mask);
       if (grid_) grid_->place(id, e.base);
       ++changed_;
     }
