@@ -36,10 +36,10 @@
 //   (a grid query: O(entities near the client), not O(world)), merges it
 //   with the held ids and writes: removes (held, no longer visible or gone),
 //   enters (visible, not held: the whole entity), changes (held, version
-//   past the client's tick: the fields changed since then). A change whose
-//   fields since the client's tick are exactly the entity's last change (the
-//   usual case: a client that took every tick) is a copy of the shared bytes;
-//   otherwise (a client that skipped ticks) it is encoded for that client.
+//   past the client's tick: the fields changed since then). A client that
+//   holds the entity as of its previous change (the usual case: it took
+//   every tick) gets a copy of the shared bytes; otherwise (it skipped
+//   ticks) the change is encoded for that client, absolute.
 //   An entity removed and created again under the same id since the
 //   client's tick is a remove plus an enter.
 // - A slow client (its socket backlogged: the application knows) is simply
@@ -57,20 +57,27 @@
 //   (removed, added, changed with field masks) for the page.
 //
 // Wire format of one patch (varint = LEB128, shortest form only):
-//   varint from_tick            the tick the client has (0: a snapshot)
-//   varint to_tick - from_tick
+//   varint ticks                (to_tick - from_tick) << 5 | (from_tick mod 16) << 1 | (from_tick == 0)
+//                               the view knows the tick its client has; the
+//                               low bits are a check, bit 0 a snapshot
 //   varint head                 changes << 2 | (enters > 0) << 1 | (removes > 0)
 //   [varint removes]            if head & 1
 //   [varint enters]             if head & 2
 //   removes × varint id         increasing
-//   enters  × T                 binary.hpp's struct encoding (optional bitmap,
-//                               fields in order; the id is one of them), by increasing id
+//   enters  × T                 every field in order (the id is one), absolute, by increasing id
 //   changes × (varint id, varint mask, fields)   by increasing id; bit i of
-//                               mask = the i-th described field; each field as
-//                               binary.hpp writes it inside a struct, except
-//                               an optional: a byte 0/1, then the value if 1
-// An x/y change of one entity with a small id, one tick on: 3 bytes of
-// header + id + mask + 2 × 4 bytes of float = 13 bytes.
+//                               mask = the i-th described field; if T has a
+//                               scaled field, mask << 1 | absolute
+// A field: as binary.hpp writes it inside a struct, except an optional (a
+// byte 0/1, then the value if 1) and a scaled float (rules::scale): the
+// integer round(value × scale), zigzag varint, within the described range; in
+// a change not marked absolute, the difference from the value the client
+// holds. The world rounds scaled fields to that grid when a tick closes. A
+// change is encoded once per tick with differences from the entity's value
+// at its previous change (clients that took every tick copy it); a client
+// that skipped ticks gets absolute values.
+// An x/y change of one entity with a small id, x and y in hundredths, one
+// tick on: ticks + head + id + mask + 2 × 2 bytes = 8 bytes.
 //
 // Threads: a world and its views belong to one thread (make_patch fills a
 // lazily encoded cache in the world); a replica to one.
