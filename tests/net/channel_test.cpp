@@ -9,8 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 using duplex::test::run_client;
 using duplex::test::test_server;
@@ -205,5 +209,130 @@ TEST(Channel, OneServerSpeaksJsonAndBinaryPerConnection) {
       }
       co_await ch->close();
     }
+  });
+}
+
+// ---- a prepared broadcast encodes its binary form only for binary recipients ----
+
+namespace {
+
+// Every connected channel; a join is broadcast to all of them, and the
+// prepared's count of binary encodings is recorded after the posts. A chat
+// is answered (in order with the broadcasts: the client's sync point).
+struct hub {
+  std::vector<duplex::channel<chat_v1>*> members;  // the server's thread only
+  std::atomic<int> encodings{-1};
+  std::atomic<int> broadcasts{0};
+};
+
+asio::awaitable<void> serve_hub(hub& h, duplex::websocket ws) {
+  auto ch = co_await duplex::channel<chat_v1>::accept(std::move(ws));
+  if (!ch) co_return;
+  h.members.push_back(&*ch);
+  while (auto in = co_await ch->read()) {
+    if (!*in) continue;
+    if (auto* c = std::get_if<schema::chat>(&**in)) {
+      const schema::message ack{"hub", c->text, 1};
+      co_await ch->send(ack);
+    } else if (auto* j = std::get_if<schema::join>(&**in)) {
+      const auto p = duplex::channel<chat_v1>::prepare(schema::joined{j->name});
+      const auto copy = p;  // copies share the one binary form
+      for (auto* m : h.members) m->post(copy);
+      h.encodings = static_cast<int>(p.binary_encodings());
+      ++h.broadcasts;
+    }
+  }
+  std::erase(h.members, &*ch);
+}
+
+using client_channel = duplex::channel<chat_v1, duplex::side::client>;
+
+// Connects in one encoding and waits for the hub's answer to a chat: the
+// server holds the channel by then.
+asio::awaitable<std::optional<client_channel>> hub_client(const std::string& url, schema::encoding enc) {
+  duplex::connect_options co;
+  co.subprotocols = duplex::offered_subprotocols<chat_v1>(enc);
+  auto ws = co_await duplex::connect(url, co);
+  auto ch = co_await client_channel::accept(std::move(ws));
+  if (!ch) co_return ch;
+  const schema::chat hi{"hi"};
+  co_await ch->send(hi);
+  auto r = co_await ch->read();
+  EXPECT_TRUE(r && *r);
+  co_return ch;
+}
+
+// The next frame is exactly `want` in this channel's encoding.
+asio::awaitable<void> expect_joined(client_channel& ch, const char* name) {
+  duplex::message m;
+  const bool got = co_await ch.socket().read(m);
+  EXPECT_TRUE(got);
+  const schema::joined want{name};
+  EXPECT_EQ(m.binary, ch.binary());
+  EXPECT_EQ(m.data, ch.binary() ? schema::encode_binary<chat_v1::server_message>(want) : schema::encode(want));
+}
+
+// A chat round trip after a broadcast: the server has recorded its count.
+asio::awaitable<void> sync_point(client_channel& ch) {
+  const schema::chat ping{"sync"};
+  co_await ch.send(ping);
+  auto r = co_await ch.read();
+  EXPECT_TRUE(r && *r && std::holds_alternative<schema::message>(**r));
+}
+
+}  // namespace
+
+TEST(Channel, PreparedEncodesBinaryOnFirstBinaryUse) {
+  const schema::joined j{"ada"};
+  const auto p = duplex::channel<chat_v1>::prepare(j);
+  EXPECT_EQ(p.json.data(), schema::encode(j));
+  EXPECT_EQ(p.binary_encodings(), 0u);
+  const auto copy = p;
+  EXPECT_EQ(copy.binary_form().data(), schema::encode_binary<chat_v1::server_message>(j));
+  EXPECT_TRUE(copy.binary_form().binary());
+  EXPECT_EQ(p.binary_form().data(), schema::encode_binary<chat_v1::server_message>(j));
+  EXPECT_EQ(p.binary_encodings(), 1u);  // once, shared by the copy
+}
+
+TEST(Channel, BroadcastToJsonOnlyDoesNoBinaryEncodingAndMixedGetTheirBytes) {
+  hub h;
+  test_server srv({}, [&h](duplex::server& s) {
+    s.websocket(
+        "/hub", [&h](duplex::websocket ws) { return serve_hub(h, std::move(ws)); },
+        duplex::protocol_endpoint<chat_v1>());
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    const std::string url = srv.ws_url("/hub");
+    auto a = co_await hub_client(url, schema::encoding::json);
+    auto b = co_await hub_client(url, schema::encoding::json);
+    EXPECT_TRUE(a && b);
+    if (!a || !b) co_return;
+    // JSON recipients only: the binary form is never encoded.
+    const schema::join x{"x"};
+    co_await a->send(x);
+    co_await expect_joined(*a, "x");
+    co_await expect_joined(*b, "x");
+    co_await sync_point(*a);
+    EXPECT_EQ(h.broadcasts.load(), 1);
+    EXPECT_EQ(h.encodings.load(), 0);
+
+    // Two binary recipients join: one binary encoding, each gets its encoding's bytes.
+    auto d = co_await hub_client(url, schema::encoding::binary);
+    auto e = co_await hub_client(url, schema::encoding::binary);
+    EXPECT_TRUE(d && e && d->binary() && e->binary());
+    if (!d || !e) co_return;
+    const schema::join y{"y"};
+    co_await b->send(y);
+    co_await expect_joined(*a, "y");
+    co_await expect_joined(*b, "y");
+    co_await expect_joined(*d, "y");
+    co_await expect_joined(*e, "y");
+    co_await sync_point(*b);
+    EXPECT_EQ(h.broadcasts.load(), 2);
+    EXPECT_EQ(h.encodings.load(), 1);
+    co_await a->close();
+    co_await b->close();
+    co_await d->close();
+    co_await e->close();
   });
 }

@@ -31,6 +31,9 @@
 
 #include <asio/awaitable.hpp>
 
+#include <cstddef>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -116,17 +119,46 @@ class channel {
     if (binary()) return send_bytes(ws_, schema::encode_binary<out_message>(m), true);
     return send_bytes(ws_, schema::encode(m), false);
   }
-  // For a broadcast: encode once with prepare() (in both encodings), then
-  // post it to every channel: each gets its own encoding's bytes, compressed
-  // once per compressor setting.
-  struct prepared {
-    prepared_message json, binary;
+  // For a broadcast: encode once with prepare(), then post it to every
+  // channel: each gets its own encoding's bytes, compressed once per
+  // compressor setting. The JSON form is encoded by prepare(); the binary
+  // form when a binary channel first posts it (or binary_form() asks), once,
+  // shared by copies of the prepared: a broadcast to JSON-only clients does
+  // no binary encoding. Until then the prepared holds a copy of the message.
+  // Like prepared_message, one thread at a time.
+  class prepared {
+   public:
+    prepared_message json;
+    const prepared_message& binary_form() const {
+      if (!lazy_->bytes) {
+        lazy_->bytes.emplace(lazy_->encode(), true);
+        lazy_->encode = nullptr;  // the message's copy is no longer needed
+        ++lazy_->encodings;
+      }
+      return *lazy_->bytes;
+    }
+    // Binary encodings done so far: 0 (no binary recipient yet) or 1.
+    std::size_t binary_encodings() const noexcept { return lazy_->encodings; }
+
+   private:
+    friend class channel;
+    struct lazy {
+      std::function<std::string()> encode;
+      std::optional<prepared_message> bytes;
+      std::size_t encodings = 0;
+    };
+    prepared(prepared_message j, std::function<std::string()> enc)
+        : json(std::move(j)), lazy_(std::make_shared<lazy>()) {
+      lazy_->encode = std::move(enc);
+    }
+    std::shared_ptr<lazy> lazy_;
   };
   template <class M>
   static prepared prepare(const M& m) {
-    return {prepared_message(schema::encode(m)), prepared_message(schema::encode_binary<out_message>(m), true)};
+    return prepared(prepared_message(schema::encode(m)),
+                    [copy = m]() { return schema::encode_binary<out_message>(copy); });
   }
-  std::error_code post(const prepared& m) { return ws_.post(binary() ? m.binary : m.json); }
+  std::error_code post(const prepared& m) { return ws_.post(binary() ? m.binary_form() : m.json); }
 
   // The encoding the client chose (its subprotocol).
   schema::encoding encoding() const noexcept { return encoding_; }
