@@ -6,7 +6,8 @@
 #
 #   bench/instructions.sh               # 32 B text, 100 connections, window 16
 #   SIZE=1024 WINDOW=1 bench/instructions.sh
-#   SERVERS=duplex,uws bench/instructions.sh   # some of: duplex uws raw
+#   SERVERS=duplex,uws bench/instructions.sh   # some of: duplex duplex-cb uws raw
+#                                              # (duplex-cb: duplex-echo --callbacks)
 #   MODE=broadcast bench/instructions.sh   # per delivery: the broadcast servers,
 #                                          # 64 B, CONNS=1000 receivers, window 8
 #
@@ -37,6 +38,7 @@ if (($(nproc) >= 2)); then pin_server=(taskset -c 0); pin_loadgen=(taskset -c 1)
 
 declare -A CMD=(
   [duplex]="$BUILD/examples/duplex-echo --quiet --port 0"
+  [duplex-cb]="$BUILD/examples/duplex-echo --quiet --port 0 --callbacks"
   [uws]="build/peers/uws_echo --port 0"
   [raw]="$BUILD/bench/raw_echo --port 0"
 )

@@ -5,7 +5,8 @@
 #   bench/run.sh                      # the whole run (a few minutes)
 #   DURATION=10 bench/run.sh          # longer measured phase per scenario
 #   ONLY=echo,idle bench/run.sh       # some groups: echo large broadcast idle codec
-#   SERVERS=duplex,raw bench/run.sh   # some servers: duplex uws beast ws raw
+#   SERVERS=duplex,raw bench/run.sh   # some servers: duplex duplex-cb uws beast ws raw
+#                                     # (duplex-cb: duplex-echo --callbacks)
 #   ROUNDS=5 bench/run.sh             # rounds of each echo scenario (median reported)
 #
 # Servers run pinned to core $SERVER_CPU (0), the load generator to core
@@ -25,7 +26,7 @@ BROADCAST_CLIENTS=${BROADCAST_CLIENTS:-1000}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 ONLY=${ONLY:-echo,large,broadcast,idle,codec}
-SERVERS=${SERVERS:-duplex,uws,beast,ws,raw}
+SERVERS=${SERVERS:-duplex,duplex-cb,uws,beast,ws,raw}
 # uWebSockets + uSockets sources (bench only, never linked into duplex); built
 # in a copy under build/peers. Default: ../shared/peers beside the main checkout.
 PEERS_DIR=${PEERS_DIR:-$(cd "$(git rev-parse --git-common-dir 2>/dev/null || echo .git)/../.." 2>/dev/null && pwd)/shared/peers}
@@ -137,6 +138,7 @@ server_cmd() {  # echo servers by name (kind=echo) and broadcast servers (kind=b
   local name=$1 kind=$2
   case "$kind/$name" in
     echo/duplex) SCMD=("$ECHO_BIN" --port 0 --quiet) ;;
+    echo/duplex-cb) SCMD=("$ECHO_BIN" --port 0 --quiet --callbacks) ;;  # websocket_callbacks: no coroutine per connection
     echo/uws) SCMD=("$UWS/uws_echo" --port 0) ;;
     echo/beast) SCMD=("$BIN/beast_echo" --port 0) ;;
     echo/ws) SCMD=(node "$ROOT/bench/ws_echo.mjs" --port 0) ;;
@@ -240,7 +242,7 @@ run_load() {
 
 # ---- scenarios ----------------------------------------------------------------
 echo_servers=()
-for s in duplex uws beast ws raw; do
+for s in duplex duplex-cb uws beast ws raw; do
   want "$SERVERS" "$s" || continue
   [[ $s == beast && $have_beast == 0 ]] && continue
   [[ $s == uws && $have_uws == 0 ]] && continue

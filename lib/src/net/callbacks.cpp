@@ -11,16 +11,19 @@
 #include <asio/detached.hpp>
 
 #include <exception>
+#include <optional>
 #include <utility>
 
 namespace duplex::detail {
 
 namespace {
 
-// Completes a read for a callback session: 16 bytes, so the operation fits
-// the session's read_op storage like read_resumer's.
+// Completes a read for a callback session. A plain pointer: the session's
+// own handle keeps it alive until callbacks_ended(), which never runs while
+// a read is pending (a read in flight when the connection is dropped
+// completes with an error, and that completion ends the session).
 struct callback_read {
-  std::shared_ptr<session> s;
+  session* s;
   void operator()(const std::error_code& ec, std::size_t n) { s->on_callback_input(ec, n); }
 };
 
@@ -50,8 +53,8 @@ void session::callback_failed(std::string_view what) noexcept {
 }
 
 void session::start_callbacks() {
-  websocket ws(shared_from_this());
-  if (host->cb.open) call_back([&] { host->cb.open(ws); });
+  handle.emplace(shared_from_this());
+  if (host->cb.open) call_back([&] { host->cb.open(*handle); });
   dispatch();  // the handshake's leftover, if any; then the first read
 }
 
@@ -61,7 +64,7 @@ void session::read_for_callbacks() {
     const std::error_code ec = std::exchange(read_error, {});
     return on_callback_input(ec, 0);
   }
-  callback_read h{shared_from_this()};
+  callback_read h{this};
   if (io.tls) return io.tls->async_read_some(input.own(), std::move(h));
 #ifdef DUPLEX_HINTED_READ
   static_assert(sizeof(direct_recv_op<read_target, callback_read>) <= sizeof(read_op));
@@ -82,8 +85,7 @@ void session::on_callback_input(std::error_code ec, std::size_t n) {
 
 void session::dispatch() {
   using kind = protocol::event::kind;
-  // One handle for this batch's calls (a copy the callback may keep).
-  websocket ws(shared_from_this());
+  websocket& ws = *handle;  // a copy the callback may keep
   for (;;) {
     while (auto ev = conn.next_event()) {
       switch (ev->type) {
@@ -116,7 +118,10 @@ void session::dispatch() {
       if (transport_done) break;  // a callback's post() failed the write
     }
     // As read_messages(): the replies go out, the shared buffers are free.
+    // (post() from this connection's callbacks schedules no flush: the
+    // write happens here, once per batch.)
     release_shared();
+    if (conn.has_output()) start_write();
     if (transport_done) return callbacks_ended();
     if (conn.failure_pending()) continue;
     break;
@@ -168,11 +173,11 @@ void session::callbacks_ended() noexcept {
   if (ended_called) return;
   ended_called = true;
   if (!transport_done) drop({});
-  if (host->cb.close) {
-    websocket ws(shared_from_this());
-    call_back([&] { host->cb.close(ws); });
-  }
+  if (host->cb.close) call_back([&] { host->cb.close(*handle); });
   host->ended(*this);
+  // The session's own reference goes last (it may be the only one).
+  const std::optional<websocket> last = std::move(handle);
+  handle.reset();
 }
 
 }  // namespace duplex::detail

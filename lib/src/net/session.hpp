@@ -351,6 +351,9 @@ struct session : std::enable_shared_from_this<session> {
   std::shared_ptr<callback_host> host;             // a callback endpoint's (else null)
   bool ended_called = false;                       // callbacks_ended() ran
   bool replying = false;                           // a callback for this connection runs (see refuse())
+  // A callback endpoint's handle on its own session: what the callbacks are
+  // given, and what keeps the session alive until callbacks_ended().
+  std::optional<websocket> handle;
   // upgrade_decision::identify(): on the heap so that the server's index
   // (server.cpp, worker::by_identity) can key by a view of it; null: none.
   std::unique_ptr<const std::string> identity;

@@ -748,7 +748,7 @@ std::error_code websocket::post(std::string_view data, bool binary) {
   if (auto ec = s.admit(data.size())) return ec;
   s.conn.send(binary ? protocol::opcode::binary : protocol::opcode::text, data);
   if (s.stats) s.stats->messages_out.add();
-  if (!s.write_scheduled) s.wake_writer();  // a batch's later replies find the flush scheduled
+  if (!s.write_scheduled && !s.replying) s.wake_writer();  // a batch's later replies find the flush scheduled
   return {};
 }
 
@@ -770,7 +770,7 @@ std::error_code websocket::post(const prepared_message& m) {
     if (auto ec = s.admit(m.data_.size())) return ec;
     if (!s.conn.send_prepared(m.frame())) return make_error_code(errc::closed);
     if (s.stats) s.stats->messages_out.add();
-    if (!s.write_scheduled) s.wake_writer();
+    if (!s.write_scheduled && !s.replying) s.wake_writer();
     return {};
   }
   const std::uint32_t key = s.conn.shared_compression_key();
@@ -785,7 +785,7 @@ std::error_code websocket::post(const prepared_message& m) {
   if (auto ec = s.admit(it->payload.size())) return ec;
   s.conn.send_compressed(m.binary_ ? protocol::opcode::binary : protocol::opcode::text, it->payload);
   if (s.stats) s.stats->messages_out.add();
-  if (!s.write_scheduled) s.wake_writer();
+  if (!s.write_scheduled && !s.replying) s.wake_writer();
   return {};
 }
 

@@ -176,7 +176,7 @@ std::optional<event> connection::next_event() {
       const bool rsv1 = rsv & 0x40;
       // RSV1 marks a compressed message: only with permessage-deflate, and
       // only on a message's first frame (RFC 7692 §6).
-      if (rsv1 && (!inflater_ || is_control(static_cast<opcode>(op)) || op == 0))
+      if (rsv1 && (!deflate_ || is_control(static_cast<opcode>(op)) || op == 0))
         return fail(close_code::protocol_error, errc::protocol_error, "reserved bit 1 set");
       // Clients mask, servers don't (§5.1).
       if (masked != (role_ == role::server))
@@ -345,7 +345,7 @@ event connection::take_close() {
 
 std::optional<event> connection::inflate(std::string_view compressed, bool final_fragment) {
   const std::size_t before = message_.size();
-  if (auto ec = inflater_->feed(compressed, final_fragment, message_, max_message_size_)) {
+  if (auto ec = deflate_->in.feed(compressed, final_fragment, message_, max_message_size_)) {
     if (ec == errc::message_too_big) return fail(close_code::message_too_big, errc::message_too_big, "message too big");
     return fail(close_code::invalid_payload, errc::bad_compressed_data, "invalid compressed data");
   }
@@ -357,17 +357,16 @@ std::optional<event> connection::inflate(std::string_view compressed, bool final
 }
 
 void connection::enable_deflate(const deflate_params& params, const deflate_options& options) {
-  deflater_.emplace(params, role_, options);
-  inflater_.emplace(params, role_);
+  deflate_ = std::make_unique<deflate_state>(params, role_, options);
   deflate_on_ = true;
 }
 
 std::uint32_t connection::shared_compression_key() const noexcept {
-  return deflater_ ? deflater_->output_key() : 0;
+  return deflate_ ? deflate_->out.output_key() : 0;
 }
 
 bool connection::send_compressed(opcode op, std::string_view compressed_payload) {
-  if (state_ != state::open || sending_fragmented_ || !deflater_) return false;
+  if (state_ != state::open || sending_fragmented_ || !deflate_) return false;
   if (op != opcode::text && op != opcode::binary) return false;
   write_frame(op, compressed_payload, true, true);
   return true;
@@ -404,12 +403,13 @@ void connection::write_frame(opcode op, std::string_view payload, bool fin, bool
 bool connection::send_general(opcode op, std::string_view payload) {
   if (state_ != state::open || sending_fragmented_) return false;
   if (op != opcode::text && op != opcode::binary) return false;
-  if (deflater_ && deflater_->should_compress(payload.size())) {
+  if (deflate_ && deflate_->out.should_compress(payload.size())) {
+    std::string& compressed_ = deflate_->compressed;
     compressed_.clear();
-    deflater_->compress(payload, compressed_);
+    deflate_->out.compress(payload, compressed_);
     // Without takeover the peer's state doesn't depend on what we sent, so
     // data that doesn't shrink (already compressed, random) goes as it is.
-    const bool use = deflater_->context_takeover() || compressed_.size() < payload.size();
+    const bool use = deflate_->out.context_takeover() || compressed_.size() < payload.size();
     if (use) write_frame(op, compressed_, true, true);
     if (compressed_.capacity() > 64 * 1024) std::string().swap(compressed_);  // don't keep a big buffer
     if (use) return true;

@@ -129,17 +129,17 @@ class connection {
   // max_message_size) before UTF-8 validation, and send() compresses
   // messages of at least options.threshold bytes.
   void enable_deflate(const deflate_params& params, const deflate_options& options);
-  bool deflate_enabled() const noexcept { return deflater_.has_value(); }
+  bool deflate_enabled() const noexcept { return deflate_ != nullptr; }
   // Identifies our compressor's output when it has no context takeover: two
   // connections with the same key compress a message to the same bytes, so a
   // broadcast can compress once per key. 0 when not shareable.
   std::uint32_t shared_compression_key() const noexcept;
   // Whether send() would compress a message of this size.
   bool would_compress(std::size_t size) const noexcept {
-    return deflate_on_ && deflater_->should_compress(size);
+    return deflate_on_ && deflate_->out.should_compress(size);
   }
   // Compresses without sending (no takeover only: the state is not touched).
-  void compress(std::string_view message, std::string& out) { deflater_->compress(message, out); }
+  void compress(std::string_view message, std::string& out) { deflate_->out.compress(message, out); }
   // Sends a payload compressed elsewhere (see shared_compression_key) with RSV1.
   bool send_compressed(opcode op, std::string_view compressed_payload);
 
@@ -209,7 +209,7 @@ class connection {
   state state_ = state::open;
   bool defer_failures_ = false;
   bool sending_fragmented_ = false;  // sending a fragmented message
-  bool deflate_on_ = false;          // deflater_ is engaged
+  bool deflate_on_ = false;          // deflate_ is engaged
   output_buffer out_;
   struct {
     std::uint16_t code = 0;  // 0: none
@@ -244,9 +244,15 @@ class connection {
   std::uint32_t max_fragments_ = UINT32_MAX;
   std::uint32_t pongs_left_ = UINT32_MAX;
 
-  std::optional<deflater> deflater_;
-  std::optional<inflater> inflater_;
-  std::string compressed_;  // send(): reused output buffer of the deflater
+  // permessage-deflate's state, only for connections that negotiated it
+  // (112 bytes a connection without it would carry for nothing).
+  struct deflate_state {
+    deflate_state(const deflate_params& p, role r, const deflate_options& o) : out(p, r, o), in(p, r) {}
+    deflater out;
+    inflater in;
+    std::string compressed;  // send(): reused output buffer of the deflater
+  };
+  std::unique_ptr<deflate_state> deflate_;
 
   struct mask_source;
   std::unique_ptr<mask_source> masks_;  // client role only
