@@ -122,15 +122,20 @@ class replica {
         return fail(patch_errc::bad_mask, "changes: entity " + std::to_string(raw) + ": field mask " +
                                               std::to_string(mask) + " is empty, names no field or names the id");
       T v = it->second;
-      path_ = "entities[" + std::to_string(raw) + "]";
-      d.push(std::string_view(path_));
-      const bool ok = detail::get_fields(d, r, v, mask, absolute);
-      if (!ok) {
-        auto e = value_error(d);
-        d.pop();
-        return e;
+      // The path "entities[<id>]": two segments, made text only on an error
+      // (an id past size_t, in WASM, as text of its own).
+      int segments = 1;
+      if (raw <= std::numeric_limits<std::size_t>::max()) {
+        d.push(std::string_view("entities"));
+        d.push(static_cast<std::size_t>(raw));
+        segments = 2;
+      } else {
+        path_ = "entities[" + std::to_string(raw) + "]";
+        d.push(std::string_view(path_));
       }
-      d.pop();
+      const bool ok = detail::get_fields(d, r, v, mask, absolute);
+      d.depth -= segments;
+      if (!ok) return value_error(d);
       out.changed.emplace_back(id, mask);
       staged_.push_back(std::move(v));
     }
@@ -208,7 +213,7 @@ class replica {
   std::unordered_map<Id, T> entities_;
   std::vector<T> enters_, staged_;
   patch_error error_;
-  std::string path_;  // the decoder's path segment for a change
+  std::string path_;  // the decoder's path segment for a change to an id past size_t
 };
 
 }  // namespace duplex::sync
