@@ -82,7 +82,6 @@ std::shared_ptr<asio::ssl::context> client_tls_context(const connect_options& o,
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);  // none held while idle (server.cpp)
   if (o.verify_peer) {
     ctx->set_default_verify_paths();
     if (!o.ca_file.empty()) ctx->load_verify_file(o.ca_file.string());
@@ -107,6 +106,7 @@ asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_optio
   if (u.secure) {
     io.tls_context = client_tls_context(opts, u);
     io.tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(io.tcp, *io.tls_context);
+    detail::shrink_tls_buffers(*io.tls, detail::tls_buffer_size);
     // SNI, so virtual hosts present the right certificate.
     if (!SSL_set_tlsext_host_name(io.tls->native_handle(), u.host.c_str()))
       throw std::system_error(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());

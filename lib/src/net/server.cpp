@@ -87,9 +87,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
                        asio::ssl::context::no_tlsv1_1);
       tls->use_certificate_chain_file(opts.tls_cert_file.string());
       tls->use_private_key_file(opts.tls_key_file.string(), asio::ssl::context::pem);
-      // OpenSSL's record buffers (~34 KiB a connection) are freed while
-      // nothing is being read or written: an idle wss:// connection holds none.
-      SSL_CTX_set_mode(tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     }
   }
 
@@ -155,6 +152,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
     if (tls) {
       io.tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(io.tcp, *tls);
+      detail::shrink_tls_buffers(*io.tls, detail::tls_buffer_size);
       std::error_code ec;
       auto r = co_await (io.tls->async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec)) ||
                          timer.async_wait(use_awaitable));

@@ -40,6 +40,14 @@ struct stream {
 
 struct session;
 
+// Replaces the 4 x 17 KiB of buffers Asio's TLS stream holds for its whole
+// life (its BIO pair with OpenSSL and its socket read and write buffers)
+// with 4 x `size`, before the handshake. A 16 KiB TLS record then passes in
+// several steps; OpenSSL's own record buffers are freed while idle
+// (SSL_MODE_RELEASE_BUFFERS, which Asio sets). False: left as it was.
+constexpr std::size_t tls_buffer_size = 4096;
+bool shrink_tls_buffers(asio::ssl::stream<asio::ip::tcp::socket&>& s, std::size_t size) noexcept;
+
 // A callback endpoint (websocket_callbacks), shared by its sessions.
 struct callback_host {
   explicit callback_host(websocket_callbacks c) : cb(std::move(c)) {}
