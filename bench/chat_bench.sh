@@ -10,12 +10,16 @@
 #     cmake -S /tmp/old -B /tmp/old/build -G Ninja -DCMAKE_BUILD_TYPE=Release &&
 #     cmake --build /tmp/old/build --target duplex-chat
 # Env: CLIENTS (5000), FANOUT_CLIENTS (1000), BUILD (build/bench, Release; an existing
-# build dir is reused with DUPLEX_BUILD_BENCH=ON added).
+# build dir is reused with DUPLEX_BUILD_BENCH=ON added), SUBPROTOCOL (duplex.chat.v2;
+# duplex.chat.v5: the storm room's bounded presence over --presence-full-limit),
+# SERVER_ARGS (more duplex-chat flags, e.g. "--presence-full-limit 0").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/bench}
 CLIENTS=${CLIENTS:-5000}
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000}
+SUBPROTOCOL=${SUBPROTOCOL:-duplex.chat.v2}
+read -r -a SERVER_ARGS <<<"${SERVER_ARGS:-}"
 OLD=""
 if [[ ${1:-} == --old ]]; then OLD=$2; shift 2; fi
 WANT=("${@:-storm fanout resume}")
@@ -38,10 +42,10 @@ trap cleanup EXIT
 source bench/start_chat.sh  # start_chat LOG BINARY ARGS...: sets PID and PORT
 stop_chat() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 
-V2=(--subprotocol duplex.chat.v2 --join '{"type":"join","name":"u%d","room":"storm"}')
+V2=(--subprotocol "$SUBPROTOCOL" --join '{"type":"join","name":"u%d","room":"storm"}')
 
 if want storm; then
-  start_chat "$WORK/storm.log" "$CHAT" --memory
+  start_chat "$WORK/storm.log" "$CHAT" --memory "${SERVER_ARGS[@]}"
   echo "storm new: $("$STORM" --url "ws://127.0.0.1:$PORT/ws/chat" --clients "$CLIENTS" "${V2[@]}" --timeout 10)"
   stop_chat
   if [[ -n $OLD ]]; then

@@ -46,6 +46,9 @@
 # PERF=1: perf record (DWARF call graphs) the first server during the idle
 #   period, the profile with callers in $BUILD/chat_scale_idle_perf.txt
 #   (perf's own sampling adds a little CPU)
+# SUBPROTOCOL (duplex.chat.v2): what the members speak; duplex.chat.v5 gets
+#   the bounded presence of rooms over the server's --presence-full-limit
+# SERVER_ARGS: more duplex-chat flags (e.g. "--presence-full-limit 0")
 # BUILD (build/bench, Release; an existing build dir gets DUPLEX_BUILD_BENCH=ON)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +67,8 @@ REDIS=${REDIS:-0}
 INSTANCES=${INSTANCES:-1}
 ((INSTANCES == 1 || REDIS == 1)) || { echo "chat_scale: INSTANCES > 1 needs REDIS=1" >&2; exit 2; }
 JOIN_TIMEOUT=${JOIN_TIMEOUT:-900}
+SUBPROTOCOL=${SUBPROTOCOL:-duplex.chat.v2}
+read -r -a SERVER_ARGS <<<"${SERVER_ARGS:-}"
 
 log() { printf '[chat_scale] %s\n' "$*" >&2; }
 
@@ -185,6 +190,7 @@ else
   srv_args=(--memory)
 fi
 [[ -n $THREADS ]] && srv_args+=(--threads "$THREADS")
+srv_args+=("${SERVER_ARGS[@]}")
 URLS=()
 for ((i = 0; i < INSTANCES; i++)); do
   inst=()
@@ -213,7 +219,7 @@ for ((p = 0; p < PROCS; p++)); do
   exec {fd}<>"$WORK/cmd.$p"
   FDS+=("$fd")
   "$SCALE" "${URLS[@]}" --total "$MEMBERS" --big "$BIG" --rooms "$ROOMS" \
-    --procs "$PROCS" --proc "$p" --concurrency "$CONCURRENCY" <"$WORK/cmd.$p" >"$WORK/out.$p" 2>"$WORK/err.$p" &
+    --procs "$PROCS" --proc "$p" --concurrency "$CONCURRENCY" --subprotocol "$SUBPROTOCOL" <"$WORK/cmd.$p" >"$WORK/out.$p" 2>"$WORK/err.$p" &
   CLIENTS+=("$!")
 done
 if ! wait_events big_joined "$PROCS" "$JOIN_TIMEOUT"; then

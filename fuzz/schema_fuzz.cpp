@@ -47,8 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   round_trip<duplex::schema::chat_protocol::server_message>(in);
   round_trip<ticker::protocol::client_message>(in);
   round_trip<ticker::protocol::server_message>(in);
-  binary_round_trip<duplex::schema::chat_protocol_v4::client_message>(in);
-  binary_round_trip<duplex::schema::chat_protocol_v4::server_message>(in);
+  binary_round_trip<duplex::schema::chat_protocol_v5::client_message>(in);
+  binary_round_trip<duplex::schema::chat_protocol_v5::server_message>(in);
   binary_round_trip<ticker::protocol::client_message>(in);
   binary_round_trip<ticker::protocol::server_message>(in);
   return 0;

@@ -25,6 +25,7 @@ namespace v1 = duplex::schema;
 namespace v2 = duplex::schema::v2;
 namespace v3 = duplex::schema::v3;
 namespace v4 = duplex::schema::v4;
+namespace v5 = duplex::schema::v5;
 
 namespace {
 
@@ -92,7 +93,7 @@ asio::awaitable<void> service::in_service(F f) {
 }
 
 endpoint_options service::endpoint() {
-  return protocol_endpoint<schema::chat_protocol_v4, schema::chat_protocol_v3, schema::chat_protocol_v2,
+  return protocol_endpoint<schema::chat_protocol_v5, schema::chat_protocol_v4, schema::chat_protocol_v3, schema::chat_protocol_v2,
                            schema::chat_protocol>();
 }
 
@@ -106,24 +107,51 @@ void service::stop() {
   if (timer_) timer_->cancel();
 }
 
+// Ticks every config_.tick while some room has something pending; with
+// nothing pending (and no cluster to refresh) it sleeps until the earliest
+// grace expiry, or until wake() says something changed.
 asio::awaitable<void> service::tick_loop() {
   while (!stopped_) {
-    timer_->expires_after(config_.tick);
+    auto next = steady::now() + config_.tick;
+    sleeping_ = false;
+    if (!busy_) {
+      steady::time_point earliest = next + std::chrono::hours(24);
+      rooms_->for_each([&](std::string_view, room& r) {
+        steady::time_point when;
+        if (r.presence.next_expiry(when) && when < earliest) earliest = when;
+      });
+      if (earliest > next) {
+        next = earliest;
+        sleeping_ = true;
+      }
+    }
+    timer_->expires_at(next);
     std::error_code ec;
     co_await timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (stopped_) break;
+    if (ec == asio::error::operation_aborted) {  // wake(): tick after one tick period
+      busy_ = true;
+      continue;
+    }
     tick();
   }
 }
 
+void service::wake() {
+  if (!sleeping_ || !timer_) return;
+  sleeping_ = false;
+  timer_->cancel();
+}
+
 asio::awaitable<void> service::serve(websocket ws) {
   const std::string& version = ws.subprotocol();
-  const bool v4 = version == schema::subprotocol_name<schema::chat_protocol_v4>();
+  const bool v5 = version == schema::subprotocol_name<schema::chat_protocol_v5>();
+  const bool v4 = v5 || version == schema::subprotocol_name<schema::chat_protocol_v4>();
   const bool v3 = v4 || version == schema::subprotocol_name<schema::chat_protocol_v3>();
   const bool v2 = v3 || version == schema::subprotocol_name<schema::chat_protocol_v2>();
   if (!v2 && version != schema::subprotocol_name<schema::chat_protocol>() && !version.empty()) {
     // Offered only versions this server does not speak (channel.hpp).
-    const std::string why = schema::version_mismatch_reason("chat", schema::chat_protocol_v4::version);
+    const std::string why = schema::version_mismatch_reason("chat", schema::chat_protocol_v5::version);
     co_await ws.close(schema::close_version_mismatch, why);
     co_return;
   }
@@ -131,6 +159,7 @@ asio::awaitable<void> service::serve(websocket ws) {
   s->v2 = v2;
   s->v3 = v3;
   s->v4 = v4;
+  s->v5 = v5;
   s->who = ws.data<identity>();
   hub_.subscribe(ws, s->topic);
   // A signed-in connection ends when its token does: closed with 4001 at
@@ -167,7 +196,8 @@ void service::handle(const std::shared_ptr<session>& s, std::string_view text) {
     if (auto* j = std::get_if<v1::join>(&*d)) return on_legacy_join(s, std::move(*j));
     return on_chat(*s, std::move(std::get<v1::chat>(*d).text));
   }
-  if (s->v3) handle_as<v3::client_message>(s, text);  // version 4's too
+  if (s->v5) handle_as<v5::client_message>(s, text);
+  else if (s->v3) handle_as<v3::client_message>(s, text);  // version 4's too
   else handle_as<v2::client_message>(s, text);
 }
 
@@ -192,6 +222,8 @@ void service::handle_as(const std::shared_ptr<session>& s, std::string_view text
           on_watch(s, m.room, &from);
         } else if constexpr (std::is_same_v<T, v3::refresh>) {
           on_refresh(*s, m.token);
+        } else if constexpr (std::is_same_v<T, v5::list_members>) {
+          on_list_members(*s, m);
         } else {
           on_leave(*s);
         }
@@ -272,6 +304,7 @@ service::room* service::open_room(session& s, std::string_view name) {
   const auto before = rooms_->size();
   room* r = rooms_->open(name, ec, [this](std::string_view n) { return room(std::string(n), config_.grace); });
   if (rooms_->size() != before) {
+    wake();  // a room nobody ends up watching is closed by a tick
     rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
     r->incarnation = ++incarnations_;
     if (cluster_) cluster_room_opened(*r);
@@ -300,7 +333,10 @@ void service::on_watch(const std::shared_ptr<session>& s, const std::string& roo
 }
 
 void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream_position* from) {
-  if (s->live) hub_.unsubscribe(s->ws, r.topic);  // watching again: live lines wait for the new answer
+  if (s->live) {  // watching again: live lines wait for the new answer
+    hub_.unsubscribe(s->ws, r.topic);
+    hub_.unsubscribe(s->ws, s->v5 ? r.v5_topic : r.full_topic);
+  }
   s->in = &r;
   r.watchers.insert(s.get());
   r.loading.insert(s.get());
@@ -363,6 +399,7 @@ void service::go_live(session& s) {
   s.in->loading.erase(&s);
   send_snapshot(s);
   hub_.subscribe(s.ws, s.in->topic);
+  hub_.subscribe(s.ws, s.v5 ? s.in->v5_topic : s.in->full_topic);
 }
 
 void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code ec,
@@ -435,8 +472,7 @@ void service::send_history(session& s, const std::string& epoch, std::uint64_t t
   if (replace || !h.messages.empty()) flush(top);
 }
 
-void service::send_snapshot(session& s) {
-  room& r = *s.in;
+const std::string& service::snapshot_frame(room& r) {
   if (!r.snapshot_frame) {
     auto snap = r.presence.snapshot(config_.presence_cap);
     v2::presence p{r.name, {}, snap.total};
@@ -444,7 +480,24 @@ void service::send_snapshot(session& s) {
     for (auto& m : snap.members) p.users.push_back(std::move(m.name));
     r.snapshot_frame.emplace(schema::encode(p));
   }
-  send(s, *r.snapshot_frame);
+  return *r.snapshot_frame;
+}
+
+// Version 5 in a big room: the count and the first names, bounded.
+const std::string& service::summary_frame(room& r) {
+  if (!r.summary_frame) {
+    auto page = r.presence.page("", std::min<std::size_t>(config_.presence_page, v5::max_page));
+    v5::presence_summary p{r.name, {}, page.total, config_.presence_full_limit};
+    p.users.reserve(page.members.size());
+    for (auto& m : page.members) p.users.push_back(std::move(m.name));
+    r.summary_frame.emplace(schema::encode(p));
+  }
+  return *r.summary_frame;
+}
+
+void service::send_snapshot(session& s) {
+  room& r = *s.in;
+  send(s, s.v5 && r.big ? summary_frame(r) : snapshot_frame(r));
 }
 
 bool service::name_allowed(session& s, const std::string& name) {
@@ -501,6 +554,7 @@ void service::admit(const std::shared_ptr<session>& s, room& r, std::string name
   r.holders[s->name] = s.get();
   members_.fetch_add(1, std::memory_order_relaxed);
   if (log_) log_("join " + s->ws.remote_address() + " " + r.name + " " + s->name);
+  wake();
   reply(*s, v2::joined{s->name, r.name, s->token});
 }
 
@@ -539,6 +593,7 @@ void service::on_legacy_join(const std::shared_ptr<session>& s, v1::join j) {
     cluster_claim(nullptr, *r, s->name, s->token, false);
   }
   if (log_) log_("join " + s->ws.remote_address() + " " + r->name + " " + s->name + " (v1)");
+  wake();
 }
 
 void service::on_leave(session& s) {
@@ -551,6 +606,20 @@ void service::on_leave(session& s) {
   if (log_) log_("leave " + r.name + " " + s.name);
   s.name.clear();
   s.token.clear();
+  wake();
+}
+
+void service::on_list_members(session& s, const v5::list_members& m) {
+  if (!s.in || s.in->name != m.room || !s.in->watchers.count(&s))
+    return reply_error(s, "not_watching", "watch " + m.room + " before listing its members");
+  room& r = *s.in;
+  const std::size_t limit = std::min<std::size_t>(m.limit, v5::max_page);
+  auto page = r.presence.page(m.after ? std::string_view(*m.after) : std::string_view(), limit);
+  v5::members out{r.name, {}, page.total, std::nullopt};
+  out.users.reserve(page.members.size());
+  for (auto& p : page.members) out.users.push_back(std::move(p.name));
+  if (page.more && !out.users.empty()) out.next = out.users.back();
+  reply(s, out);
 }
 
 bool service::allow_line(session& s) {
@@ -619,6 +688,15 @@ void service::deliver(room& r, const stream_position& pos, const std::string& pa
     return;
   }
   if (!r.legacy.empty()) hub_.publish(r.legacy_topic, payload);
+  // A speaker's leaves and returns reach version 5 watchers of a big room.
+  if (config_.presence_full_limit && !r.speakers.count(m->from)) {
+    r.speakers.insert(m->from);
+    r.speaker_order.push_back(m->from);
+    while (r.speaker_order.size() > config_.speakers_kept) {
+      r.speakers.erase(r.speaker_order.front());
+      r.speaker_order.pop_front();
+    }
+  }
   hub_.publish(r.topic, schema::encode(detail::line(std::move(*m), r.name, pos.offset, pos.epoch)));
   for (session* w : r.loading) {
     w->buffer.push_back({pos.offset, payload});
@@ -632,9 +710,12 @@ void service::unsubscribe(session& s) {
   s.in->loading.erase(&s);
   s.in->legacy.erase(&s);
   hub_.unsubscribe(s.ws, s.in->topic);
+  hub_.unsubscribe(s.ws, s.in->full_topic);
+  hub_.unsubscribe(s.ws, s.in->v5_topic);
   hub_.unsubscribe(s.ws, s.in->legacy_topic);
   s.in = nullptr;
   ++s.generation;
+  wake();
 }
 
 void service::closed(session& s) {
@@ -654,40 +735,90 @@ void service::closed(session& s) {
   unsubscribe(s);
 }
 
-void service::tick() {
-  const auto now = steady::now();
-  if (cluster_) cluster_tick();
-  std::vector<std::string> idle;
-  rooms_->for_each([&](std::string_view name, room& r) {
-    auto diff = r.presence.tick(now);
-    if (cluster_) {  // names whose grace ended are free across the cluster too
-      for (auto& n : diff.leaves)
-        if (!r.presence.holds(n) && r.owned.count(n)) cluster_released(r, n);
-    }
-    if (!diff.empty()) {
-      r.snapshot_frame.reset();
-      v2::presence_diff d{r.name, {}, std::move(diff.leaves), r.presence.snapshot(0).total};
-      d.joins.reserve(diff.joins.size());
-      for (auto& m : diff.joins) d.joins.push_back(m.name);
-      // To the live watchers; one still loading gets the snapshot, which has this diff.
-      hub_.publish(r.topic, schema::encode(d));
-      if (!r.legacy.empty()) {
-        // Version 1: one announcement per change and the whole online list.
-        for (auto& n : d.leaves) hub_.publish(r.legacy_topic, schema::encode(v1::left{n}));
-        for (auto& n : d.joins) hub_.publish(r.legacy_topic, schema::encode(v1::joined{n}));
-        v1::presence all;
-        for (auto& m : r.presence.snapshot(v1::max_users).members) all.users.push_back(std::move(m.name));
-        hub_.publish(r.legacy_topic, schema::encode(all));
+bool service::room_idle(const room& r) const {
+  return r.watchers.empty() && r.legacy.empty() && r.presence.size() == r.remote.size() && r.owned.empty();
+}
+
+// Whether a tick has anything to do in the room: presence changed or a grace
+// ended, a big room's count not yet sent, or nobody left in it. O(1).
+bool service::room_pending(room& r, steady::time_point now) const {
+  return r.presence.pending(now) || (r.big && r.count_sent != r.presence.published_size()) || room_idle(r);
+}
+
+void service::tick_room(room& r, steady::time_point now) {
+  ++rooms_ticked_;
+  auto diff = r.presence.tick(now);
+  if (cluster_) {  // names whose grace ended are free across the cluster too
+    for (auto& n : diff.leaves)
+      if (!r.presence.holds(n) && r.owned.count(n)) cluster_released(r, n);
+  }
+  const std::size_t total = r.presence.published_size();
+  const bool big = config_.presence_full_limit && total > config_.presence_full_limit;
+  if (!diff.empty()) {
+    r.snapshot_frame.reset();
+    r.summary_frame.reset();
+    v2::presence_diff d{r.name, {}, diff.leaves, total};
+    d.joins.reserve(diff.joins.size());
+    for (auto& m : diff.joins) d.joins.push_back(m.name);
+    // Versions 2-4: every change. One still loading gets the snapshot, which has this diff.
+    std::string full = schema::encode(d);
+    if (big != r.big) {
+      // Version 5 across the limit: the summary (now big) or the full
+      // snapshot (small again) replaces its list.
+      r.big = big;
+      r.count_sent = total;
+      r.next_count = now + config_.count_interval;
+      hub_.publish(r.v5_topic, big ? summary_frame(r) : snapshot_frame(r));
+    } else if (!big) {
+      hub_.publish(r.v5_topic, full);
+    } else {
+      // Big: the count and the speakers' leaves and returns only.
+      v2::presence_diff b{r.name, {}, {}, total};
+      for (auto& n : d.joins)
+        if (r.speakers.count(n)) b.joins.push_back(n);
+      for (auto& n : d.leaves)
+        if (r.speakers.count(n)) b.leaves.push_back(n);
+      if (!b.joins.empty() || !b.leaves.empty() || now >= r.next_count) {
+        hub_.publish(r.v5_topic, schema::encode(b));
+        r.count_sent = total;
+        r.next_count = now + config_.count_interval;
       }
     }
-    if (r.watchers.empty() && r.legacy.empty() && r.presence.size() == r.remote.size() && r.owned.empty())
-      idle.emplace_back(name);
+    hub_.publish(r.full_topic, std::move(full));
+    if (!r.legacy.empty()) {
+      // Version 1: one announcement per change and the whole online list.
+      for (auto& n : d.leaves) hub_.publish(r.legacy_topic, schema::encode(v1::left{n}));
+      for (auto& n : d.joins) hub_.publish(r.legacy_topic, schema::encode(v1::joined{n}));
+      v1::presence all;
+      for (auto& m : r.presence.snapshot(v1::max_users).members) all.users.push_back(std::move(m.name));
+      hub_.publish(r.legacy_topic, schema::encode(all));
+    }
+  } else if (r.big && r.count_sent != total && now >= r.next_count) {
+    // The count a throttled diff left unsent.
+    hub_.publish(r.v5_topic, schema::encode(v2::presence_diff{r.name, {}, {}, total}));
+    r.count_sent = total;
+    r.next_count = now + config_.count_interval;
+  }
+}
+
+void service::tick() {
+  const auto now = steady::now();
+  ++tick_rounds_;
+  if (cluster_) cluster_tick();
+  std::vector<std::string> idle;
+  bool busy = cluster_ != nullptr;  // a cluster refreshes its presence on its own periods
+  rooms_->for_each([&](std::string_view name, room& r) {
+    if (!room_pending(r, now)) return;
+    tick_room(r, now);
+    if (room_idle(r)) idle.emplace_back(name);
+    else if (room_pending(r, now + config_.tick)) busy = true;
   });
   for (auto& n : idle) {
     if (cluster_) cluster_room_closed(*rooms_->find(n));
     rooms_->erase(n);
   }
   if (!idle.empty()) rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
+  busy_ = busy;
 }
 
 }  // namespace duplex::chat

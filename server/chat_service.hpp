@@ -1,8 +1,9 @@
 // The chat behind /ws/chat: rooms, history, resume and presence (issue 11),
-// on duplex::realtime. Speaks version 4 of the chat protocol
-// (duplex.chat.v4, duplex/schema/chat.hpp: version 2's rooms, version 3's
-// in-band token refresh, version 4's token_expiring notice), versions 3 and
-// 2 to clients that offer only those and, for duplex.chat.v1 or a client
+// on duplex::realtime. Speaks version 5 of the chat protocol
+// (duplex.chat.v5, duplex/schema/chat.hpp: version 2's rooms, version 3's
+// in-band token refresh, version 4's token_expiring notice, version 5's
+// bounded presence in big rooms), versions 4, 3 and 2 to clients that offer
+// only those and, for duplex.chat.v1 or a client
 // that offers no subprotocol, version 1 in the lobby (no history, full
 // online lists); other versions are closed with 4406 and a reason.
 //
@@ -15,6 +16,14 @@
 // - Presence: the snapshot goes to a new watcher only; every tick (100 ms)
 //   the room's coalesced diff goes to all its watchers. A dropped member
 //   keeps its name for the grace period; a join with its token takes it back.
+//   A tick costs the rooms with something pending and, in them, the changes:
+//   an idle room costs nothing, and with nothing pending anywhere the tick
+//   timer sleeps until the earliest grace expiry or the next change.
+// - Version 5 watchers of a room above presence_full_limit members get a
+//   presence_summary (the count and the first names) instead of the
+//   snapshot, then diffs with the count and only the names of members who
+//   spoke in the room; list_members reads the full list a page at a time.
+//   Versions 2-4 get the full diffs as before (on their own topic).
 // Threads: connections may live on any of the server's threads. All chat
 // state lives on one executor; each connection hops onto it to act. What
 // goes out travels through the duplex::hub, which keeps one thread's sends
@@ -65,6 +74,13 @@ struct service_config {
   std::size_t join_history = realtime::default_join_history;  // messages a new watcher gets
   std::size_t max_rooms = 1000;
   std::size_t presence_cap = 200;  // names in a snapshot (the total is always sent)
+  // Version 5: a room with more members than this is "big": its version-5
+  // watchers get the count and a bounded set of names, not every join and
+  // leave (--presence-full-limit). 0: no room is big.
+  std::size_t presence_full_limit = 100;
+  std::size_t presence_page = 50;       // names in a big room's presence_summary
+  std::size_t speakers_kept = 256;      // a big room's recent speakers whose leaves and returns are sent
+  std::chrono::milliseconds count_interval{1000};  // a big room's count-only diffs, at most one per this
   std::size_t max_replay = 1000;   // longest gap a resume replays (else cannot_resume)
   std::chrono::milliseconds tick{100};
   std::chrono::milliseconds grace{5000};
@@ -118,7 +134,7 @@ class service {
 
   // The WebSocket handler for the endpoint: one call per connection.
   asio::awaitable<void> serve(websocket ws);
-  // Endpoint options: duplex.chat.v4, .v3, .v2, .v1 (a client offering nothing speaks v1).
+  // Endpoint options: duplex.chat.v5, .v4, .v3, .v2, .v1 (a client offering nothing speaks v1).
   static endpoint_options endpoint();
   // Sign-in (config.auth): the verifier of the tokens a version-3 or -4
   // member refreshes in band. `a` outlives the service.
@@ -151,6 +167,10 @@ class service {
   std::vector<std::pair<std::string, std::uint64_t>> refusals() const;
   // The service's executor only.
   const service_stats& stats() const noexcept { return stats_; }
+  // Rooms the presence ticks have visited (had something pending), and tick
+  // rounds that ran: an idle server adds to neither (the service's executor only).
+  std::uint64_t rooms_ticked() const noexcept { return rooms_ticked_; }
+  std::uint64_t tick_rounds() const noexcept { return tick_rounds_; }
 
   struct session;
   struct room;
@@ -180,6 +200,12 @@ class service {
   void on_watch(const std::shared_ptr<session>& s, const std::string& room_name,
                 const realtime::stream_position* from);
   void on_leave(session& s);
+  void on_list_members(session& s, const schema::v5::list_members& m);
+  // Something changed that a tick must see: a sleeping tick timer wakes.
+  void wake();
+  bool room_pending(room& r, steady::time_point now) const;
+  bool room_idle(const room& r) const;
+  void tick_room(room& r, steady::time_point now);
   void on_legacy_join(const std::shared_ptr<session>& s, schema::join j);
   void closed(session& s);
 
@@ -192,6 +218,8 @@ class service {
   void send_history(session& s, const std::string& epoch, std::uint64_t top, bool replace,
                     const std::vector<realtime::publication>& pubs);
   void send_snapshot(session& s);
+  const std::string& snapshot_frame(room& r);  // cached until the room's presence changes
+  const std::string& summary_frame(room& r);
   void publish_line(room& r, std::string payload);
   void tick();
   asio::awaitable<void> tick_loop();
@@ -224,6 +252,9 @@ class service {
   service_stats stats_;
   std::unique_ptr<asio::steady_timer> timer_;
   bool stopped_ = false;
+  bool busy_ = true;       // the last tick left work for the next one
+  bool sleeping_ = false;  // the tick timer waits longer than a tick (nothing pending)
+  std::uint64_t rooms_ticked_ = 0, tick_rounds_ = 0;
   std::atomic<std::size_t> rooms_open_{0}, members_{0};
   std::atomic<std::uint64_t> rate_limited_{0}, flood_closes_{0}, expired_closes_{0};
   std::atomic<std::uint64_t> expiry_notices_{0}, refreshed_{0};

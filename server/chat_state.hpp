@@ -9,6 +9,7 @@
 
 #include <asio/system_timer.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -43,7 +44,8 @@ struct service::session : std::enable_shared_from_this<service::session> {
   std::string topic;         // the hub topic of replies to this connection only
   bool v2 = true;             // version 2 or later
   bool v3 = false;            // version 3 or later (refresh)
-  bool v4 = false;            // version 4 (token_expiring before exp)
+  bool v4 = false;            // version 4 or later (token_expiring before exp)
+  bool v5 = false;            // version 5 (bounded presence in big rooms, list_members)
   // The token's exp closes the connection (4001) from here, after the
   // token_expiring notice (version 4); a refresh moves both.
   std::shared_ptr<expiry_timer> expiry;
@@ -68,7 +70,9 @@ struct service::session : std::enable_shared_from_this<service::session> {
 struct service::room {
   room(std::string n, std::chrono::milliseconds grace) : name(std::move(n)), presence({grace}) {}
   std::string name;
-  std::string topic = "chat.room." + name;       // lines and diffs, to live version-2 watchers
+  std::string topic = "chat.room." + name;       // lines, to live version-2+ watchers
+  std::string full_topic = "chat.presence." + name;  // every presence diff, to versions 2-4
+  std::string v5_topic = "chat.presence5." + name;   // presence to version 5: full, or bounded while big
   std::string legacy_topic = "chat.v1." + name;  // to version-1 members
   realtime::presence presence;
   std::set<session*> watchers;                        // version 2 sessions
@@ -80,6 +84,16 @@ struct service::room {
   std::optional<stream_position> history_top;
   std::vector<std::string> history_frames;
   std::optional<std::string> snapshot_frame;
+  std::optional<std::string> summary_frame;  // version 5's presence_summary while big
+  // Version 5 (service_config::presence_full_limit): whether the room was
+  // big at the last tick; the speakers whose leaves and returns its bounded
+  // diffs carry (oldest first, at most speakers_kept); the count last sent
+  // and when the next count-only diff may go.
+  bool big = false;
+  std::set<std::string, std::less<>> speakers;
+  std::deque<std::string> speaker_order;
+  std::size_t count_sent = 0;
+  steady::time_point next_count{};
   // Cluster only (chat_cluster.cpp).
   std::uint64_t incarnation = 0;
   bool ready = true;                           // subscribed to its pub/sub channel and its top known

@@ -67,6 +67,13 @@ Serves the duplex chat page at / and the chat WebSocket at /ws/chat.
   --memory             keep history in memory only (lost on restart)
   --history N          messages a joiner or watcher gets (default 100)
   --max-rooms N        rooms open at once (default 1000)
+  --presence-full-limit N
+                       a room with more than N members is big: its chat
+                       protocol v5 members get the member count and a bounded
+                       set of names (the first 50, and members who spoke)
+                       instead of every join and leave, and page through the
+                       full list on request (default 100; 0: every room sends
+                       every change). Versions 1-4 still get every change
   --line-rate N        chat lines a member may send per second, sustained
                        (default 5; 0: no limit). A line over it is refused
                        with the error rate_limited (how long to wait) and
@@ -215,6 +222,8 @@ int main(int argc, char** argv) {
       memory = true;
     } else if (arg == "--history") {
       chat.join_history = count_arg(arg, value(), 0, 1000);
+    } else if (arg == "--presence-full-limit") {
+      chat.presence_full_limit = count_arg(arg, value(), 0, 10'000'000);
     } else if (arg == "--max-rooms") {
       chat.max_rooms = count_arg(arg, value(), 1, 1'000'000);
     } else if (arg == "--line-rate") {

@@ -22,6 +22,12 @@
 // token (window.duplexChat.onTokenExpiring) and hands it over on the open
 // connection (refresh), or says how long is left. When the token expires
 // the server closes with 4001 and the page says so instead of reconnecting.
+//
+// Big rooms (protocol v5, duplex-chat --presence-full-limit): above the
+// server's limit the page gets presence_summary (the count and the first
+// names) instead of every join and leave; it shows the count, the names it
+// has (those, itself, and who spoke since) and "Show all", which reads the
+// full list a page at a time (list_members, answered with members).
 // @ts-check
 'use strict';
 
@@ -40,6 +46,9 @@
     send: /** @type {HTMLButtonElement} */ (byId('send')),
     composer: /** @type {HTMLFormElement} */ (document.getElementById('composer')),
     users: byId('users'),
+    usersPartial: byId('users-partial'),
+    usersShown: byId('users-shown'),
+    showAll: /** @type {HTMLButtonElement} */ (byId('show-all')),
     userCount: /** @type {HTMLElement} */ (document.getElementById('user-count')),
   };
 
@@ -156,6 +165,9 @@
   /** @type {Set<string>} */
   const users = new Set();
   let usersTotal = 0;
+  let bigRoom = false;         // the server sends the count and some names only (v5 presence_summary)
+  let listingAll = false;      // "Show all": reading the member list page by page
+  const MEMBERS_PAGE = 500;
 
   // ---- small DOM helpers --------------------------------------------------
 
@@ -263,6 +275,21 @@
     });
     ui.users.replaceChildren(...items);
     ui.userCount.textContent = String(Math.max(usersTotal, users.size));
+    // A big room: say how many of the members are listed, and offer the rest.
+    const partial = bigRoom && users.size < usersTotal;
+    ui.usersPartial.hidden = !partial;
+    if (partial) ui.usersShown.textContent = `${users.size} of ${usersTotal} shown`;
+    ui.showAll.disabled = listingAll;
+  }
+
+  // "Show all": the member list a page at a time, each page after the last name of the previous one.
+  /** @param {string} [after] */
+  function listMembers(after) {
+    listingAll = true;
+    const m = after === undefined ? { type: 'list_members', room, limit: MEMBERS_PAGE }
+                                   : { type: 'list_members', room, after, limit: MEMBERS_PAGE };
+    if (!send(/** @type {DuplexChat.ClientMessage} */ (m))) listingAll = false;
+    renderUsers();
   }
 
   // A line is shown once: lines at or below the position (same epoch) were shown.
@@ -273,13 +300,18 @@
     position = { epoch: m.epoch, seq: m.seq };
   }
 
+  ui.showAll.addEventListener('click', () => { if (!listingAll) listMembers(); });
+
   // ---- protocol events ----------------------------------------------------
 
   /** @param {DuplexChat.ServerMessage} m */
   function onServerMessage(m) {
     switch (m.type) {
       case 'message':
-        if (m.room === room) showLine(m);
+        if (m.room !== room) break;
+        showLine(m);
+        // A big room sends its speakers' leaves: a speaker is listed from now on.
+        if (bigRoom && !users.has(m.from)) { users.add(m.from); renderUsers(); }
         break;
       case 'history':
         if (m.replace) {
@@ -296,9 +328,30 @@
         refreshStatus();
         break;
       case 'presence':
+        bigRoom = false;
+        listingAll = false;
         users.clear();
         for (const u of m.users) users.add(u);
         usersTotal = m.total;
+        renderUsers();
+        break;
+      case 'presence_summary':
+        // Above the server's limit: the count, the first names, and from now
+        // on only the count and the speakers' leaves and returns.
+        bigRoom = true;
+        listingAll = false;
+        users.clear();
+        for (const u of m.users) users.add(u);
+        if (me !== null) users.add(me);
+        usersTotal = m.total;
+        renderUsers();
+        break;
+      case 'members':
+        if (m.room !== room) break;
+        for (const u of m.users) users.add(u);
+        usersTotal = m.total;
+        if (m.next !== undefined && m.next !== null && listingAll) listMembers(m.next);
+        else listingAll = false;
         renderUsers();
         break;
       case 'presence_diff': {
@@ -326,6 +379,7 @@
         const first = wantedName === null || wantedName !== m.name;
         me = m.name;
         token = m.token;
+        if (bigRoom) users.add(me);
         wantedName = me;
         pendingName = null;
         clearAlert();

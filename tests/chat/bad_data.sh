@@ -25,6 +25,7 @@ head -c 8192 /dev/urandom > "$work/corrupt/history.sqlite3"
 expect_refusal "corrupt database" 1 "corrupt" --data "$work/corrupt"
 # Bad flag values.
 expect_refusal "--history out of range" 2 "bad --history" --memory --history -5
+expect_refusal "--presence-full-limit not a number" 2 "bad --presence-full-limit" --memory --presence-full-limit many
 # The admin route needs sign-in, and a token worth the name.
 printf "%s" 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef > "$work/jwt.secret"
 printf 'short' > "$work/admin.short"

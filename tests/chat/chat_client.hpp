@@ -98,25 +98,32 @@ class chat_server {
   std::unique_ptr<chat::service> svc_;
 };
 
-// One protocol-v2 connection. Everything received is kept in `seen`.
+// One protocol-v2 connection (or v5: open_v5). Everything received is kept
+// in `seen` (version 5's messages include every version-2 one).
 // (Arguments of these coroutines are pointers or references, never
 // temporaries with destructors: GCC 12 destroys those twice when they live
 // across a co_await in the same full-expression.)
 struct chat_client {
   websocket ws;
-  std::vector<v2::server_message> seen;
+  std::vector<schema::v5::server_message> seen;
   std::uint64_t bytes = 0;
+  bool v5 = false;
 
-  static asio::awaitable<chat_client> open(const chat_server& srv) {
+  static asio::awaitable<chat_client> open(const chat_server& srv) { return open_as(srv, false); }
+  static asio::awaitable<chat_client> open_v5(const chat_server& srv) { return open_as(srv, true); }
+  static asio::awaitable<chat_client> open_as(const chat_server& srv, bool v5) {
     connect_options o;
-    o.subprotocols = {schema::subprotocol_name<schema::chat_protocol_v2>()};
+    o.subprotocols = {v5 ? schema::subprotocol_name<schema::chat_protocol_v5>()
+                         : schema::subprotocol_name<schema::chat_protocol_v2>()};
     o.websocket.max_message_size = 4 << 20;
     const std::string url = srv.url();
     auto ws = co_await duplex::connect(url, o);
-    co_return chat_client{ws, {}, 0};
+    if (ws.subprotocol() != o.subprotocols[0]) throw std::runtime_error("server chose " + ws.subprotocol());
+    co_return chat_client{ws, {}, 0, v5};
   }
   // Queues a message (no suspension).
   void post(const v2::client_message& m) { ws.post(schema::encode(m)); }
+  void post5(const schema::v5::client_message& m) { ws.post(schema::encode(m)); }
   void post_raw(std::string_view json) { ws.post(json); }
 
   // Reads until a message of type M satisfying pred (if any) arrives.
@@ -125,12 +132,42 @@ struct chat_client {
     message in;
     while (co_await ws.read(in)) {
       bytes += in.data.size();
-      auto d = schema::decode<v2::server_message>(in.data);
+      auto d = v5 ? schema::decode<schema::v5::server_message>(in.data) : widen(in.data);
       if (!d) throw std::runtime_error("undecodable server message: " + std::string(in.data));
       seen.push_back(*d);
       if (auto* m = std::get_if<M>(&seen.back()); m && (!pred || pred(*m, arg))) co_return *m;
     }
+    throw std::runtime_error("connection closed while waiting (code " + std::to_string(ws.close_code()) + " " + ws.close_reason() + ")");
+  }
+  // A version-2 connection decodes only version 2's messages.
+  static schema::decode_result<schema::v5::server_message> widen(std::string_view data) {
+    auto d = schema::decode<v2::server_message>(data);
+    if (!d) return schema::decode_result<schema::v5::server_message>(d.error());
+    return std::visit([](auto& m) { return schema::decode_result<schema::v5::server_message>(schema::v5::server_message(m)); }, *d);
+  }
+  // Reads until a presence message (snapshot, diff or version 5's summary)
+  // says the room has `total` members.
+  asio::awaitable<void> until_total(std::uint64_t total) {
+    for (auto it = seen.rbegin(); it != seen.rend(); ++it)
+      if (auto t = total_in(*it)) {
+        if (*t == total) co_return;
+        break;
+      }
+    message in;
+    while (co_await ws.read(in)) {
+      bytes += in.data.size();
+      auto d = v5 ? schema::decode<schema::v5::server_message>(in.data) : widen(in.data);
+      if (!d) throw std::runtime_error("undecodable server message: " + std::string(in.data));
+      seen.push_back(*d);
+      if (total_in(seen.back()) == std::optional<std::uint64_t>(total)) co_return;
+    }
     throw std::runtime_error("connection closed while waiting (code " + std::to_string(ws.close_code()) + ")");
+  }
+  static std::optional<std::uint64_t> total_in(const schema::v5::server_message& m) {
+    if (auto* p = std::get_if<v2::presence>(&m)) return p->total;
+    if (auto* d = std::get_if<v2::presence_diff>(&m)) return d->total;
+    if (auto* s = std::get_if<schema::v5::presence_summary>(&m)) return s->total;
+    return std::nullopt;
   }
   // Reads until the chat line with this text.
   asio::awaitable<v2::message> until_text(const std::string& text) {

@@ -9,7 +9,9 @@
 
 namespace duplex::test {
 
-inline std::vector<schema::v2::message> chat_lines(const std::vector<schema::v2::server_message>& seen) {
+// Any version's server messages (2 and later share message and history).
+template <class ServerMessage>
+std::vector<schema::v2::message> chat_lines(const std::vector<ServerMessage>& seen) {
   std::vector<schema::v2::message> out;
   for (auto& m : seen) {
     if (auto* l = std::get_if<schema::v2::message>(&m)) out.push_back(*l);

@@ -412,3 +412,142 @@ TEST_P(ChatThreads, AFlooderIsRefusedThenClosedAndNobodyElseWaits) {
     EXPECT_EQ(stored, spam);
   });
 }
+
+// Issue 23: an idle room costs nothing per tick. Once the joins are
+// announced the tick timer sleeps (no rounds, no room visited) until a change
+// or a grace expiry; counted, not timed.
+TEST(ChatService, AnIdleRoomIsNotTicked) {
+  duplex::chat::service_config cfg;
+  cfg.grace = 600ms;
+  chat_server srv({}, cfg);
+  using counts = std::pair<std::uint64_t, std::uint64_t>;
+  auto work = [&] {
+    return srv.on_service([](duplex::chat::service& s) { return counts(s.tick_rounds(), s.rooms_ticked()); });
+  };
+  run([&]() -> asio::awaitable<void> {
+    constexpr int n = 40;
+    std::vector<chat_client> members;
+    members.reserve(n);
+    for (int i = 0; i < n; ++i) members.push_back(co_await chat_client::open(srv));
+    for (int i = 0; i < n; ++i) co_await join(members[i], ("u" + std::to_string(100 + i)).c_str());
+    auto all = [](const v2::presence_diff& d, const void*) { return d.total == n; };
+    co_await members[0].until<v2::presence_diff>(all);
+    co_await sleep_for(500ms);  // the last tick finds nothing pending
+    const counts idle_from = work();
+    co_await sleep_for(1200ms);
+    const counts idle_to = work();
+    EXPECT_EQ(idle_to.first, idle_from.first) << "tick rounds while idle";
+    EXPECT_EQ(idle_to.second, idle_from.second) << "rooms ticked while idle";
+    // A join wakes it: announced, then asleep again after a round or two.
+    auto late = co_await chat_client::open(srv);
+    co_await join(late, "late");
+    auto more = [](const v2::presence_diff& d, const void*) { return d.total == n + 1; };
+    co_await members[0].until<v2::presence_diff>(more);
+    co_await sleep_for(500ms);
+    const counts after_join = work();
+    EXPECT_GE(after_join.second, idle_to.second + 1);
+    EXPECT_LE(after_join.first, idle_to.first + 6);
+    // A dropped member: nothing to do until its grace ends, then its leave.
+    co_await late.ws.close(1000, "bye");
+    co_await members[0].until<v2::presence_diff>(has_leave);
+    const counts after_leave = work();
+    EXPECT_LE(after_leave.first, after_join.first + 6) << "rounds during a 600 ms grace";
+  });
+}
+
+namespace {
+namespace v5 = duplex::schema::v5;
+std::size_t names_in_diffs(const chat_client& c) {
+  std::size_t n = 0;
+  for (auto& m : c.seen)
+    if (auto* d = std::get_if<v2::presence_diff>(&m)) n += d->joins.size() + d->leaves.size();
+  return n;
+}
+}  // namespace
+
+// Version 5 (issue 23): above presence_full_limit a version-5 member gets the
+// count and a bounded page of names, speakers' leaves, and pages through the
+// full list on request; a version-2 watcher still gets every change; a
+// small room is unchanged.
+TEST(ChatService, Version5InABigRoomGetsTheCountAndPagesTheList) {
+  duplex::chat::service_config cfg;
+  cfg.presence_full_limit = 20;
+  cfg.presence_page = 5;
+  cfg.count_interval = 200ms;
+  chat_server srv({}, cfg);
+  run([&]() -> asio::awaitable<void> {
+    constexpr int n = 40;
+    auto old = co_await chat_client::open(srv);  // version 2
+    old.post(v2::watch{"lobby"});
+    co_await old.until<v2::presence>();
+    auto five = co_await chat_client::open_v5(srv);
+    co_await join(five, "v5-member");
+    std::vector<chat_client> members;
+    members.reserve(n);
+    std::vector<std::string> everyone = {"v5-member"};
+    for (int i = 0; i < n; ++i) {
+      members.push_back(co_await chat_client::open(srv));
+      everyone.push_back("m" + std::to_string(10 + i));
+      co_await join(members[i], everyone.back().c_str());
+    }
+    std::sort(everyone.begin(), everyone.end());
+    co_await old.until_total(n + 1);
+    co_await five.until_total(n + 1);
+    // The room crossed the limit: the version-5 member got a summary, and
+    // names only up to then; the version-2 watcher every join.
+    auto summary = five.count<v5::presence_summary>();
+    EXPECT_EQ(summary, 1u);
+    EXPECT_EQ(names_in_diffs(old), std::size_t(n + 1));
+    EXPECT_LE(names_in_diffs(five), 21u);
+    // A new version-5 watcher: the summary, first page and the count.
+    auto w = co_await chat_client::open_v5(srv);
+    w.post(v2::watch{"lobby"});
+    auto s = co_await w.until<v5::presence_summary>();
+    EXPECT_EQ(s.total, std::size_t(n + 1));
+    EXPECT_EQ(s.limit, 20u);
+    EXPECT_EQ(s.users, std::vector<std::string>(everyone.begin(), everyone.begin() + 5));
+    EXPECT_EQ(w.count<v2::presence>(), 0u);
+    // The full list, 7 at a time.
+    std::vector<std::string> listed;
+    std::optional<std::string> after;
+    for (int pages = 0; pages < 20; ++pages) {
+      w.post5(v5::list_members{"lobby", after, 7});
+      auto page = co_await w.until<v5::members>();
+      EXPECT_LE(page.users.size(), 7u);
+      EXPECT_EQ(page.total, std::size_t(n + 1));
+      listed.insert(listed.end(), page.users.begin(), page.users.end());
+      if (!page.next) break;
+      after = page.next;
+    }
+    EXPECT_EQ(listed, everyone);
+    // A speaker's leave reaches version 5 by name; a silent member's only as the count.
+    const std::string line = "hello from m13";
+    co_await say(members[3], line);
+    co_await w.until_text(line);
+    members[4].post(v2::leave{});  // m14, silent
+    co_await w.until_total(n);
+    members[3].post(v2::leave{});  // m13, spoke
+    auto gone = [](const v2::presence_diff& d, const void*) { return !d.leaves.empty(); };
+    auto d = co_await w.until<v2::presence_diff>(gone);
+    EXPECT_EQ(d.leaves, std::vector<std::string>{"m13"});
+    EXPECT_EQ(d.total, std::size_t(n - 1));
+    EXPECT_EQ(names_in_diffs(w), 1u) << "m14 left silently: the count only";
+    // Listing a room one does not watch is refused.
+    w.post5(v5::list_members{"elsewhere", std::nullopt, 10});
+    auto e = co_await w.until<v1::error>();
+    EXPECT_EQ(e.code, "not_watching");
+    // A small room stays exactly as before for version 5: snapshot and named diffs.
+    auto small5 = co_await chat_client::open_v5(srv);
+    co_await join(small5, "ann", "small");
+    co_await small5.until_total(1);
+    auto other = co_await chat_client::open(srv);
+    co_await join(other, "bea", "small");
+    co_await small5.until_total(2);
+    auto* sd = std::get_if<v2::presence_diff>(&small5.seen.back());
+    EXPECT_TRUE(sd);
+    if (!sd) co_return;
+    EXPECT_EQ(sd->joins, std::vector<std::string>{"bea"});
+    EXPECT_EQ(small5.count<v2::presence>(), 1u);
+    EXPECT_EQ(small5.count<v5::presence_summary>(), 0u);
+  });
+}

@@ -299,7 +299,7 @@ async function main() {
       A = await open('A');
       await waitStatus(A, /^connected$/);
       const proto = await A.evaluate(() => window.duplexProtocol?.subprotocol);
-      check(proto === 'duplex.chat.v4', `the page's client speaks ${proto}`);
+      check(proto === 'duplex.chat.v5', `the page's client speaks ${proto}`);
       await joinAs(A, 'alice');
       await waitStatus(A, /^joined as alice$/);
       await waitUsers(A, ['alice']);

@@ -126,7 +126,7 @@ try {
   if (declared.length < 5) await fail(`only ${declared.length} methods parsed from the .d.ts`);
   if (r.got !== 'hello from a module') await fail(`no echo of our line (got ${JSON.stringify(r.got)})`);
   if (r.close !== 1000) await fail(`closed with ${r.close}, expected 1000`);
-  if (r.subprotocol !== 'duplex.chat.v4') await fail(`protocol.subprotocol ${r.subprotocol}`);
+  if (r.subprotocol !== 'duplex.chat.v5') await fail(`protocol.subprotocol ${r.subprotocol}`);
   if (problems.length) await fail(problems.join('\n'));
   log('PASS');
   await cleanup();

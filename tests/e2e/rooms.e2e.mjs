@@ -6,7 +6,10 @@
 //     before joining; a reloaded page shows the history again;
 //   - a page whose socket is cut (page.routeWebSocket) says "reconnecting",
 //     comes back by itself and shows the lines it missed, each once;
-//   - after a server restart the history is still there.
+//   - after a server restart the history is still there;
+//   - a big room (over --presence-full-limit, protocol v5): the page shows
+//     the count, the first names, itself and who spoke, "N of M shown", and
+//     "Show all" lists every member.
 //
 //   node tests/e2e/rooms.e2e.mjs --server build/native/server/duplex-chat --site build/site
 import { spawn } from 'node:child_process';
@@ -48,7 +51,8 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-rooms-e2e-'));
 
 function startServer(port) {
   return new Promise((resolve, reject) => {
-    const child = spawn(serverExe, ['--host', '127.0.0.1', '--port', String(port), '--root', site, '--data', dataDir],
+    const child = spawn(serverExe, ['--host', '127.0.0.1', '--port', String(port), '--root', site, '--data', dataDir,
+      '--presence-full-limit', '3'],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const onData = (d) => {
@@ -169,6 +173,50 @@ async function main() {
   await say(A, 'seven');
   await waitLines(A, ['one', 'two', 'three', 'four', 'five', 'six', 'seven']);
   await waitLines(B, ['one', 'two', 'three', 'four', 'five', 'six', 'seven']);
+
+  log('a big room: 60 members join #hall (the server\'s limit is 3, its first page 50 names)');
+  const hallUrl = `http://127.0.0.1:${port}/#hall`;
+  const E = await (await browser.newContext()).newPage();
+  await E.goto(hallUrl);
+  await waitStatus(E, /^connected$/);
+  await E.evaluate(async (wsUrl) => {
+    const socks = [];
+    for (let i = 0; i < 60; ++i) {
+      const ws = new WebSocket(wsUrl, 'duplex.chat.v2');
+      await new Promise((res, rej) => { ws.onopen = res; ws.onerror = rej; });
+      const joined = new Promise((res) => { ws.onmessage = (e) => { if (JSON.parse(e.data).type === 'joined') res(); }; });
+      ws.send(JSON.stringify({ type: 'join', name: `m${100 + i}`, room: 'hall' }));
+      await joined;
+      socks.push(ws);
+    }
+    /** @type {any} */ (window).hallSockets = socks;
+  }, `ws://127.0.0.1:${port}/ws/chat`);
+  const D = await (await browser.newContext()).newPage();
+  await D.goto(hallUrl);
+  await join(D, 'dora');
+  const shown = () => D.$$eval('[data-testid="users"] li', (els) => els.map((e) => e.textContent));
+  await waitFor(D, 'the count 61 and "51 of 61 shown"', () =>
+    document.getElementById('user-count').textContent === '61' &&
+    !document.querySelector('[data-testid="users-partial"]').hidden &&
+    document.querySelector('[data-testid="users-shown"]').textContent === '51 of 61 shown');
+  let hallNames = await shown();
+  check(hallNames.length === 51 && hallNames.includes('dora') && hallNames.includes('m100') && !hallNames.includes('m159'),
+    `D lists the first 50 names and itself: ${hallNames.length} names`);
+  log('m159 speaks: D lists it');
+  await E.evaluate(() => /** @type {any} */ (window).hallSockets[59].send(JSON.stringify({ type: 'chat', text: 'hi from m159' })));
+  await waitLines(D, ['hi from m159']);
+  hallNames = await shown();
+  check(hallNames.includes('m159') && hallNames.length === 52, `D lists the speaker: ${hallNames.length} names`);
+  log('"Show all": every member');
+  await D.click('[data-testid="show-all"]');
+  await waitFor(D, 'all 61 members listed', () =>
+    document.querySelectorAll('[data-testid="users"] li').length === 61 &&
+    document.querySelector('[data-testid="users-partial"]').hidden);
+  log('m159 leaves: gone from D\'s list, the count follows');
+  await E.evaluate(() => /** @type {any} */ (window).hallSockets[59].send(JSON.stringify({ type: 'leave' })));
+  await waitFor(D, 'count 60 without m159', () =>
+    document.getElementById('user-count').textContent === '60' &&
+    ![...document.querySelectorAll('[data-testid="users"] li')].some((li) => li.textContent === 'm159'));
   log('all steps passed');
 }
 

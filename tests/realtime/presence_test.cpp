@@ -119,3 +119,60 @@ TEST(Presence, SnapshotIsTheLastTickCappedWithTotal) {
   EXPECT_EQ(state.count("zed"), 1u);
   EXPECT_EQ(state.count("user0"), 0u);
 }
+
+// Issue 23: an idle presence ticks for nothing, however many members it has;
+// tick() visits only what changed or expired (counted, not timed).
+TEST(Presence, TickCostsTheChangesNotTheMembers) {
+  rt::presence p({.grace = 5s});
+  constexpr int n = 10000;
+  for (int i = 0; i < n; ++i) p.join("u" + std::to_string(i), "t" + std::to_string(i), "", t0);
+  EXPECT_TRUE(p.pending(t0));
+  EXPECT_EQ(p.tick(t0).joins.size(), std::size_t(n));
+  const auto after_joins = p.stats().visited;
+  EXPECT_EQ(after_joins, std::size_t(n));  // each join once
+  // Idle: nothing pending, a hundred ticks visit nothing.
+  EXPECT_FALSE(p.pending(t0 + 1s));
+  for (int k = 1; k <= 100; ++k) EXPECT_TRUE(p.tick(t0 + k * 100ms).empty());
+  EXPECT_EQ(p.stats().visited, after_joins);
+  // Three members drop: their grace runs without any work until it ends.
+  for (int i : {7, 70, 700}) p.disconnect("u" + std::to_string(i), "t" + std::to_string(i), t0 + 11s);
+  EXPECT_FALSE(p.pending(t0 + 15s));
+  for (int k = 0; k < 40; ++k) EXPECT_TRUE(p.tick(t0 + 11s + k * 100ms).empty());
+  EXPECT_EQ(p.stats().visited, after_joins);
+  rt::presence::clock::time_point when;
+  ASSERT_TRUE(p.next_expiry(when));
+  EXPECT_EQ(when, t0 + 16s);
+  EXPECT_TRUE(p.pending(t0 + 16s));
+  auto d = p.tick(t0 + 16s);
+  EXPECT_EQ(d.leaves, (std::vector<std::string>{"u7", "u70", "u700"}));
+  // Each expiry visited twice (released, then diffed), nobody else.
+  EXPECT_EQ(p.stats().visited, after_joins + 6);
+  EXPECT_FALSE(p.next_expiry(when));
+  // A resume within the grace takes the member off the expiry queue.
+  p.disconnect("u1", "t1", t0 + 20s);
+  EXPECT_FALSE(p.join("u1", "t1", "", t0 + 21s));
+  EXPECT_FALSE(p.next_expiry(when));
+  EXPECT_TRUE(p.tick(t0 + 30s).empty());
+  EXPECT_EQ(p.stats().visited, after_joins + 6);
+}
+
+TEST(Presence, PagesWalkThePublishedStateInNameOrder) {
+  rt::presence p;
+  for (int i = 0; i < 7; ++i) p.join("m" + std::to_string(i), "t" + std::to_string(i), "", t0);
+  EXPECT_EQ(p.page("", 10).total, 0u);  // not ticked yet
+  p.tick(t0);
+  std::vector<std::string> all;
+  std::string after;
+  for (;;) {
+    auto pg = p.page(after, 3);
+    EXPECT_EQ(pg.total, 7u);
+    EXPECT_LE(pg.members.size(), 3u);
+    for (auto& m : pg.members) all.push_back(m.name);
+    if (!pg.more) break;
+    after = pg.members.back().name;
+  }
+  EXPECT_EQ(all, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4", "m5", "m6"}));
+  EXPECT_FALSE(p.page("m6", 3).more);
+  EXPECT_TRUE(p.page("m6", 3).members.empty());
+  EXPECT_EQ(names(p.page("m25", 2).members), (std::vector<std::string>{"m3", "m4"}));  // a cursor no longer present
+}

@@ -130,6 +130,12 @@ TEST(Binary, RoundTripsEveryProtocolInTheTree) {
   using sm4 = chat_protocol_v4::server_message;
   expect_round_trip(sm4{v4::token_expiring{1765000000, 60}});
   expect_round_trip(sm4{v3::refreshed{1765000000}});
+  using sm5 = chat_protocol_v5::server_message;
+  expect_round_trip(sm5{v5::members{"lobby", {"ada", "bob"}, 5000, "bob"}});
+  expect_round_trip(sm5{v5::members{"lobby", {}, 0, std::nullopt}});
+  expect_round_trip(sm5{v5::presence_summary{"lobby", {"ada"}, 5000, 100}});
+  expect_round_trip(chat_protocol_v5::client_message{v5::list_members{"lobby", "ada", 100}});
+  expect_round_trip(chat_protocol_v5::client_message{v5::list_members{"lobby", std::nullopt, 1}});
   ticker::quotes q{5, {{"ACME", 12.5, 100, ticker::side::buy, false}, {"INIT", 99.0, 0, std::nullopt, true}}};
   expect_round_trip(ticker::protocol::server_message{q});
 }

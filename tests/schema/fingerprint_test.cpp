@@ -31,6 +31,7 @@ TEST(Fingerprint, ChatMatchesItsRecordedVersion) { EXPECT_TRUE(matches_record<ch
 TEST(Fingerprint, ChatV2MatchesItsRecordedVersion) { EXPECT_TRUE(matches_record<chat_protocol_v2>()); }
 TEST(Fingerprint, ChatV3MatchesItsRecordedVersion) { EXPECT_TRUE(matches_record<chat_protocol_v3>()); }
 TEST(Fingerprint, ChatV4MatchesItsRecordedVersion) { EXPECT_TRUE(matches_record<chat_protocol_v4>()); }
+TEST(Fingerprint, ChatV5MatchesItsRecordedVersion) { EXPECT_TRUE(matches_record<chat_protocol_v5>()); }
 
 struct chat_v2 : chat_protocol {
   static constexpr unsigned version = 2;

@@ -21,6 +21,7 @@ inline constexpr recorded_fingerprint recorded_fingerprints[] = {
     {"chat", 2, "d520fb300e320340"},
     {"chat", 3, "6547baa53752f805"},
     {"chat", 4, "511e8acedbcc5e73"},
+    {"chat", 5, "094f350303b30821"},
     {"ticker", 1, "f56d91953794d39d"},
 };
 

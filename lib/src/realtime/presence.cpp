@@ -2,6 +2,10 @@
 
 namespace duplex::realtime {
 
+void presence::forget_expiry(const std::string& name, const member& m) {
+  if (!m.connected) expiries_.erase(std::pair<clock::time_point, std::string>(m.grace_until, name));
+}
+
 std::error_code presence::join(std::string_view name, std::string_view token, std::string info,
                                clock::time_point now) {
   auto it = members_.find(name);
@@ -9,6 +13,7 @@ std::error_code presence::join(std::string_view name, std::string_view token, st
     // Grace over but not yet ticked: the name is free (the tick's diff shows
     // a leave+join, or nothing if the info is the same).
     dirty_.emplace(it->first);
+    forget_expiry(it->first, it->second);
     members_.erase(it);
     it = members_.end();
   }
@@ -17,6 +22,7 @@ std::error_code presence::join(std::string_view name, std::string_view token, st
     // A session resuming within its grace period keeps the name; anyone else
     // (including a second connection of a live session) is refused.
     if (m.connected || m.token != token) return errc::name_taken;
+    forget_expiry(it->first, m);
     m.connected = true;
     if (m.info != info) {
       m.info = std::move(info);
@@ -34,6 +40,7 @@ bool presence::disconnect(std::string_view name, std::string_view token, clock::
   if (it == members_.end() || it->second.token != token || !it->second.connected) return false;
   it->second.connected = false;
   it->second.grace_until = now + config_.grace;
+  expiries_.emplace(it->second.grace_until, it->first);
   return true;
 }
 
@@ -41,21 +48,26 @@ bool presence::leave(std::string_view name, std::string_view token) {
   auto it = members_.find(name);
   if (it == members_.end() || it->second.token != token) return false;
   dirty_.emplace(it->first);
+  forget_expiry(it->first, it->second);
   members_.erase(it);
   return true;
 }
 
 presence_diff presence::tick(clock::time_point now) {
-  for (auto it = members_.begin(); it != members_.end();) {
-    if (!it->second.connected && it->second.grace_until <= now) {
+  ++stats_.ticks;
+  // Only the grace periods that ended: the earliest first.
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+    auto node = expiries_.extract(expiries_.begin());
+    ++stats_.visited;
+    auto it = members_.find(node.value().second);
+    if (it != members_.end() && !it->second.connected && it->second.grace_until == node.value().first) {
       dirty_.emplace(it->first);
-      it = members_.erase(it);
-    } else {
-      ++it;
+      members_.erase(it);
     }
   }
   presence_diff diff;
   for (auto& name : dirty_) {
+    ++stats_.visited;
     auto now_it = members_.find(name);
     auto was_it = published_.find(name);
     bool is = now_it != members_.end(), was = was_it != published_.end();
@@ -83,14 +95,23 @@ presence_snapshot presence::snapshot(std::size_t cap) const {
   return s;
 }
 
+presence_page presence::page(std::string_view after, std::size_t limit) const {
+  presence_page p;
+  p.total = published_.size();
+  auto it = after.empty() ? published_.begin() : published_.upper_bound(after);
+  for (; it != published_.end() && p.members.size() < limit; ++it) p.members.push_back({it->first, it->second});
+  p.more = it != published_.end();
+  return p;
+}
+
+bool presence::pending(clock::time_point now) const {
+  return !dirty_.empty() || (!expiries_.empty() && expiries_.begin()->first <= now);
+}
+
 bool presence::next_expiry(clock::time_point& when) const {
-  bool any = false;
-  for (auto& [_, m] : members_) {
-    if (m.connected) continue;
-    if (!any || m.grace_until < when) when = m.grace_until;
-    any = true;
-  }
-  return any;
+  if (expiries_.empty()) return false;
+  when = expiries_.begin()->first;
+  return true;
 }
 
 }  // namespace duplex::realtime

@@ -18,6 +18,12 @@
 //   diff reproduces the state exactly: send a joiner the snapshot, then the
 //   diffs from the next tick on (its own join arrives in that diff).
 //   Capped: the first `cap` names in name order plus the total count.
+//   page() reads the same state a page at a time (name order, after a cursor).
+// - Cost: tick() is O(changes), not O(members): it visits only the names
+//   changed since the last tick and the grace periods that ended (kept in
+//   expiry order), so an idle presence of any size ticks for nothing.
+//   pending() says in O(1) whether a tick would do anything; stats() counts
+//   the names tick() has visited (what a test checks instead of timing).
 #pragma once
 
 #include <duplex/realtime/error.hpp>
@@ -29,6 +35,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace duplex::realtime {
@@ -42,6 +49,13 @@ struct presence_member {
 struct presence_snapshot {
   std::vector<presence_member> members;  // at most cap, in name order
   std::size_t total = 0;                 // all members
+};
+
+// One page of the state as of the last tick (page()).
+struct presence_page {
+  std::vector<presence_member> members;  // at most `limit`, in name order, all after the cursor
+  std::size_t total = 0;                 // all members
+  bool more = false;                     // names follow the last one returned
 };
 
 struct presence_diff {
@@ -72,6 +86,20 @@ class presence {
   presence_diff tick(clock::time_point now);
 
   presence_snapshot snapshot(std::size_t cap) const;
+  // Up to `limit` members after `after` in name order (from the first when
+  // empty), as of the last tick. O(log members + limit).
+  presence_page page(std::string_view after, std::size_t limit) const;
+  // Members as of the last tick (what snapshot().total says), O(1).
+  std::size_t published_size() const noexcept { return published_.size(); }
+  // Whether tick(now) would change or release anything: a change since the
+  // last tick, or a grace period over by `now`. O(1).
+  bool pending(clock::time_point now) const;
+  // Work done by tick() so far, for tests and benchmarks.
+  struct counters {
+    std::size_t ticks = 0;
+    std::size_t visited = 0;  // names looked at by tick() (changed or expired)
+  };
+  const counters& stats() const noexcept { return stats_; }
   // Current (not yet ticked) state.
   bool holds(std::string_view name) const { return members_.find(name) != members_.end(); }
   std::size_t size() const noexcept { return members_.size(); }
@@ -85,11 +113,15 @@ class presence {
     bool connected = true;
     clock::time_point grace_until{};
   };
+  using expiry_set = std::set<std::pair<clock::time_point, std::string>, std::less<>>;
+  void forget_expiry(const std::string& name, const member& m);
 
   config config_;
   std::map<std::string, member, std::less<>> members_;
   std::map<std::string, std::string, std::less<>> published_;  // name -> info as of the last tick
   std::set<std::string, std::less<>> dirty_;                   // names changed since the last tick
+  expiry_set expiries_;  // (grace_until, name) of every disconnected member, earliest first
+  counters stats_;
 };
 
 }  // namespace duplex::realtime

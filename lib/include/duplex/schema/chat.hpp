@@ -365,6 +365,96 @@ struct chat_protocol_v4 {
   using server_message = v4::server_message;
 };
 
+// ---- version 5: presence that does not grow with the room squared -----------
+// In a room with more members than the server's limit (duplex-chat
+// --presence-full-limit), a version-5 watcher gets the member count and a
+// bounded set of names instead of every join and leave (Discord's lazy member
+// lists); the full list is read a page at a time on request. Rooms at or
+// under the limit behave exactly as in version 4.
+namespace v5 {
+
+// Names in one page of members (a larger limit is served as this).
+inline constexpr std::uint32_t max_page = 1000;
+
+// ---- client -> server ----
+
+// A page of the watched room's members in name order: up to `limit` names
+// after `after` (from the first name without it). The answer is `members`;
+// its `next` is the `after` of the following page. Refused with not_watching
+// for a room the connection does not watch.
+// {"type":"list_members","room":"lobby","after":"ada","limit":100}
+struct list_members {
+  std::string room;
+  std::optional<std::string> after;
+  std::uint32_t limit = 100;
+  friend bool operator==(const list_members&, const list_members&) = default;
+};
+constexpr auto describe(const list_members*) {
+  return object<list_members>("list_members", field("room", &list_members::room, v2::room_name),
+                              field("after", &list_members::after, display_name),
+                              field("limit", &list_members::limit, {.min = 1, .max = max_page}));
+}
+
+// ---- server -> client ----
+
+// One page of members, the answer to list_members: names in name order,
+// the room's total, and `next` (absent on the last page) to ask for the
+// page after this one. As of the server's last presence tick.
+// {"type":"members","room":"lobby","users":["ada","bob"],"total":5000,"next":"bob"}
+struct members {
+  std::string room;
+  std::vector<std::string> users;
+  std::uint64_t total = 0;
+  std::optional<std::string> next;
+  friend bool operator==(const members&, const members&) = default;
+};
+constexpr auto describe(const members*) {
+  rules each_name = display_name;
+  each_name.max_items = max_page;
+  return object<members>("members", field("room", &members::room, v2::room_name),
+                         field("users", &members::users, each_name), field("total", &members::total),
+                         field("next", &members::next, display_name));
+}
+
+// The room has more than `limit` members: instead of version 2's presence
+// snapshot (and whenever the room grows past the limit), the first names in
+// name order (a bounded page) and the total. From then on its presence_diffs
+// carry the total and only the leaves and returns of members who said a line
+// in the room (and who the client saw speak), at most one count-only diff a
+// second; a presence snapshot (version 2's) means the room is back at or
+// under the limit and full diffs follow again.
+// {"type":"presence_summary","room":"lobby","users":["ada"],"total":5000,"limit":100}
+struct presence_summary {
+  std::string room;
+  std::vector<std::string> users;
+  std::uint64_t total = 0;
+  std::uint64_t limit = 0;
+  friend bool operator==(const presence_summary&, const presence_summary&) = default;
+};
+constexpr auto describe(const presence_summary*) {
+  rules each_name = display_name;
+  each_name.max_items = max_page;
+  return object<presence_summary>("presence_summary", field("room", &presence_summary::room, v2::room_name),
+                                  field("users", &presence_summary::users, each_name),
+                                  field("total", &presence_summary::total), field("limit", &presence_summary::limit));
+}
+
+// Error codes of version 5 besides version 4's: not_watching (list_members
+// for a room the connection does not watch).
+using client_message = std::variant<v2::join, schema::chat, v2::watch, v2::resume, v2::leave, v3::refresh, list_members>;
+using server_message = std::variant<v2::message, v2::history, v2::resumed, v2::presence, v2::presence_diff,
+                                    v2::joined, schema::error, v3::refreshed, v4::token_expiring, members,
+                                    presence_summary>;
+
+}  // namespace v5
+
+struct chat_protocol_v5 {
+  static constexpr std::string_view name = "chat";
+  static constexpr unsigned version = 5;
+  using client_message = v5::client_message;
+  using server_message = v5::server_message;
+};
+
 inline decode_result<client_message> decode_client(std::string_view json) { return decode<client_message>(json); }
 inline decode_result<server_message> decode_server(std::string_view json) { return decode<server_message>(json); }
 
