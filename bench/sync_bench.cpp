@@ -13,6 +13,8 @@
 #include <duplex/schema/codec.hpp>
 #include <duplex/sync/sync.hpp>
 
+#include "sync_entities.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,39 +24,6 @@
 #include <string>
 #include <vector>
 
-namespace bench {
-using duplex::schema::field;
-using duplex::schema::object;
-
-struct entity {
-  std::uint32_t id = 0;
-  float x = 0, y = 0, angle = 0;
-  std::int32_t hp = 100;
-  std::string name;
-};
-inline constexpr duplex::schema::rules hundredths{.min_real = -1e4, .max_real = 1e4, .scale = 100};
-constexpr auto describe(const entity*) {
-  return object<entity>("entity", field("id", &entity::id), field("x", &entity::x, hundredths),
-                        field("y", &entity::y, hundredths),
-                        field("angle", &entity::angle), field("hp", &entity::hp), field("name", &entity::name));
-}
-// The same state as one JSON message, for comparison.
-struct state {
-  std::vector<entity> entities;
-};
-constexpr auto describe(const state*) { return object<state>("state", field("entities", &state::entities)); }
-struct moved {
-  std::uint32_t id = 0;
-  float x = 0, y = 0;
-};
-constexpr auto describe(const moved*) {
-  return object<moved>("moved", field("id", &moved::id), field("x", &moved::x), field("y", &moved::y));
-}
-struct moves {
-  std::vector<moved> entities;
-};
-constexpr auto describe(const moves*) { return object<moves>("moves", field("entities", &moves::entities)); }
-}  // namespace bench
 
 namespace {
 using namespace duplex;
