@@ -258,6 +258,47 @@ TEST(Callbacks, APeerThatStopsAnsweringIsDroppedByTheIdleTimeout) {
   });
 }
 
+TEST(Callbacks, ACoroutineCannotReadTheConnectionAndItsCloseDoesNotWait) {
+  // The callbacks are the connection's one reader: a coroutine's read()
+  // gets nothing (the message still reaches `message`), and its close()
+  // sends the Close without reading the answer itself.
+  journal j;
+  test_server srv({}, [&](duplex::server& s) {
+    auto cb = logging_echo(j);
+    cb.open = [&j](duplex::websocket& ws) {
+      j.add("open");
+      asio::co_spawn(
+          ws.executor(),
+          [ws, &j]() mutable -> asio::awaitable<void> {
+            duplex::message m;
+            std::error_code ec;
+            const bool got = co_await ws.read(m, ec);
+            j.add(std::string("read ") + (got ? "true" : "false") + " " + (ec == duplex::errc::closed ? "closed" : "?"));
+            co_await sleep_for(100ms);
+            co_await ws.close(4001, "from a coroutine");
+            j.add("close returned");
+          },
+          asio::detached);
+    };
+    s.websocket("/cb", std::move(cb));
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    auto ws = co_await duplex::connect(srv.ws_url("/cb"));
+    EXPECT_FALSE(co_await ws.send("hi"));
+    auto echo = co_await ws.read();
+    EXPECT_TRUE(echo && echo->data == "hi");
+    EXPECT_FALSE(co_await ws.read());  // the server's Close
+    EXPECT_EQ(ws.close_code(), 4001);
+  });
+  ASSERT_TRUE(eventually([&] { return j.get().size() == 5; }));
+  const auto e = j.get();
+  EXPECT_EQ(e[0], "open");
+  EXPECT_EQ(e[1], "read false closed");
+  EXPECT_EQ(e[2], "text 2");
+  EXPECT_EQ(e[3], "close returned");
+  EXPECT_EQ(e[4], "close 4001 ");
+}
+
 TEST(Callbacks, DrainClosesCallbackConnectionsWith1001) {
   journal j;
   asio::io_context io;

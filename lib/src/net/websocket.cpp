@@ -549,6 +549,12 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many, 
   using kind = protocol::event::kind;
   if (many) many->clear();
   if (report) report->clear();
+  // A callback endpoint's connection is read by its callbacks (callbacks.cpp):
+  // a second reader would take their input.
+  if (s.host) {
+    if (report) *report = make_error_code(errc::closed);
+    co_return false;
+  }
   // Every return that ends the connection goes through this.
   const auto ended = [report] {
     if (report) *report = make_error_code(errc::closed);
@@ -685,6 +691,8 @@ asio::awaitable<void> session::close_and_drain(std::uint16_t code, std::string_v
     arm_close_deadline();
     wake_writer();
   }
+  // A callback endpoint reads the answer itself (and calls close).
+  if (host) co_return;
   // Messages that cross our Close are discarded; read() returns nullopt once
   // the peer's Close arrived (or the deadline dropped the connection).
   message discard;

@@ -340,6 +340,9 @@ using message_view = message_batch::view;
 //
 // The server owns the connection until it ends: copies of the handle may be
 // kept (a room), but dropping them does not close it (post_close() does).
+// The callbacks are its only reader: read() on its handle returns false at
+// once (errc::closed), and close() sends the Close and returns without
+// waiting (the answer reaches the callbacks, then `close` is called).
 //   srv.websocket("/echo", duplex::websocket_callbacks{
 //       .message = [](duplex::websocket& ws, const duplex::message_view& m) { ws.post(m.data, m.binary); }});
 struct websocket_callbacks {
