@@ -1,16 +1,9 @@
 #include "hinted_read.hpp"
+#include "private_access.hpp"
 
 namespace duplex::detail {
 
 namespace {
-
-// Asio 1.22 keeps what we need private. An explicit instantiation may name
-// private members ([temp.spec]); the friend function it defines hands the
-// member pointer out.
-template <typename Tag, auto Member>
-struct expose {
-  friend constexpr auto member(Tag) { return Member; }
-};
 
 // The top of a coroutine thread's stack: the frame that awaits.
 struct top_of_stack {

@@ -43,6 +43,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
     std::shared_ptr<const websocket_options> session_opts;
   };
 
+  void add_endpoint(std::string path, handler fn, std::shared_ptr<detail::callback_host> callbacks,
+                    endpoint_options o) {
+    auto shared = detail::session_options(o.websocket ? *o.websocket : opts.websocket, proto::role::server);
+    endpoints[std::move(path)] = {std::move(fn), std::move(callbacks), std::move(o), std::move(shared)};
+  }
+
   // A callback endpoint's sessions report to the server through this. Weak:
   // sessions may outlive the server.
   struct callback_endpoint final : detail::callback_host {
@@ -55,7 +61,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
       if (!self) return;
       for (auto& w : self->workers)
         if (&w->stats == s.stats) self->closed(s, *w);
-      self->log("close " + s.remote + " " + std::to_string(s.close_code) + " " + s.error.message());
     }
     std::weak_ptr<impl> server;
   };
@@ -452,7 +457,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
                                                worker& w) {
     co_await ws.close(code, code == proto::close_code::internal_error ? "internal error" : "");
     self->closed(ws, w);
-    self->log("close " + ws.remote_address() + " " + std::to_string(ws.close_code()) + " " + ws.error().message());
   }
 
   void closed(const duplex::websocket& ws, worker& w) { closed(*reinterpret_cast<detail::session*>(ws.id()), w); }
@@ -479,6 +483,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     if (s->error == errc::slow_consumer) w.stats.slow_consumer_closes.add();
     if (s->error == errc::rate_limited) w.stats.rate_limit_closes.add();
     live_total.fetch_sub(1, std::memory_order_acq_rel);
+    log("close " + s->remote + " " + std::to_string(c) + " " + s->error.message());
   }
 
   // Sends our Close; the handler's read() sees the peer's answer and returns.
@@ -613,14 +618,12 @@ server::server(std::vector<asio::io_context*> threads, server_options opts)
 server::~server() { stop(); }
 
 void server::websocket(std::string path, handler h, endpoint_options opts) {
-  auto shared = detail::session_options(opts.websocket ? *opts.websocket : impl_->opts.websocket, proto::role::server);
-  impl_->endpoints[std::move(path)] = {std::move(h), nullptr, std::move(opts), std::move(shared)};
+  impl_->add_endpoint(std::move(path), std::move(h), nullptr, std::move(opts));
 }
 
 void server::websocket(std::string path, websocket_callbacks callbacks, endpoint_options opts) {
-  auto shared = detail::session_options(opts.websocket ? *opts.websocket : impl_->opts.websocket, proto::role::server);
   auto host = std::make_shared<impl::callback_endpoint>(std::move(callbacks), impl_);
-  impl_->endpoints[std::move(path)] = {nullptr, std::move(host), std::move(opts), std::move(shared)};
+  impl_->add_endpoint(std::move(path), nullptr, std::move(host), std::move(opts));
 }
 
 void server::route(std::string path, http_handler h) { impl_->routes[std::move(path)] = std::move(h); }

@@ -1,6 +1,7 @@
 // Smaller TLS buffers per connection (see session.hpp, shrink_tls_buffers()).
-// Asio 1.22 sizes them at construction and keeps them private; as in
-// hinted_read.cpp, an explicit instantiation names the private members.
+// Asio 1.22 sizes them at construction and keeps them private
+// (private_access.hpp names them).
+#include "private_access.hpp"
 #include "session.hpp"
 
 #include <openssl/bio.h>
@@ -9,11 +10,6 @@
 namespace duplex::detail {
 
 namespace {
-
-template <typename Tag, auto Member>
-struct expose {
-  friend constexpr auto member(Tag) { return Member; }
-};
 
 using tls_stream = asio::ssl::stream<asio::ip::tcp::socket&>;
 struct stream_core_of {
