@@ -11,7 +11,6 @@
 #include <asio/system_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "chat_cluster.hpp"
 #include "chat_state.hpp"
 
 #include <algorithm>
@@ -51,14 +50,21 @@ constexpr std::size_t frame_budget = 256 * 1024;
 
 }  // namespace
 
-service::service(asio::any_io_executor ex, hub& topics, realtime::history_engine& history, service_config config,
-                 log_fn log)
+service::service(asio::any_io_executor ex, hub& topics, realtime::broker& lines, realtime::presence_manager& names,
+                 service_config config, log_fn log)
     : ex_(std::move(ex)),
       hub_(topics),
-      history_(history),
+      broker_(lines),
+      presence_(names),
       config_(std::move(config)),
       log_(std::move(log)),
-      rooms_(std::make_unique<realtime::room_registry<room>>(config_.max_rooms)) {}
+      rooms_(std::make_unique<realtime::room_registry<room>>(config_.max_rooms)) {
+  broker_.set_handlers({[this](std::string_view room_name, const stream_position& pos, const std::string& payload) {
+                          on_publication(room_name, pos, payload);
+                        },
+                        [this](std::string_view room_name) { on_resync(room_name); }});
+  presence_.set_lost_handler([this](std::string_view room_name, const std::string& name) { on_name_lost(room_name, name); });
+}
 
 service::~service() = default;
 
@@ -107,8 +113,8 @@ void service::stop() {
   if (timer_) timer_->cancel();
 }
 
-// Ticks every config_.tick while some room has something pending; with
-// nothing pending (and no cluster to refresh) it sleeps until the earliest
+// Ticks every config_.tick while some room has something pending or the
+// presence engine has upkeep; with nothing pending it sleeps until the earliest
 // grace expiry, or until wake() says something changed.
 asio::awaitable<void> service::tick_loop() {
   while (!stopped_) {
@@ -302,12 +308,12 @@ void service::on_refresh(session& s, std::string_view token) {
 service::room* service::open_room(session& s, std::string_view name) {
   std::error_code ec;
   const auto before = rooms_->size();
-  room* r = rooms_->open(name, ec, [this](std::string_view n) { return room(std::string(n), config_.grace); });
+  room* r = rooms_->open(name, ec, [this](std::string_view n) { return room(std::string(n), presence_.open(n)); });
   if (rooms_->size() != before) {
     wake();  // a room nobody ends up watching is closed by a tick
     rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
     r->incarnation = ++incarnations_;
-    if (cluster_) cluster_room_opened(*r);
+    broker_.subscribe(r->name, nullptr);  // its lines reach this instance from now on
   }
   if (!r) {
     reply_error(s, error_code_name(ec),
@@ -345,40 +351,46 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
   s->buffer_epoch.clear();
   const auto gen = ++s->generation;
   std::weak_ptr<session> weak = s;
-  if (!r.ready) {  // a cluster room still subscribing: read its history once live lines can't be missed
-    std::optional<stream_position> at;
-    if (from) at = *from;
-    r.on_ready.push_back([this, weak, gen, at] {
-      auto s = weak.lock();
-      if (s && s->in && s->generation == gen) subscribe(s, *s->in, at ? &*at : nullptr);
-    });
-    return;
-  }
+  std::optional<stream_position> at;
+  if (from) at = *from;
+  // The history is read once the room's lines cannot be missed (the broker
+  // is subscribed and knows the top): at once, unless a backend is slow.
+  broker_.subscribe(r.name, [this, weak, gen, at](std::error_code, stream_position) {
+    auto s = weak.lock();
+    if (s && s->in && s->generation == gen) read_history(s, at ? &*at : nullptr);
+  });
+}
+
+void service::read_history(const std::shared_ptr<session>& s, const stream_position* from) {
+  room& r = *s->in;
+  const auto gen = s->generation;
+  std::weak_ptr<session> weak = s;
   if (from) {
     s->resume_from = *from;
     s->resume_started = steady::now();
-    history_.since(r.name, *from, config_.max_replay, [this, weak, gen](std::error_code ec, realtime::history_page page) {
+    broker_.history().since(r.name, *from, config_.max_replay, [this, weak, gen](std::error_code ec, realtime::history_page page) {
       auto s = weak.lock();
       if (s && s->in && s->generation == gen) answer_resume(s, ec, page);
     });
     return;
   }
   s->resume_from.reset();
-  if (r.history_top) {  // nothing published since the last answer: send the same frames
+  if (r.history_top && *r.history_top == broker_.position(r.name)) {  // nothing published since: the same frames
     for (auto& f : r.history_frames) send(*s, f);
     return deliver_buffered(*s, r.history_top->offset);
   }
-  history_.recent(r.name, config_.join_history, [this, weak, gen](std::error_code ec, realtime::history_page page) {
+  broker_.history().recent(r.name, config_.join_history, [this, weak, gen](std::error_code ec, realtime::history_page page) {
     auto s = weak.lock();
     if (!s || !s->in || s->generation != gen) return;
-    if (ec) {  // a broker engine can fail; embedded ones don't
+    if (ec) {  // a backend engine can fail; embedded ones don't
       reply_error(*s, "cannot_resume", "history is unavailable: " + ec.message());
       page = {};
     }
     room& r = *s->in;
     r.history_frames.clear();
+    r.history_top.reset();
     send_history(*s, page.top.epoch, page.top.offset, true, page.publications);
-    r.history_top = page.top;
+    if (!ec) r.history_top = page.top;  // an unavailable history is not kept for the next watcher
     deliver_buffered(*s, page.top.offset);
   });
 }
@@ -419,7 +431,7 @@ void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code 
     s.resume_from.reset();
     const auto gen = s.generation;
     std::weak_ptr<session> weak = sp;
-    history_.recent(rm.name, config_.join_history, [this, weak, gen](std::error_code, realtime::history_page p) {
+    broker_.history().recent(rm.name, config_.join_history, [this, weak, gen](std::error_code, realtime::history_page p) {
       auto sp = weak.lock();
       if (!sp || !sp->in || sp->generation != gen) return;
       session& s = *sp;
@@ -525,30 +537,41 @@ void service::on_join(const std::shared_ptr<session>& s, v2::join j) {
   room& r = *s->in;
   const bool has_token = j.token.has_value();
   std::string token = has_token ? *j.token : new_token();
-  if (cluster_) return cluster_claim(s, r, std::move(j.name), std::move(token), has_token);
-  admit(s, r, std::move(j.name), std::move(token), has_token);
+  // Every instance sharing the room is asked first (at once with one instance).
+  std::weak_ptr<session> weak = s;
+  presence_.claim(r.name, j.name, token,
+                  [this, weak, room_name = r.name, inc = r.incarnation, name = j.name, token, has_token](
+                      std::error_code ec) mutable {
+                    auto s = weak.lock();
+                    room* r = same_room(room_name, inc);
+                    if (!s || !r || s->in != r || !s->name.empty()) return;
+                    if (ec) return reply_error(*s, "name_taken", "the name " + name + " is in use in " + room_name);
+                    admit(s, *r, std::move(name), std::move(token), has_token);
+                  });
 }
 
-// Takes the name in the room (the cluster has granted it, if any).
+// The room an answer from an engine was for, if it is still open (not
+// closed, nor closed and opened again, since the request).
+service::room* service::same_room(const std::string& name, std::uint64_t incarnation) {
+  room* r = rooms_->find(name);
+  return r && r->incarnation == incarnation ? r : nullptr;
+}
+
+// Takes the name in the room (every instance has granted it).
 void service::admit(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token) {
   const auto now = steady::now();
-  if (r.remote.erase(name)) r.presence.leave(name, remote_member_token);  // it moved here
-  auto ec = r.presence.join(name, token, "", now);
+  auto ec = presence_.join(r.name, name, token, now);
   if (ec == realtime::errc::name_taken && has_token) {
     // The same token on a connection the server still thinks is alive: the
     // client reconnected before the old socket was noticed dead. The newer one wins.
     auto it = r.holders.find(name);
     if (it != r.holders.end() && it->second->token == token) {
       replace_holder(r, it);
-      r.presence.disconnect(name, token, now);
-      ec = r.presence.join(name, token, "", now);
+      presence_.disconnect(r.name, name, token, now);
+      ec = presence_.join(r.name, name, token, now);
     }
   }
-  if (ec) {
-    if (cluster_ && !r.owned.count(name)) cluster_released(r, name);
-    return reply_error(*s, "name_taken", "the name " + name + " is in use in " + r.name);
-  }
-  if (cluster_) r.owned[name] = token;
+  if (ec) return reply_error(*s, "name_taken", "the name " + name + " is in use in " + r.name);
   s->name = std::move(name);
   s->token = std::move(token);
   r.holders[s->name] = s.get();
@@ -576,7 +599,7 @@ void service::on_legacy_join(const std::shared_ptr<session>& s, v1::join j) {
   room* r = s->in ? s->in : open_room(*s, config_.default_room);
   if (!r) return;
   std::string token = new_token();
-  if (r->presence.join(j.name, token, "", steady::now()))
+  if (presence_.join(r->name, j.name, token, steady::now()))
     return reply_error(*s, "name_taken", "the name " + j.name + " is in use");
   s->in = r;
   r->legacy.insert(s.get());
@@ -586,12 +609,9 @@ void service::on_legacy_join(const std::shared_ptr<session>& s, v1::join j) {
   s->name = std::move(j.name);
   s->token = std::move(token);
   r->holders[s->name] = s.get();
-  if (cluster_) {
-    // Version 1 has no resume: its name is claimed in the background, and
-    // the refresh closes it if another instance holds the name after all.
-    r->owned[s->name] = s->token;
-    cluster_claim(nullptr, *r, s->name, s->token, false);
-  }
+  // Version 1 has no resume: its name is claimed on the other instances in
+  // the background, and it is closed if one of them holds it after all.
+  presence_.claim(r->name, s->name, s->token, nullptr);
   if (log_) log_("join " + s->ws.remote_address() + " " + r->name + " " + s->name + " (v1)");
   wake();
 }
@@ -599,9 +619,8 @@ void service::on_legacy_join(const std::shared_ptr<session>& s, v1::join j) {
 void service::on_leave(session& s) {
   if (s.name.empty() || !s.in) return reply_error(s, "not_joined", "you are not in a room");
   room& r = *s.in;
-  r.presence.leave(s.name, s.token);
+  presence_.leave(r.name, s.name, s.token);
   r.holders.erase(s.name);
-  if (cluster_) cluster_released(r, s.name);
   members_.fetch_sub(1, std::memory_order_relaxed);
   if (log_) log_("leave " + r.name + " " + s.name);
   s.name.clear();
@@ -658,31 +677,45 @@ void service::on_chat(session& s, std::string text) {
   room& r = *s.in;
   std::string payload = schema::encode(m);
   ++stats_.published;
-  // In a cluster the line comes back through the room's pub/sub channel.
-  if (cluster_) return cluster_publish(r, std::move(payload), std::move(m));
-  history_.publish(r.name, payload,
-                   [this, name = r.name, payload, m = std::move(m)](std::error_code ec, stream_position pos) mutable {
-                     room* r = rooms_->find(name);
-                     if (!r) return;
-                     if (ec) {
-                       if (log_) log_("publish " + name + " failed: " + ec.message());
-                       return;
-                     }
-                     deliver(*r, pos, payload, std::move(m));
-                   });
+  said_payload_ = &payload;
+  said_ = &m;
+  // Every instance in the room, this one too, gets it from the broker.
+  broker_.publish(r.name, payload, [this, name = r.name](std::error_code ec, stream_position) {
+    if (ec && log_) log_("publish " + name + " not stored: " + ec.message());
+  });
+  said_payload_ = nullptr;
+  said_ = nullptr;
+}
+
+void service::on_publication(std::string_view room_name, const stream_position& pos, const std::string& payload) {
+  if (room* r = rooms_->find(room_name)) deliver(*r, pos, payload);
+}
+
+// Readers of a room subscribed while the backend was away got no history: they read it now.
+void service::on_resync(std::string_view room_name) {
+  room* r = rooms_->find(room_name);
+  if (!r) return;
+  std::vector<std::shared_ptr<session>> watchers;
+  for (session* w : r->watchers) watchers.push_back(w->shared_from_this());
+  for (auto& w : watchers)
+    if (w->in == r) subscribe(w, *r, nullptr);
+}
+
+// Another instance holds the name now (its member reconnected there): the connection here is closed.
+void service::on_name_lost(std::string_view room_name, const std::string& name) {
+  room* r = rooms_->find(room_name);
+  if (!r) return;
+  if (auto h = r->holders.find(name); h != r->holders.end()) replace_holder(*r, h);
 }
 
 // A numbered line to the room's members here: live watchers through the
 // room's topic, those still loading keep it to merge with their history.
-void service::deliver(room& r, const stream_position& pos, const std::string& payload,
-                      std::optional<v1::message> m) {
+void service::deliver(room& r, const stream_position& pos, const std::string& payload) {
   r.history_top.reset();
   r.history_frames.clear();
-  if (auto it = r.suppress.find(payload); it != r.suppress.end()) {
-    r.suppress.erase(it);  // sent here during the outage already
-    return;
-  }
-  if (!m) m = detail::stored_line(payload);  // a line from Redis arrives as its stored form
+  std::optional<v1::message> m;
+  if (said_payload_ == &payload || (said_payload_ && *said_payload_ == payload)) m = *said_;
+  else m = detail::stored_line(payload);  // from another instance: its stored form
   if (!m) {
     if (log_) log_("line " + r.name + " " + std::to_string(pos.offset) + ": undecodable, skipped");
     return;
@@ -723,9 +756,8 @@ void service::closed(session& s) {
     room& r = *s.in;
     // Version 2 members keep their name for the grace period (a reconnect
     // with the token takes it back); version 1 has no token: leave now.
-    if (s.v2) r.presence.disconnect(s.name, s.token, steady::now());
-    else r.presence.leave(s.name, s.token);
-    if (!s.v2 && cluster_) cluster_released(r, s.name);
+    if (s.v2) presence_.disconnect(r.name, s.name, s.token, steady::now());
+    else presence_.leave(r.name, s.name, s.token);
     if (auto it = r.holders.find(s.name); it != r.holders.end() && it->second == &s) {
       r.holders.erase(it);
       members_.fetch_sub(1, std::memory_order_relaxed);
@@ -736,7 +768,7 @@ void service::closed(session& s) {
 }
 
 bool service::room_idle(const room& r) const {
-  return r.watchers.empty() && r.legacy.empty() && r.presence.size() == r.remote.size() && r.owned.empty();
+  return r.watchers.empty() && r.legacy.empty() && !presence_.local_members(r.name);
 }
 
 // Whether a tick has anything to do in the room: presence changed or a grace
@@ -747,11 +779,7 @@ bool service::room_pending(room& r, steady::time_point now) const {
 
 void service::tick_room(room& r, steady::time_point now) {
   ++rooms_ticked_;
-  auto diff = r.presence.tick(now);
-  if (cluster_) {  // names whose grace ended are free across the cluster too
-    for (auto& n : diff.leaves)
-      if (!r.presence.holds(n) && r.owned.count(n)) cluster_released(r, n);
-  }
+  auto diff = presence_.tick(r.name, now);
   const std::size_t total = r.presence.published_size();
   const bool big = config_.presence_full_limit && total > config_.presence_full_limit;
   if (!diff.empty()) {
@@ -804,21 +832,24 @@ void service::tick_room(room& r, steady::time_point now) {
 void service::tick() {
   const auto now = steady::now();
   ++tick_rounds_;
-  if (cluster_) cluster_tick();
+  broker_.poll();
   std::vector<std::string> idle;
-  bool busy = cluster_ != nullptr;  // a cluster refreshes its presence on its own periods
+  bool busy = presence_.maintain(now);  // a shared presence has upkeep on its own periods
   rooms_->for_each([&](std::string_view name, room& r) {
     if (!room_pending(r, now)) return;
     tick_room(r, now);
     if (room_idle(r)) idle.emplace_back(name);
     else if (room_pending(r, now + config_.tick)) busy = true;
   });
-  for (auto& n : idle) {
-    if (cluster_) cluster_room_closed(*rooms_->find(n));
-    rooms_->erase(n);
-  }
+  for (auto& n : idle) close_room(n);
   if (!idle.empty()) rooms_open_.store(rooms_->size(), std::memory_order_relaxed);
   busy_ = busy;
+}
+
+void service::close_room(const std::string& name) {
+  broker_.unsubscribe(name);
+  rooms_->erase(name);
+  presence_.close(name);  // after the room, which refers to it
 }
 
 }  // namespace duplex::chat

@@ -31,20 +31,18 @@
 // subscribed once its history is sent), replies on the connection's own
 // topic.
 //
-// Cluster (attach(), chat_cluster.cpp): with Redis, rooms span instances.
-// Lines are numbered and stored by Redis and come back to every instance,
-// this one included, through the room's pub/sub channel; each instance
-// delivers them in offset order, reading any gap from the stream first.
-// Presence holds the other instances' members too (read every
-// presence_sync). While Redis is down, lines reach this instance's members
-// at once (stand-in epoch) and are queued for Redis.
+// Engines (docs/architecture.md): lines go through a realtime::broker,
+// names through a realtime::presence_manager, whichever main() chose: the
+// memory engines for one instance, the Redis ones (redis::redis_broker,
+// redis::redis_presence) for rooms that span instances. The service does
+// not know which.
 #pragma once
 
 #include <duplex/net/hub.hpp>
 #include <duplex/net/server.hpp>
 #include <duplex/net/websocket.hpp>
-#include <duplex/realtime/history.hpp>
-#include <duplex/realtime/presence.hpp>
+#include <duplex/realtime/broker.hpp>
+#include <duplex/realtime/presence_manager.hpp>
 #include <duplex/realtime/rooms.hpp>
 #include <duplex/schema/chat.hpp>
 
@@ -83,7 +81,6 @@ struct service_config {
   std::chrono::milliseconds count_interval{1000};  // a big room's count-only diffs, at most one per this
   std::size_t max_replay = 1000;   // longest gap a resume replays (else cannot_resume)
   std::chrono::milliseconds tick{100};
-  std::chrono::milliseconds grace{5000};
   std::string default_room = "lobby";  // where version-1 clients chat
   // Flood control per connection: chat lines refill at line_rate per second
   // up to line_burst. A line over it is refused with the error rate_limited
@@ -109,7 +106,6 @@ struct service_config {
 // The close code for a member closed for flooding (documented in docs/chat-protocol.md).
 inline constexpr std::uint16_t close_flooding = 4008;
 
-struct cluster;        // chat_cluster.hpp
 class authenticator;   // chat_auth.hpp
 
 struct service_stats {
@@ -124,10 +120,11 @@ class service {
  public:
   using log_fn = std::function<void(std::string_view)>;
 
-  // `ex`: the executor all chat state lives on; `topics`: a hub over the
-  // server's io_contexts. Both and `history` outlive the service.
-  service(asio::any_io_executor ex, hub& topics, realtime::history_engine& history, service_config config = {},
-          log_fn log = {});
+  // `ex`: the executor all chat state lives on (and the engines'); `topics`:
+  // a hub over the server's io_contexts. They and the engines outlive the
+  // service, which sets the engines' handlers.
+  service(asio::any_io_executor ex, hub& topics, realtime::broker& lines, realtime::presence_manager& names,
+          service_config config = {}, log_fn log = {});
   ~service();
   service(const service&) = delete;
   service& operator=(const service&) = delete;
@@ -139,16 +136,6 @@ class service {
   // Sign-in (config.auth): the verifier of the tokens a version-3 or -4
   // member refreshes in band. `a` outlives the service.
   void use_authenticator(const authenticator& a) { authn_ = &a; }
-  // Shares rooms through `c` (Redis); call before start(). `c` outlives the service.
-  void attach(cluster& c) { cluster_ = &c; }
-  // A message on a room's pub/sub channel (the subscriber's handler; the
-  // service's executor only).
-  void on_broker_message(std::string_view channel, std::string_view payload);
-  // A Redis connection came up or went down (the connections' on_state
-  // hooks; the service's executor only). `subscriber_came_up`: the pub/sub
-  // connection is subscribed again after a loss.
-  void on_broker_state(bool subscriber_came_up);
-
   // Starts the presence tick (call once, before serving).
   void start();
   // Stops the tick; connections keep working until closed.
@@ -211,6 +198,7 @@ class service {
 
   room* open_room(session& s, std::string_view name);
   void subscribe(const std::shared_ptr<session>& s, room& r, const realtime::stream_position* from);
+  void read_history(const std::shared_ptr<session>& s, const realtime::stream_position* from);
   void unsubscribe(session& s);
   void answer_resume(const std::shared_ptr<session>& s, std::error_code ec, const realtime::history_page& page);
   void deliver_buffered(session& s, std::uint64_t after);
@@ -220,32 +208,22 @@ class service {
   void send_snapshot(session& s);
   const std::string& snapshot_frame(room& r);  // cached until the room's presence changes
   const std::string& summary_frame(room& r);
-  void publish_line(room& r, std::string payload);
   void tick();
   asio::awaitable<void> tick_loop();
   void replace_holder(room& r, holder_map::iterator it);
   // `m`: the line decoded, when the caller has it (else decoded from `payload`).
-  void deliver(room& r, const realtime::stream_position& pos, const std::string& payload,
-               std::optional<schema::message> m = std::nullopt);
+  void deliver(room& r, const realtime::stream_position& pos, const std::string& payload);
   void admit(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token);
-  // chat_cluster.cpp
-  void cluster_room_opened(room& r);
-  void cluster_room_closed(room& r);
+  void on_publication(std::string_view room_name, const realtime::stream_position& pos, const std::string& payload);
+  void on_resync(std::string_view room_name);
+  void on_name_lost(std::string_view room_name, const std::string& name);
   room* same_room(const std::string& name, std::uint64_t incarnation);
-  void cluster_publish(room& r, std::string payload, schema::message m);
-  void cluster_claim(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token);
-  void cluster_released(room& r, const std::string& name);
-  void cluster_tick();
-  void live(room& r, realtime::stream_position pos, std::string payload);
-  void catch_up(room& r);
-  void local_line(room& r, std::string payload, schema::message m);
-  void flush_queue();
-  void sync_presence(room& r);
-  void refresh_presence(room& r);
+  void close_room(const std::string& name);
 
   asio::any_io_executor ex_;
   hub& hub_;
-  realtime::history_engine& history_;
+  realtime::broker& broker_;
+  realtime::presence_manager& presence_;
   service_config config_;
   log_fn log_;
   std::unique_ptr<realtime::room_registry<room>> rooms_;  // room is defined in the .cpp
@@ -266,13 +244,12 @@ class service {
   bool room_allowed(session& s, const std::string& room);
   // Whether `s` may say one more line now (flood control); refuses it otherwise.
   bool allow_line(session& s);
-  cluster* cluster_ = nullptr;
   const authenticator* authn_ = nullptr;
   std::uint64_t incarnations_ = 0;  // rooms opened: tells a reopened room from the one an answer was for
-  bool cluster_up_ = true;  // as last seen (a first look that finds it down logs it)
-  bool caught_up_ = true;   // rooms caught up since Redis was last seen down
-  steady::time_point next_sync_{}, next_refresh_{};
-  std::deque<std::pair<std::string, std::string>> queue_;  // (room, line) kept while Redis is down
+  // The line on_chat is publishing, while the broker may deliver it inline
+  // (the memory engine): delivered without decoding its stored form again.
+  const std::string* said_payload_ = nullptr;
+  const schema::message* said_ = nullptr;
 };
 
 }  // namespace duplex::chat

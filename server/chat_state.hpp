@@ -1,4 +1,4 @@
-// Internal to duplex-chat's service (chat_service.cpp, chat_cluster.cpp):
+// Internal to duplex-chat's service (chat_service.cpp):
 // a connection's and a room's state, and the stored form of a line.
 #pragma once
 
@@ -23,10 +23,6 @@ namespace duplex::chat {
 
 using realtime::publication;
 using realtime::stream_position;
-
-// A member of another instance, in a room's presence (never a real token:
-// those are 32 hex digits).
-inline constexpr std::string_view remote_member_token = "\x01remote";
 
 // A signed-in connection's timer (its thread only): first the
 // token_expiring notice (version 4), then the 4001 close at exp. A refresh
@@ -68,13 +64,13 @@ struct service::session : std::enable_shared_from_this<service::session> {
 };
 
 struct service::room {
-  room(std::string n, std::chrono::milliseconds grace) : name(std::move(n)), presence({grace}) {}
+  room(std::string n, const realtime::presence& p) : name(std::move(n)), presence(p) {}
   std::string name;
   std::string topic = "chat.room." + name;       // lines, to live version-2+ watchers
   std::string full_topic = "chat.presence." + name;  // every presence diff, to versions 2-4
   std::string v5_topic = "chat.presence5." + name;   // presence to version 5: full, or bounded while big
   std::string legacy_topic = "chat.v1." + name;  // to version-1 members
-  realtime::presence presence;
+  const realtime::presence& presence;  // the presence engine's, changed through it
   std::set<session*> watchers;                        // version 2 sessions
   std::set<session*> loading;                         // watchers waiting for their history (not live yet)
   std::set<session*> legacy;                          // version 1 members
@@ -94,22 +90,7 @@ struct service::room {
   std::deque<std::string> speaker_order;
   std::size_t count_sent = 0;
   steady::time_point next_count{};
-  // Cluster only (chat_cluster.cpp).
-  std::uint64_t incarnation = 0;
-  bool ready = true;                           // subscribed to its pub/sub channel and its top known
-  std::vector<std::function<void()>> on_ready;  // watchers waiting for that
-  stream_position top;                          // the last line delivered here
-  struct pending_line {
-    stream_position pos;
-    std::string payload;
-  };
-  std::vector<pending_line> pending;  // live lines held during a catch-up
-  bool catching_up = false;
-  bool catch_up_again = false;  // asked for while a read was in flight
-  std::multiset<std::string> suppress;  // lines delivered here during an outage: not again
-  std::uint64_t local_seq = 0;          // lines numbered here during an outage
-  std::set<std::string, std::less<>> remote;            // names in presence held by other instances
-  std::map<std::string, std::string, std::less<>> owned;  // name -> token this instance holds in Redis
+  std::uint64_t incarnation = 0;  // tells this room from one closed and opened again since a request
 };
 
 namespace detail {

@@ -7,11 +7,14 @@
 #include <duplex/net/hub.hpp>
 #include <duplex/net/io_pool.hpp>
 #include <duplex/net/server.hpp>
+#include <duplex/realtime/broker.hpp>
+#include <duplex/realtime/presence_manager.hpp>
 #include <duplex/realtime/sqlite_history.hpp>
+#include <duplex/redis/broker.hpp>
+#include <duplex/redis/presence_manager.hpp>
 
 #include "chat_admin.hpp"
 #include "chat_auth.hpp"
-#include "chat_cluster.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -164,7 +167,11 @@ int main(int argc, char** argv) {
   bool redis_degraded_start = false;
   std::optional<std::uint16_t> health_port;
   duplex::redis::options redis_opts;
-  duplex::chat::cluster_options cluster_opts;
+  struct {
+    std::string instance;                            // this instance's name (presence holder, logs)
+    std::chrono::milliseconds presence_ttl{30'000};  // refreshed every ttl/3
+    std::size_t queue_limit = 10'000;                // lines kept for Redis while it is down
+  } cluster_opts;
   duplex::chat::service_config chat;
   std::string auth_key_file;
   duplex::auth::verify_options auth_verify;
@@ -362,29 +369,31 @@ int main(int argc, char** argv) {
 
     // Redis (--redis): two connections on thread 0, where the chat's state
     // lives: commands (streams, presence) and the rooms' pub/sub channels.
-    duplex::chat::service* chat_service = nullptr;
     std::unique_ptr<duplex::chat::admin> admin;  // set below, with --auth-jwt
     duplex::redis::client redis;
     duplex::redis::subscriber redis_sub;
-    std::unique_ptr<duplex::redis::redis_history> redis_history;
-    std::unique_ptr<duplex::redis::presence_store> redis_presence;
-    std::unique_ptr<duplex::chat::cluster> cluster;
+    // The engines (docs/architecture.md): lines through a broker, names
+    // through a presence manager; in memory for one instance, in Redis for
+    // rooms shared by several.
+    std::unique_ptr<duplex::realtime::broker> broker;
+    std::unique_ptr<duplex::realtime::presence_manager> presence;
+    duplex::redis::redis_broker* redis_broker = nullptr;
     if (use_redis) {
       redis_opts.on_log = [](std::string_view l) { log_line(l); };
       auto sub_opts = redis_opts;
       sub_opts.name = "redis-sub";
-      redis_opts.on_state = [&chat_service](duplex::redis::link_state, std::error_code) {
-        if (chat_service) chat_service->on_broker_state(false);
+      redis_opts.on_state = [&redis_broker](duplex::redis::link_state, std::error_code) {
+        if (redis_broker) redis_broker->on_state(false);
       };
-      sub_opts.on_state = [&chat_service](duplex::redis::link_state s, std::error_code) {
-        if (chat_service) chat_service->on_broker_state(s == duplex::redis::link_state::up);
+      sub_opts.on_state = [&redis_broker](duplex::redis::link_state s, std::error_code) {
+        if (redis_broker) redis_broker->on_state(s == duplex::redis::link_state::up);
       };
-      auto on_message = [&chat_service, &admin](std::string_view channel, std::string_view payload) {
+      auto on_message = [&redis_broker, &admin](std::string_view channel, std::string_view payload) {
         if (channel == duplex::chat::admin::cluster_channel) {
           if (admin) admin->on_cluster_message(payload);
           return;
         }
-        if (chat_service) chat_service->on_broker_message(channel, payload);
+        if (redis_broker) redis_broker->on_message(channel, payload);
       };
       if (redis_degraded_start) {
         redis = duplex::redis::client::start(pool[0].get_executor(), redis_opts);
@@ -407,16 +416,19 @@ int main(int argc, char** argv) {
           return 1;
         }
       }
-      redis_history = std::make_unique<duplex::redis::redis_history>(redis);
-      redis_presence = std::make_unique<duplex::redis::presence_store>(
-          redis, duplex::redis::presence_config{.prefix = "duplex", .ttl = cluster_opts.presence_ttl});
-      cluster.reset(new duplex::chat::cluster{redis, redis_sub, *redis_history, *redis_presence, cluster_opts, {}});
+      auto b = std::make_unique<duplex::redis::redis_broker>(
+          redis, redis_sub,
+          duplex::redis::broker_options{.node = cluster_opts.instance, .queue_limit = cluster_opts.queue_limit, .log = log_line});
+      redis_broker = b.get();
+      broker = std::move(b);
+      presence = std::make_unique<duplex::redis::redis_presence>(
+          redis, duplex::redis::presence_options{.node = cluster_opts.instance, .ttl = cluster_opts.presence_ttl, .log = log_line});
+    } else {
+      broker = std::make_unique<duplex::realtime::memory_broker>(*history);
+      presence = std::make_unique<duplex::realtime::memory_presence>();
     }
-    duplex::realtime::history_engine& engine = cluster ? static_cast<duplex::realtime::history_engine&>(*redis_history) : *history;
     // The chat's state lives on thread 0; members may be on any thread.
-    duplex::chat::service rooms(pool[0].get_executor(), hub, engine, chat, log_line);
-    if (cluster) rooms.attach(*cluster);
-    chat_service = &rooms;
+    duplex::chat::service rooms(pool[0].get_executor(), hub, *broker, *presence, chat, log_line);
     auto endpoint = duplex::chat::service::endpoint();
     if (authn) {
       endpoint.on_upgrade = authn->hook();
@@ -434,7 +446,7 @@ int main(int argc, char** argv) {
         admin->serve_routes();
         log_line("admin: GET /admin/disconnect?name=NAME[&ban=SECONDS] with the --admin-token-file token");
       }
-      if (cluster) {
+      if (use_redis) {
         admin->publish_through([&redis](std::string payload) -> asio::awaitable<bool> {
           std::error_code ec;
           const std::string_view channel = duplex::chat::admin::cluster_channel;
@@ -508,21 +520,21 @@ int main(int argc, char** argv) {
                             [&a] { return double(a.disconnected()); });
     }
     ops.metrics().gauge("duplex_threads", "Threads serving connections.", [threads] { return double(threads); });
-    if (cluster) {
-      auto& c = *cluster;
+    if (redis_broker) {
+      auto& c = *redis_broker;
       ops.health_check("redis down", [&c] { return c.up(); });
       ops.metrics().gauge("duplex_redis_up", "1 while both Redis connections (commands, pub/sub) are up.",
                           [&c] { return c.up() ? 1.0 : 0.0; });
       ops.metrics().gauge("duplex_redis_publish_seconds",
                           "Round trip of the last line published to Redis (numbering, stream write and PUBLISH).",
-                          [&c] { return double(c.stats.publish_micros.load()) / 1e6; });
+                          [&c] { return double(c.stats().publish_micros.load()) / 1e6; });
       ops.metrics().gauge("duplex_redis_queued_lines", "Lines sent while Redis is down, waiting to be published.",
-                          [&c] { return double(c.stats.queued.load()); });
+                          [&c] { return double(c.stats().queued.load()); });
       ops.metrics().counter("duplex_redis_queue_dropped_total", "Lines dropped because the outage queue was full.",
-                          [&c] { return double(c.stats.queue_dropped.load()); });
+                          [&c] { return double(c.stats().queue_dropped.load()); });
       ops.metrics().counter("duplex_redis_gap_reads_total",
                           "Reads of a room's stream to fill a gap in its pub/sub lines (or catch up after an outage).",
-                          [&c] { return double(c.stats.gaps_filled.load()); });
+                          [&c] { return double(c.stats().gaps_filled.load()); });
     }
     ops.serve_routes();
     ops.handle_signals(drain_timeout);

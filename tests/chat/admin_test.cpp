@@ -53,7 +53,7 @@ class signed_in_chat {
     hub_ = std::make_unique<duplex::hub>(pool_.contexts());
     duplex::chat::service_config cfg;
     cfg.auth = true;
-    svc_ = std::make_unique<duplex::chat::service>(pool_[0].get_executor(), *hub_, history_, cfg);
+    svc_ = std::make_unique<duplex::chat::service>(pool_[0].get_executor(), *hub_, broker_, presence_, cfg);
     svc_->use_authenticator(*authn_);
     auto endpoint = duplex::chat::service::endpoint();
     endpoint.on_upgrade = authn_->hook();
@@ -88,6 +88,8 @@ class signed_in_chat {
  private:
   duplex::io_pool pool_;
   duplex::realtime::memory_history history_;
+  duplex::realtime::memory_broker broker_{history_};
+  duplex::realtime::memory_presence presence_;
   std::unique_ptr<duplex::chat::authenticator> authn_;
   std::unique_ptr<duplex::server> srv_;
   std::unique_ptr<duplex::hub> hub_;

@@ -41,7 +41,9 @@ namespace v2 = schema::v2;
 // destructor.
 class chat_server {
  public:
-  explicit chat_server(std::filesystem::path dir = {}, chat::service_config cfg = {}, std::size_t threads = 1)
+  // `grace`: the presence engine's (a dropped member keeps its name this long).
+  explicit chat_server(std::filesystem::path dir = {}, chat::service_config cfg = {}, std::size_t threads = 1,
+                       std::chrono::milliseconds grace = std::chrono::milliseconds(5000))
       : pool_(threads) {
     if (dir.empty()) {
       history_ = std::make_unique<realtime::memory_history>();
@@ -57,7 +59,9 @@ class chat_server {
     o.port = 0;
     srv_ = std::make_unique<server>(pool_.contexts(), o);
     hub_ = std::make_unique<hub>(pool_.contexts());
-    svc_ = std::make_unique<chat::service>(pool_[0].get_executor(), *hub_, *history_, cfg);
+    broker_ = std::make_unique<realtime::memory_broker>(*history_);
+    presence_ = std::make_unique<realtime::memory_presence>(realtime::presence::config{grace});
+    svc_ = std::make_unique<chat::service>(pool_[0].get_executor(), *hub_, *broker_, *presence_, cfg);
     srv_->websocket("/ws/chat", [this](websocket ws) { return svc_->serve(std::move(ws)); }, chat::service::endpoint());
     svc_->start();
     asio::co_spawn(pool_[0], srv_->run(), asio::detached);
@@ -81,6 +85,8 @@ class chat_server {
     svc_.reset();
     hub_.reset();
     srv_.reset();
+    presence_.reset();
+    broker_.reset();
     history_.reset();
   }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(srv_->port()) + "/ws/chat"; }
@@ -93,6 +99,8 @@ class chat_server {
  private:
   io_pool pool_;
   std::unique_ptr<realtime::history_engine> history_;
+  std::unique_ptr<realtime::broker> broker_;
+  std::unique_ptr<realtime::presence_manager> presence_;
   std::unique_ptr<server> srv_;
   std::unique_ptr<hub> hub_;
   std::unique_ptr<chat::service> svc_;

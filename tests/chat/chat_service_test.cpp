@@ -236,8 +236,7 @@ TEST_P(ChatThreads, PresenceSnapshotToTheJoinerDiffsToEveryone) {
 
 TEST(ChatService, AReconnectWithinTheGraceKeepsTheNameWithoutLeaveOrJoin) {
   duplex::chat::service_config cfg;
-  cfg.grace = 3000ms;
-  chat_server srv({}, cfg);
+  chat_server srv({}, cfg, 1, 3000ms);
   run([&]() -> asio::awaitable<void> {
     auto v = co_await chat_client::open(srv);
     v.post(v2::watch{"lobby"});
@@ -418,8 +417,7 @@ TEST_P(ChatThreads, AFlooderIsRefusedThenClosedAndNobodyElseWaits) {
 // or a grace expiry; counted, not timed.
 TEST(ChatService, AnIdleRoomIsNotTicked) {
   duplex::chat::service_config cfg;
-  cfg.grace = 600ms;
-  chat_server srv({}, cfg);
+  chat_server srv({}, cfg, 1, 600ms);
   using counts = std::pair<std::uint64_t, std::uint64_t>;
   auto work = [&] {
     return srv.on_service([](duplex::chat::service& s) { return counts(s.tick_rounds(), s.rooms_ticked()); });
