@@ -68,7 +68,7 @@ service::service(asio::any_io_executor ex, hub& topics, realtime::broker& lines,
 
 service::~service() = default;
 
-void service::send(session& s, std::string json) { hub_.publish(s.topic, std::move(json)); }
+void service::send(session& s, std::string json) { hub_.send(s.ws, std::move(json)); }
 
 template <class M>
 void service::reply(session& s, const M& m) {
@@ -167,7 +167,6 @@ asio::awaitable<void> service::serve(websocket ws) {
   s->v4 = v4;
   s->v5 = v5;
   s->who = ws.data<identity>();
-  hub_.subscribe(ws, s->topic);
   // A signed-in connection ends when its token does: closed with 4001 at
   // exp (the page then asks for a new token instead of reconnecting), unless
   // a version-3 or -4 page refreshes it first; version 4 is told before.
@@ -192,7 +191,6 @@ asio::awaitable<void> service::serve(websocket ws) {
   }
   if (here) closed(*s);
   else co_await in_service([&] { closed(*s); });
-  hub_.unsubscribe(ws, s->topic);
 }
 
 void service::handle(const std::shared_ptr<session>& s, std::string_view text) {
@@ -349,37 +347,43 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
   s->live = false;
   s->buffer.clear();
   s->buffer_epoch.clear();
+  s->resume.reset();
+  if (from) s->resume.emplace(*from);
   const auto gen = ++s->generation;
   std::weak_ptr<session> weak = s;
-  std::optional<stream_position> at;
-  if (from) at = *from;
   // The history is read once the room's lines cannot be missed (the broker
   // is subscribed and knows the top): at once, unless a backend is slow.
-  broker_.subscribe(r.name, [this, weak, gen, at](std::error_code, stream_position) {
+  broker_.subscribe(r.name, [this, weak, gen](std::error_code, stream_position) {
     auto s = weak.lock();
-    if (s && s->in && s->generation == gen) read_history(s, at ? &*at : nullptr);
+    if (s && s->in && s->generation == gen) read_history(s);
   });
 }
 
-void service::read_history(const std::shared_ptr<session>& s, const stream_position* from) {
+// A resume reads the gap (merged with the live lines by its recovery); a
+// watcher the recent history.
+void service::read_history(const std::shared_ptr<session>& s) {
   room& r = *s->in;
   const auto gen = s->generation;
   std::weak_ptr<session> weak = s;
-  if (from) {
-    s->resume_from = *from;
+  if (s->resume) {
     s->resume_started = steady::now();
-    broker_.history().since(r.name, *from, config_.max_replay, [this, weak, gen](std::error_code ec, realtime::history_page page) {
+    broker_.history().since(r.name, s->resume->client(), config_.max_replay, [this, weak, gen](std::error_code ec, realtime::history_page page) {
       auto s = weak.lock();
       if (s && s->in && s->generation == gen) answer_resume(s, ec, page);
     });
     return;
   }
-  s->resume_from.reset();
   if (r.history_top && *r.history_top == broker_.position(r.name)) {  // nothing published since: the same frames
     for (auto& f : r.history_frames) send(*s, f);
     return deliver_buffered(*s, r.history_top->offset);
   }
-  broker_.history().recent(r.name, config_.join_history, [this, weak, gen](std::error_code ec, realtime::history_page page) {
+  read_recent(s);
+}
+
+void service::read_recent(const std::shared_ptr<session>& s) {
+  const auto gen = s->generation;
+  std::weak_ptr<session> weak = s;
+  broker_.history().recent(s->in->name, config_.join_history, [this, weak, gen](std::error_code ec, realtime::history_page page) {
     auto s = weak.lock();
     if (!s || !s->in || s->generation != gen) return;
     if (ec) {  // a backend engine can fail; embedded ones don't
@@ -390,7 +394,7 @@ void service::read_history(const std::shared_ptr<session>& s, const stream_posit
     r.history_frames.clear();
     r.history_top.reset();
     send_history(*s, page.top.epoch, page.top.offset, true, page.publications);
-    if (!ec) r.history_top = page.top;  // an unavailable history is not kept for the next watcher
+    if (!ec) r.history_top = page.top;  // kept for the next watcher, unless unavailable
     deliver_buffered(*s, page.top.offset);
   });
 }
@@ -417,32 +421,21 @@ void service::go_live(session& s) {
 void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code ec,
                             const realtime::history_page& page) {
   session& s = *sp;
-  const stream_position from = *s.resume_from;
-  realtime::recovery_result r;
-  if (ec) r.ec = ec;
-  else r = realtime::merge_recovery(from, page, s.buffer, s.buffer_epoch);
+  const stream_position from = s.resume->client();
+  realtime::recovery_result r = s.resume->finish(ec, page);
+  s.resume.reset();
   room& rm = *s.in;
   if (r.ec) {
     ++stats_.resume_refused;
     reply_error(s, error_code_name(r.ec),
                 "cannot resume " + rm.name + " after " + std::to_string(from.offset) + ": " + r.ec.message() +
                     "; the recent history follows");
-    // The client reloads: the recent history, with the live lines buffered meanwhile.
-    s.resume_from.reset();
-    const auto gen = s.generation;
-    std::weak_ptr<session> weak = sp;
-    broker_.history().recent(rm.name, config_.join_history, [this, weak, gen](std::error_code, realtime::history_page p) {
-      auto sp = weak.lock();
-      if (!sp || !sp->in || sp->generation != gen) return;
-      session& s = *sp;
-      send_history(s, p.top.epoch, p.top.offset, true, p.publications);
-      deliver_buffered(s, p.top.offset);
-    });
-    return;
+    // The client reloads: the recent history (it has the lines that came
+    // during the gap read), then the live lines buffered from now on.
+    return read_recent(sp);
   }
   if (!r.publications.empty()) send_history(s, from.epoch, r.top.offset, false, r.publications);
   reply(s, v2::resumed{rm.name, r.top.epoch, r.top.offset, r.publications.size()});
-  s.buffer.clear();
   go_live(s);
   const auto took = steady::now() - s.resume_started;
   ++stats_.resumed;
@@ -459,7 +452,7 @@ void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code 
 void service::send_history(session& s, const std::string& epoch, std::uint64_t top, bool replace,
                            const std::vector<publication>& pubs) {
   room& r = *s.in;
-  const bool cache = replace && !s.resume_from;
+  const bool cache = replace && !s.resume;
   v2::history h{r.name, epoch, top, replace, {}};
   std::size_t bytes = 0;
   auto flush = [&](std::uint64_t seq) {
@@ -732,8 +725,12 @@ void service::deliver(room& r, const stream_position& pos, const std::string& pa
   }
   hub_.publish(r.topic, schema::encode(detail::line(std::move(*m), r.name, pos.offset, pos.epoch)));
   for (session* w : r.loading) {
-    w->buffer.push_back({pos.offset, payload});
-    w->buffer_epoch = pos.epoch;
+    if (w->resume) {
+      w->resume->on_live(pos.epoch, {pos.offset, payload});
+    } else {
+      w->buffer.push_back({pos.offset, payload});
+      w->buffer_epoch = pos.epoch;
+    }
   }
 }
 

@@ -28,8 +28,8 @@
 // state lives on one executor; each connection hops onto it to act. What
 // goes out travels through the duplex::hub, which keeps one thread's sends
 // in order: a room's lines and diffs on the room's topic (a watcher is
-// subscribed once its history is sent), replies on the connection's own
-// topic.
+// subscribed once its history is sent), replies straight to the
+// connection (hub::send) in the same order.
 //
 // Engines (docs/architecture.md): lines go through a realtime::broker,
 // names through a realtime::presence_manager, whichever main() chose: the
@@ -198,7 +198,8 @@ class service {
 
   room* open_room(session& s, std::string_view name);
   void subscribe(const std::shared_ptr<session>& s, room& r, const realtime::stream_position* from);
-  void read_history(const std::shared_ptr<session>& s, const realtime::stream_position* from);
+  void read_history(const std::shared_ptr<session>& s);
+  void read_recent(const std::shared_ptr<session>& s);  // the recent history, then live
   void unsubscribe(session& s);
   void answer_resume(const std::shared_ptr<session>& s, std::error_code ec, const realtime::history_page& page);
   void deliver_buffered(session& s, std::uint64_t after);

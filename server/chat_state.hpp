@@ -5,6 +5,7 @@
 #include "chat_auth.hpp"
 #include "chat_service.hpp"
 
+#include <duplex/realtime/recovery.hpp>
 #include <duplex/schema/codec.hpp>
 
 #include <asio/system_timer.hpp>
@@ -35,9 +36,8 @@ struct service::expiry_timer {
 };
 
 struct service::session : std::enable_shared_from_this<service::session> {
-  explicit session(websocket w) : ws(std::move(w)), topic("chat.to." + std::to_string(ws.id())) {}
+  explicit session(websocket w) : ws(std::move(w)) {}
   websocket ws;
-  std::string topic;         // the hub topic of replies to this connection only
   bool v2 = true;             // version 2 or later
   bool v3 = false;            // version 3 or later (refresh)
   bool v4 = false;            // version 4 or later (token_expiring before exp)
@@ -48,11 +48,12 @@ struct service::session : std::enable_shared_from_this<service::session> {
   const identity* who = nullptr;  // what the upgrade hook attached (--auth-jwt), in ws: lives as long
   room* in = nullptr;        // the room watched (v2) or joined (v1)
   std::string name, token;   // set while joined
-  // Between subscribing and the history answer, live lines are buffered
-  // here (subscribe first, then read, then merge).
+  // Between subscribing and the history answer, live lines wait (subscribe
+  // first, then read, then merge): a resume's in its realtime::recovery,
+  // which merges them with the gap read; a watcher's in `buffer`.
   bool live = false;
   std::uint64_t generation = 0;  // bumped per subscription: late answers for an older one are dropped
-  std::optional<stream_position> resume_from;
+  std::optional<realtime::recovery> resume;
   steady::time_point resume_started;
   std::vector<publication> buffer;
   std::string buffer_epoch;

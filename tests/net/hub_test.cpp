@@ -253,3 +253,48 @@ TEST(Hub, PostFromAnyThreadSendsOnTheConnectionsOwnThread) {
     co_await ws.close();
   });
 }
+
+TEST(Hub, SendReachesOneConnectionInOrderWithThePublishesAndSubscriptions) {
+  std::promise<duplex::websocket> handed;
+  std::unique_ptr<pool_server> srv;
+  duplex::hub* hub = nullptr;
+  srv = std::make_unique<pool_server>(2, duplex::server_options{}, [&](duplex::server& s, duplex::hub& h) {
+    hub = &h;
+    s.websocket("/hand", [&handed](duplex::websocket ws) -> asio::awaitable<void> {
+      handed.set_value(ws);
+      while (co_await ws.read()) {
+      }
+    });
+  });
+  run_client([&]() -> asio::awaitable<void> {
+    auto ws = co_await duplex::connect(srv->ws_url("/hand"));
+    {
+      auto server_side = handed.get_future().get();
+      // From a thread that is none of the server's: a reply, then the
+      // subscription, then what the topic gets, then another reply.
+      std::thread t([&] {
+        for (int i = 0; i < 50; ++i) hub->send(server_side, "0:" + std::to_string(i));
+        hub->subscribe(server_side, "t");
+        hub->publish("t", "1:0");
+        hub->send(server_side, "0:50");
+        hub->publish("other", "2:0");  // not a member
+      });
+      t.join();
+    }
+    std::vector<std::string> got;
+    for (int n = 0; n < 52; ++n) {
+      auto m = co_await ws.read();
+      if (!m) {
+        ADD_FAILURE() << "ended after " << n;
+        break;
+      }
+      got.push_back(m->data);
+    }
+    std::vector<std::string> want;
+    for (int i = 0; i < 50; ++i) want.push_back("0:" + std::to_string(i));
+    want.push_back("1:0");
+    want.push_back("0:50");
+    EXPECT_EQ(got, want);
+    co_await ws.close();
+  });
+}

@@ -19,10 +19,10 @@ struct payload {
 };
 
 struct command {
-  enum kind_t : unsigned char { subscribe, unsubscribe, publish } kind;
+  enum kind_t : unsigned char { subscribe, unsubscribe, publish, send } kind;
   std::string topic;
-  std::optional<websocket> ws;              // subscribe, unsubscribe
-  std::shared_ptr<const payload> message;  // publish
+  std::optional<websocket> ws;              // subscribe, unsubscribe, send
+  std::shared_ptr<const payload> message;  // publish, send
 };
 
 asio::io_context* context_of(const websocket& ws) {
@@ -132,6 +132,12 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
           }
           break;
         }
+        case command::send: {
+          if (!c.ws->is_open()) break;
+          c.ws->post(c.message->data, c.message->binary);
+          sh.delivered.store(sh.delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+          break;
+        }
       }
     }
     sh.work.clear();
@@ -158,6 +164,11 @@ void hub::unsubscribe(const websocket& ws, std::string topic) {
 void hub::publish(std::string topic, std::string data, bool binary) {
   auto message = std::make_shared<const payload>(payload{std::move(data), binary});
   for (auto& sh : s_->shards) s_->push(*sh, {command::publish, topic, std::nullopt, message});
+}
+
+void hub::send(const websocket& ws, std::string data, bool binary) {
+  auto message = std::make_shared<const payload>(payload{std::move(data), binary});
+  s_->push(s_->shard_of(ws), {command::send, {}, ws, std::move(message)});
 }
 
 std::size_t hub::subscribers(std::string_view topic) const {

@@ -29,10 +29,15 @@ void redis_presence::close(std::string_view channel) {
 }
 
 void redis_presence::claim(std::string_view channel, std::string name, std::string token, claim_handler done) {
-  auto op = [](redis_presence& p, std::string channel, std::string name, std::string token) -> asio::awaitable<bool> {
+  // A release of the name from here still in flight (its script may need an
+  // extra round trip) goes first: a name left here is free at once.
+  const bool releasing = releasing_.count({std::string(channel), name}) > 0;
+  auto op = [](redis_presence& p, std::string channel, std::string name, std::string token,
+               bool releasing) -> asio::awaitable<bool> {
+    if (releasing) co_await p.store_.release(channel, name, p.options_.node);
     co_return co_await p.store_.claim(channel, name, token, p.options_.node);
   };
-  asio::co_spawn(client_.get_executor(), op(*this, std::string(channel), std::move(name), std::move(token)),
+  asio::co_spawn(client_.get_executor(), op(*this, std::string(channel), std::move(name), std::move(token), releasing),
                  [alive = alive_, done = std::move(done)](std::exception_ptr e, bool claimed) {
                    if (!*alive || !done) return;
                    // Redis down: names are checked on this node only until it is back.
@@ -81,10 +86,16 @@ bool redis_presence::local_members(std::string_view channel) const {
 
 void redis_presence::release(std::string_view channel, const std::string& name) {
   if (auto it = shared_.find(channel); it != shared_.end()) it->second.owned.erase(name);
+  auto key = std::make_pair(std::string(channel), name);
+  releasing_.insert(key);
   auto op = [](redis_presence& p, std::string channel, std::string name) -> asio::awaitable<void> {
     co_await p.store_.release(channel, name, p.options_.node);
   };
-  asio::co_spawn(client_.get_executor(), op(*this, std::string(channel), name), [](std::exception_ptr) {});
+  asio::co_spawn(client_.get_executor(), op(*this, std::string(channel), name),
+                 [this, alive = alive_, key = std::move(key)](std::exception_ptr) {
+                   if (!*alive) return;
+                   if (auto it = releasing_.find(key); it != releasing_.end()) releasing_.erase(it);
+                 });
 }
 
 bool redis_presence::maintain(clock::time_point now) {

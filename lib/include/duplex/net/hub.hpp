@@ -55,6 +55,11 @@ class hub {
   void unsubscribe(const websocket& ws, std::string topic);
   // Sends `data` to every member of `topic` on every thread.
   void publish(std::string topic, std::string data, bool binary = false);
+  // Sends `data` to one connection, on its thread, in order with this
+  // thread's publishes and subscription changes (a reply sent before
+  // subscribing the connection to a topic arrives before that topic's next
+  // publish). Dropped if the connection closed.
+  void send(const websocket& ws, std::string data, bool binary = false);
 
   // Members of `topic` over all threads, as of the changes applied so far.
   std::size_t subscribers(std::string_view topic) const;

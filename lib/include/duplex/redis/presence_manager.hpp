@@ -64,6 +64,7 @@ class redis_presence final : public realtime::presence_manager {
   presence_options options_;
   presence_store store_;
   std::map<std::string, shared, std::less<>> shared_;
+  std::multiset<std::pair<std::string, std::string>> releasing_;  // (channel, name) releases in flight
   bool was_up_ = false;
   clock::time_point next_sync_{}, next_refresh_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
