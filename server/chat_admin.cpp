@@ -92,4 +92,22 @@ void admin::on_cluster_message(std::string_view payload) {
   apply(std::string(payload.substr(space + 1)), std::chrono::seconds(n));
 }
 
+void admin::register_metrics(duplex::metrics& m) {
+  auto& a = authn_;
+  m.counter_family(
+      "duplex_chat_auth_refused_total",
+      "WebSocket upgrades refused by --auth-jwt, by reason: 401 missing_token, or the token's error (expired, "
+      "bad_signature, alg_mismatch, unknown_key, wrong_audience, wrong_issuer, malformed, ...); 403 banned.",
+      "reason", [&a] {
+        duplex::metrics::samples out;
+        for (auto& [reason, n] : a.refusals()) out.emplace_back(reason, double(n));
+        return out;
+      });
+  m.counter("duplex_chat_auth_banned_total", "Sign-ins refused (403) because the member is banned for now.",
+            [&a] { return double(a.refused(refusal::banned)); });
+  m.counter("duplex_chat_admin_disconnects_total",
+            "Connections closed (4003) through /admin/disconnect, by the member's signed-in name.",
+            [this] { return double(disconnected()); });
+}
+
 }  // namespace duplex::chat

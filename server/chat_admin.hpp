@@ -23,6 +23,7 @@
 
 #include "chat_auth.hpp"
 
+#include <duplex/net/metrics.hpp>
 #include <duplex/net/server.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -63,6 +64,9 @@ class admin {
 
   // Connections closed through the route (any thread: metrics).
   std::uint64_t disconnected() const noexcept { return disconnected_.load(std::memory_order_relaxed); }
+  // The sign-in's counters: upgrades the authenticator refused (by reason,
+  // bans included) and the disconnects of this route.
+  void register_metrics(duplex::metrics& m);
 
  private:
   server& srv_;

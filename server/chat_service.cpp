@@ -849,4 +849,34 @@ void service::close_room(const std::string& name) {
   presence_.close(name);  // after the room, which refers to it
 }
 
+void service::register_metrics(duplex::metrics& m) const {
+  m.gauge("duplex_chat_members", "Members joined to a chat room (connected), over all rooms.",
+          [this] { return double(members()); });
+  m.gauge("duplex_chat_rooms", "Chat rooms open (watched, joined, or holding a name in its grace period).",
+          [this] { return double(rooms()); });
+  m.counter("duplex_chat_rate_limited_total", "Chat lines refused by flood control (rate_limited).",
+            [this] { return double(rate_limited()); });
+  m.counter("duplex_chat_flood_closes_total", "Members closed for flooding (4008).",
+            [this] { return double(flood_closes()); });
+  // Requests refused in band by their error code (rate_limited,
+  // forbidden_room, bad_token, ...): a labelled family.
+  m.counter_family(
+      "duplex_chat_refused_total",
+      "Chat requests refused with a typed error, by its code (rate_limited: flood control; the others in "
+      "docs/chat-protocol.md).",
+      "reason", [this] {
+        duplex::metrics::samples out;
+        for (auto& [code, n] : refusals()) out.emplace_back(code, double(n));
+        return out;
+      });
+  if (!config_.auth) return;
+  m.counter("duplex_chat_auth_expired_closes_total", "Members closed (4001) because their token expired.",
+            [this] { return double(expired_closes()); });
+  m.counter("duplex_chat_auth_expiry_notices_total",
+            "token_expiring notices sent (chat protocol v4, --auth-refresh-notice before exp).",
+            [this] { return double(expiry_notices()); });
+  m.counter("duplex_chat_auth_refreshed_total", "Tokens refreshed in band (refresh -> refreshed).",
+            [this] { return double(refreshed()); });
+}
+
 }  // namespace duplex::chat

@@ -39,6 +39,7 @@
 #pragma once
 
 #include <duplex/net/hub.hpp>
+#include <duplex/net/metrics.hpp>
 #include <duplex/net/server.hpp>
 #include <duplex/net/websocket.hpp>
 #include <duplex/realtime/broker.hpp>
@@ -152,6 +153,8 @@ class service {
   // The error replies sent so far by code ("rate_limited", "forbidden_room",
   // "bad_token", ...): (code, count) in code order, any thread.
   std::vector<std::pair<std::string, std::uint64_t>> refusals() const;
+  // Registers the gauges and counters above (duplex_chat_*) for /metrics.
+  void register_metrics(duplex::metrics& m) const;
   // The service's executor only.
   const service_stats& stats() const noexcept { return stats_; }
   // Rooms the presence ticks have visited (had something pending), and tick

@@ -46,7 +46,9 @@ void log_line(std::string_view line) {
   std::fflush(stdout);
 }
 
-operations::operations(server& srv, io_pool& pool) : srv_(srv), pool_(pool) {}
+operations::operations(server& srv, io_pool& pool) : srv_(srv), pool_(pool) {
+  metrics_.gauge("duplex_threads", "Threads serving connections.", [n = pool.size()] { return double(n); });
+}
 
 operations::~operations() {
   own_.stop();

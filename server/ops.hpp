@@ -35,6 +35,8 @@ class operations {
   // A pool thread whose heartbeat is this late counts as stalled.
   static constexpr std::chrono::milliseconds stall_limit{3000};
 
+  // Registers duplex_threads (the pool's size); the other parts register
+  // their own metrics on metrics().
   operations(server& srv, io_pool& pool);
   ~operations();
 
