@@ -173,7 +173,7 @@ void service::catch_up(room& r) {
                 });
 }
 
-void service::cluster_publish(room& r, std::string payload, schema::message m) {
+void service::cluster_publish(room& r, std::string payload, wire::message m) {
   if (!cluster_->up()) return local_line(r, std::move(payload), std::move(m));
   if (!queue_.empty()) flush_queue();  // what was said during the outage is numbered first
   const auto started = steady::now();
@@ -192,7 +192,7 @@ void service::cluster_publish(room& r, std::string payload, schema::message m) {
 // Redis is down: the line reaches this instance's members now, numbered in
 // a stand-in epoch, and waits in the queue to be published when Redis is
 // back (delivered here then only if it was not delivered now).
-void service::local_line(room& r, std::string payload, schema::message m) {
+void service::local_line(room& r, std::string payload, wire::message m) {
   if (cluster_->stats.queued.load(std::memory_order_relaxed) >= cluster_->options.queue_limit) {
     auto& [room_name, old] = queue_.front();
     if (room* q = rooms_->find(room_name))

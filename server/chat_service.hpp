@@ -1,6 +1,6 @@
 // The chat behind /ws/chat: rooms, history, resume and presence (issue 11),
 // on duplex::realtime. Speaks version 5 of the chat protocol
-// (duplex.chat.v5, duplex/schema/chat.hpp: version 2's rooms, version 3's
+// (duplex.chat.v5, chat_protocol.hpp: version 2's rooms, version 3's
 // in-band token refresh, version 4's token_expiring notice, version 5's
 // bounded presence in big rooms), versions 4, 3 and 2 to clients that offer
 // only those and, for duplex.chat.v1 or a client
@@ -46,7 +46,7 @@
 #include <duplex/realtime/history.hpp>
 #include <duplex/realtime/presence.hpp>
 #include <duplex/realtime/rooms.hpp>
-#include <duplex/schema/chat.hpp>
+#include "chat_protocol.hpp"
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -195,18 +195,18 @@ class service {
   void wait_expiry(std::shared_ptr<expiry_timer> t, websocket ws, std::uint64_t generation,
                    std::chrono::system_clock::time_point at,
                    std::optional<std::chrono::system_clock::time_point> notice);
-  void on_join(const std::shared_ptr<session>& s, schema::v2::join j);
+  void on_join(const std::shared_ptr<session>& s, wire::v2::join j);
   void on_chat(session& s, std::string text);
   void on_watch(const std::shared_ptr<session>& s, const std::string& room_name,
                 const realtime::stream_position* from);
   void on_leave(session& s);
-  void on_list_members(session& s, const schema::v5::list_members& m);
+  void on_list_members(session& s, const wire::v5::list_members& m);
   // Something changed that a tick must see: a sleeping tick timer wakes.
   void wake();
   bool room_pending(room& r, steady::time_point now) const;
   bool room_idle(const room& r) const;
   void tick_room(room& r, steady::time_point now);
-  void on_legacy_join(const std::shared_ptr<session>& s, schema::join j);
+  void on_legacy_join(const std::shared_ptr<session>& s, wire::join j);
   void closed(session& s);
 
   room* open_room(session& s, std::string_view name);
@@ -226,19 +226,19 @@ class service {
   void replace_holder(room& r, holder_map::iterator it);
   // `m`: the line decoded, when the caller has it (else decoded from `payload`).
   void deliver(room& r, const realtime::stream_position& pos, const std::string& payload,
-               std::optional<schema::message> m = std::nullopt);
+               std::optional<wire::message> m = std::nullopt);
   void admit(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token);
   // chat_cluster.cpp
   void cluster_room_opened(room& r);
   void cluster_room_closed(room& r);
   room* same_room(const std::string& name, std::uint64_t incarnation);
-  void cluster_publish(room& r, std::string payload, schema::message m);
+  void cluster_publish(room& r, std::string payload, wire::message m);
   void cluster_claim(const std::shared_ptr<session>& s, room& r, std::string name, std::string token, bool has_token);
   void cluster_released(room& r, const std::string& name);
   void cluster_tick();
   void live(room& r, realtime::stream_position pos, std::string payload);
   void catch_up(room& r);
-  void local_line(room& r, std::string payload, schema::message m);
+  void local_line(room& r, std::string payload, wire::message m);
   void flush_queue();
   void sync_presence(room& r);
   void refresh_presence(room& r);
