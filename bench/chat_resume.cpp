@@ -8,8 +8,9 @@
 // exactly N lines replayed, seqs contiguous. --rounds R repeats the
 // resume R times from the same position. Prints one JSON line. The
 // server's own time is in its log ("resume <room> from ...: N replayed in X ms").
+#include <chat_protocol.hpp>
+
 #include <duplex/net/client.hpp>
-#include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -26,7 +27,7 @@
 
 namespace {
 
-namespace v2 = duplex::schema::v2;
+namespace v2 = duplex::chat::wire::v2;
 using clock_type = std::chrono::steady_clock;
 
 struct config {
@@ -38,7 +39,7 @@ struct config {
 
 asio::awaitable<duplex::websocket> open(const config& c) {
   duplex::connect_options o;
-  o.subprotocols = {duplex::schema::subprotocol_name<duplex::schema::chat_protocol_v2>()};
+  o.subprotocols = {duplex::schema::subprotocol_name<duplex::chat::wire::chat_protocol_v2>()};
   o.websocket.max_message_size = 64 << 20;
   const std::string url = c.url;
   co_return co_await duplex::connect(url, o);
@@ -72,7 +73,7 @@ asio::awaitable<void> run(config c) {
 
   const std::string last = "missed-" + std::to_string(c.missed);
   for (int i = 1; i <= c.missed; ++i)
-    writer.post(duplex::schema::encode(duplex::schema::chat{"missed-" + std::to_string(i)}));
+    writer.post(duplex::schema::encode(duplex::chat::wire::chat{"missed-" + std::to_string(i)}));
   for (;;) {
     const auto m = co_await read_until<v2::message>(writer, noop);
     if (m.text == last) break;

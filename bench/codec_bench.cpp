@@ -1,12 +1,12 @@
 // codec_bench: throughput of the chat schema codec alone
-// (duplex::schema::decode_client / decode_server / encode, i.e. the generic
-// codec on the chat's description) against the hand-written chat decoder it
+// (duplex::schema::decode<client_message> / decode<server_message> / encode: the generic
+// codec on the chat's description, server/chat_protocol.hpp) against the hand-written chat decoder it
 // replaced (bench/handwritten, same simdjson), on a fixed set of
 // realistic chat messages (bench/codec_messages.jsonl, one JSON message a
 // line; codec_bench.mjs runs JSON.parse/JSON.stringify on the same lines).
 // Builds natively and with em++ (run under Node). Prints one JSON line.
 //   codec_bench [--messages FILE] [--seconds S] [--label TEXT]
-#include <duplex/schema/chat.hpp>
+#include <chat_protocol.hpp>
 
 #include "handwritten/codec.hpp"  // the hand-written chat decoder the generic one replaced: the baseline
 
@@ -29,6 +29,7 @@ namespace {
 
 using clk = std::chrono::steady_clock;
 namespace schema = duplex::schema;
+namespace wire = duplex::chat::wire;  // the chat's messages (server/chat_protocol.hpp) as the sample
 
 struct rate {
   double msgs_per_s = 0;
@@ -85,15 +86,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<std::string> client_json, server_json;
-  std::vector<schema::client_message> client_msgs;
-  std::vector<schema::server_message> server_msgs;
+  std::vector<wire::client_message> client_msgs;
+  std::vector<wire::server_message> server_msgs;
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    if (auto c = schema::decode_client(line)) {
+    if (auto c = schema::decode<wire::client_message>(line)) {
       client_json.push_back(line);
       client_msgs.push_back(std::move(*c));
-    } else if (auto s = schema::decode_server(line)) {
+    } else if (auto s = schema::decode<wire::server_message>(line)) {
       server_json.push_back(line);
       server_msgs.push_back(std::move(*s));
     } else {
@@ -113,7 +114,7 @@ int main(int argc, char** argv) {
   auto decode_client_pass = [&] {
     std::size_t b = 0;
     for (const auto& j : client_json) {
-      auto r = schema::decode_client(j);
+      auto r = schema::decode<wire::client_message>(j);
       b += j.size();
       sink = sink + r.ok();
     }
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
   auto decode_server_pass = [&] {
     std::size_t b = 0;
     for (const auto& j : server_json) {
-      auto r = schema::decode_server(j);
+      auto r = schema::decode<wire::server_message>(j);
       b += j.size();
       sink = sink + r.ok();
     }

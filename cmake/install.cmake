@@ -3,11 +3,14 @@
 #
 # Native build (build/native):
 #   duplex::duplex, duplex::protocol, duplex::schema, duplex::realtime,
-#   duplex::redis, duplex::auth, duplex::simdjson; duplex.pc; bin/duplex-cat.
+#   duplex::redis, duplex::auth, duplex::simdjson; duplex.pc; bin/duplex-cat;
+#   duplex::wasm_interface and its header duplex/wasm/interface.hpp, for the
+#   generator of duplex_protocol() (wasm/CMakeLists.txt installs them).
 # Emscripten build (build/wasm): the libraries compiled with em++ that a
-#   browser build links: duplex::schema, duplex::wasm (wasm/CMakeLists.txt
-#   installs it into the same export set), duplex::simdjson; the headers
-#   duplex/schema/* and duplex/wasm/*. The native-only targets exist there
+#   browser build links: duplex::schema, duplex::wasm and
+#   duplex::wasm_interface (wasm/CMakeLists.txt installs them into the same
+#   export set), duplex::simdjson; the headers duplex/schema/* and
+#   duplex/wasm/*. The native-only targets exist there
 #   only as stubs whose use is a CMake error (duplexConfig.cmake).
 # Both: the generators duplex_protocol() and duplex_wasm_client()
 #   (cmake/duplex_protocol.cmake) and duplex_add_es_module(), installed next

@@ -4,8 +4,9 @@
 // decode to the same value (the codec is lossless on its own output);
 // whatever decodes as binary must re-encode to the very same bytes (one
 // encoding per value); whatever fails must say why.
+#include <chat_protocol.hpp>
+
 #include <duplex/schema/binary.hpp>
-#include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
 
 #include <ticker.hpp>
@@ -43,12 +44,12 @@ void binary_round_trip(std::string_view in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  round_trip<duplex::schema::chat_protocol::client_message>(in);
-  round_trip<duplex::schema::chat_protocol::server_message>(in);
+  round_trip<duplex::chat::wire::chat_protocol::client_message>(in);
+  round_trip<duplex::chat::wire::chat_protocol::server_message>(in);
   round_trip<ticker::protocol::client_message>(in);
   round_trip<ticker::protocol::server_message>(in);
-  binary_round_trip<duplex::schema::chat_protocol_v5::client_message>(in);
-  binary_round_trip<duplex::schema::chat_protocol_v5::server_message>(in);
+  binary_round_trip<duplex::chat::wire::chat_protocol_v5::client_message>(in);
+  binary_round_trip<duplex::chat::wire::chat_protocol_v5::server_message>(in);
   binary_round_trip<ticker::protocol::client_message>(in);
   binary_round_trip<ticker::protocol::server_message>(in);
   return 0;

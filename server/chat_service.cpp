@@ -20,11 +20,11 @@
 
 namespace duplex::chat {
 
-namespace v1 = duplex::schema;
-namespace v2 = duplex::schema::v2;
-namespace v3 = duplex::schema::v3;
-namespace v4 = duplex::schema::v4;
-namespace v5 = duplex::schema::v5;
+namespace v1 = duplex::chat::wire;
+namespace v2 = duplex::chat::wire::v2;
+namespace v3 = duplex::chat::wire::v3;
+namespace v4 = duplex::chat::wire::v4;
+namespace v5 = duplex::chat::wire::v5;
 
 namespace {
 
@@ -99,8 +99,8 @@ asio::awaitable<void> service::in_service(F f) {
 }
 
 endpoint_options service::endpoint() {
-  return protocol_endpoint<schema::chat_protocol_v5, schema::chat_protocol_v4, schema::chat_protocol_v3, schema::chat_protocol_v2,
-                           schema::chat_protocol>();
+  return protocol_endpoint<wire::chat_protocol_v5, wire::chat_protocol_v4, wire::chat_protocol_v3, wire::chat_protocol_v2,
+                           wire::chat_protocol>();
 }
 
 void service::start() {
@@ -151,13 +151,13 @@ void service::wake() {
 
 asio::awaitable<void> service::serve(websocket ws) {
   const std::string& version = ws.subprotocol();
-  const bool v5 = version == schema::subprotocol_name<schema::chat_protocol_v5>();
-  const bool v4 = v5 || version == schema::subprotocol_name<schema::chat_protocol_v4>();
-  const bool v3 = v4 || version == schema::subprotocol_name<schema::chat_protocol_v3>();
-  const bool v2 = v3 || version == schema::subprotocol_name<schema::chat_protocol_v2>();
-  if (!v2 && version != schema::subprotocol_name<schema::chat_protocol>() && !version.empty()) {
+  const bool v5 = version == schema::subprotocol_name<wire::chat_protocol_v5>();
+  const bool v4 = v5 || version == schema::subprotocol_name<wire::chat_protocol_v4>();
+  const bool v3 = v4 || version == schema::subprotocol_name<wire::chat_protocol_v3>();
+  const bool v2 = v3 || version == schema::subprotocol_name<wire::chat_protocol_v2>();
+  if (!v2 && version != schema::subprotocol_name<wire::chat_protocol>() && !version.empty()) {
     // Offered only versions this server does not speak (channel.hpp).
-    const std::string why = schema::version_mismatch_reason("chat", schema::chat_protocol_v5::version);
+    const std::string why = schema::version_mismatch_reason("chat", wire::chat_protocol_v5::version);
     co_await ws.close(schema::close_version_mismatch, why);
     co_return;
   }

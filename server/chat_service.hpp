@@ -1,6 +1,6 @@
 // The chat behind /ws/chat: rooms, history, resume and presence (issue 11),
 // on duplex::realtime. Speaks version 5 of the chat protocol
-// (duplex.chat.v5, duplex/schema/chat.hpp: version 2's rooms, version 3's
+// (duplex.chat.v5, chat_protocol.hpp: version 2's rooms, version 3's
 // in-band token refresh, version 4's token_expiring notice, version 5's
 // bounded presence in big rooms), versions 4, 3 and 2 to clients that offer
 // only those and, for duplex.chat.v1 or a client
@@ -45,7 +45,7 @@
 #include <duplex/realtime/broker.hpp>
 #include <duplex/realtime/presence_manager.hpp>
 #include <duplex/realtime/rooms.hpp>
-#include <duplex/schema/chat.hpp>
+#include "chat_protocol.hpp"
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -185,18 +185,18 @@ class service {
   void wait_expiry(std::shared_ptr<expiry_timer> t, websocket ws, std::uint64_t generation,
                    std::chrono::system_clock::time_point at,
                    std::optional<std::chrono::system_clock::time_point> notice);
-  void on_join(const std::shared_ptr<session>& s, schema::v2::join j);
+  void on_join(const std::shared_ptr<session>& s, wire::v2::join j);
   void on_chat(session& s, std::string text);
   void on_watch(const std::shared_ptr<session>& s, const std::string& room_name,
                 const realtime::stream_position* from);
   void on_leave(session& s);
-  void on_list_members(session& s, const schema::v5::list_members& m);
+  void on_list_members(session& s, const wire::v5::list_members& m);
   // Something changed that a tick must see: a sleeping tick timer wakes.
   void wake();
   bool room_pending(room& r, steady::time_point now) const;
   bool room_idle(const room& r) const;
   void tick_room(room& r, steady::time_point now);
-  void on_legacy_join(const std::shared_ptr<session>& s, schema::join j);
+  void on_legacy_join(const std::shared_ptr<session>& s, wire::join j);
   void closed(session& s);
 
   room* open_room(session& s, std::string_view name);
@@ -253,7 +253,7 @@ class service {
   // The line on_chat is publishing, while the broker may deliver it inline
   // (the memory engine): delivered without decoding its stored form again.
   const std::string* said_payload_ = nullptr;
-  const schema::message* said_ = nullptr;
+  const wire::message* said_ = nullptr;
 };
 
 }  // namespace duplex::chat

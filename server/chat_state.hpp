@@ -98,13 +98,13 @@ namespace detail {
 
 // The stored form of a line is its version-1 message (no room, seq, epoch:
 // those come from where it is stored). Version-1 members get it as is.
-inline std::optional<schema::message> stored_line(const std::string& payload) {
-  auto d = schema::decode<std::variant<schema::message>>(payload);
+inline std::optional<wire::message> stored_line(const std::string& payload) {
+  auto d = schema::decode<std::variant<wire::message>>(payload);
   if (!d) return std::nullopt;
   return std::get<0>(std::move(*d));
 }
 
-inline schema::v2::message line(schema::message m, const std::string& room, std::uint64_t seq, const std::string& epoch) {
+inline wire::v2::message line(wire::message m, const std::string& room, std::uint64_t seq, const std::string& epoch) {
   return {std::move(m.from), std::move(m.text), m.time, room, seq, epoch};
 }
 

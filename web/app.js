@@ -3,7 +3,7 @@
 // only wires it to the DOM. User-supplied text is only ever assigned with
 // textContent, never parsed as HTML. Type-checked (tsc --checkJs, in the
 // tests) against chat.d.ts, which the build generates from the protocol's C++
-// description (lib/include/duplex/schema/chat.hpp).
+// description (server/chat_protocol.hpp).
 //
 // The room comes from the URL (/#lobby; default lobby). The page watches it
 // at once (history and who is online, before joining), numbers what it has

@@ -8,12 +8,13 @@
 #include "chat_service.hpp"
 #include "jwt_mint.hpp"
 
+#include <chat_protocol.hpp>
+
 #include <duplex/net/client.hpp>
 #include <duplex/net/hub.hpp>
 #include <duplex/net/io_pool.hpp>
 #include <duplex/net/server.hpp>
 #include <duplex/realtime/history.hpp>
-#include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -33,7 +34,7 @@
 
 namespace {
 
-namespace v2 = duplex::schema::v2;
+namespace v2 = duplex::chat::wire::v2;
 namespace jwt = duplex::test::jwt;
 using namespace std::chrono_literals;
 
@@ -125,7 +126,7 @@ std::string token_for(const std::string& secret, const std::string& name) {
 asio::awaitable<duplex::websocket> sign_in(const std::string* url, const std::string* token, const std::string* name,
                                            const std::string* room) {
   duplex::connect_options o;
-  o.subprotocols = {duplex::schema::subprotocol_name<duplex::schema::chat_protocol_v2>()};
+  o.subprotocols = {duplex::schema::subprotocol_name<duplex::chat::wire::chat_protocol_v2>()};
   o.headers = {{"Authorization", "Bearer " + *token}};
   auto ws = co_await duplex::connect(*url, o);
   ws.post(duplex::schema::encode(v2::client_message{v2::join{*name, *room, std::nullopt}}));
@@ -188,7 +189,7 @@ TEST(ChatAdmin, DisconnectClosesEveryConnectionOfOneMemberAndBanKeepsThemOut) {
     EXPECT_EQ(co_await closed_with(&tab2), duplex::chat::close_disconnected);
 
     // Bob is still served.
-    other.post(duplex::schema::encode(v2::client_message{duplex::schema::chat{"still here"}}));
+    other.post(duplex::schema::encode(v2::client_message{duplex::chat::wire::chat{"still here"}}));
     duplex::message m;
     bool echoed = false;
     while (!echoed) {

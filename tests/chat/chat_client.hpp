@@ -6,12 +6,13 @@
 #include "chat_lines.hpp"
 #include "chat_service.hpp"
 
+#include <chat_protocol.hpp>
+
 #include <duplex/net/client.hpp>
 #include <duplex/net/hub.hpp>
 #include <duplex/net/io_pool.hpp>
 #include <duplex/net/server.hpp>
 #include <duplex/realtime/sqlite_history.hpp>
-#include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -33,7 +34,7 @@
 
 namespace duplex::test {
 
-namespace v2 = schema::v2;
+namespace v2 = chat::wire::v2;
 
 // The chat service on a real server with `threads` threads (connections
 // spread over them, chat state on thread 0); history in SQLite under `dir`,
@@ -113,7 +114,7 @@ class chat_server {
 // across a co_await in the same full-expression.)
 struct chat_client {
   websocket ws;
-  std::vector<schema::v5::server_message> seen;
+  std::vector<chat::wire::v5::server_message> seen;
   std::uint64_t bytes = 0;
   bool v5 = false;
 
@@ -121,8 +122,8 @@ struct chat_client {
   static asio::awaitable<chat_client> open_v5(const chat_server& srv) { return open_as(srv, true); }
   static asio::awaitable<chat_client> open_as(const chat_server& srv, bool v5) {
     connect_options o;
-    o.subprotocols = {v5 ? schema::subprotocol_name<schema::chat_protocol_v5>()
-                         : schema::subprotocol_name<schema::chat_protocol_v2>()};
+    o.subprotocols = {v5 ? schema::subprotocol_name<chat::wire::chat_protocol_v5>()
+                         : schema::subprotocol_name<chat::wire::chat_protocol_v2>()};
     o.websocket.max_message_size = 4 << 20;
     const std::string url = srv.url();
     auto ws = co_await duplex::connect(url, o);
@@ -131,7 +132,7 @@ struct chat_client {
   }
   // Queues a message (no suspension).
   void post(const v2::client_message& m) { ws.post(schema::encode(m)); }
-  void post5(const schema::v5::client_message& m) { ws.post(schema::encode(m)); }
+  void post5(const chat::wire::v5::client_message& m) { ws.post(schema::encode(m)); }
   void post_raw(std::string_view json) { ws.post(json); }
 
   // Reads until a message of type M satisfying pred (if any) arrives.
@@ -140,7 +141,7 @@ struct chat_client {
     message in;
     while (co_await ws.read(in)) {
       bytes += in.data.size();
-      auto d = v5 ? schema::decode<schema::v5::server_message>(in.data) : widen(in.data);
+      auto d = v5 ? schema::decode<chat::wire::v5::server_message>(in.data) : widen(in.data);
       if (!d) throw std::runtime_error("undecodable server message: " + std::string(in.data));
       seen.push_back(*d);
       if (auto* m = std::get_if<M>(&seen.back()); m && (!pred || pred(*m, arg))) co_return *m;
@@ -148,10 +149,10 @@ struct chat_client {
     throw std::runtime_error("connection closed while waiting (code " + std::to_string(ws.close_code()) + " " + ws.close_reason() + ")");
   }
   // A version-2 connection decodes only version 2's messages.
-  static schema::decode_result<schema::v5::server_message> widen(std::string_view data) {
+  static schema::decode_result<chat::wire::v5::server_message> widen(std::string_view data) {
     auto d = schema::decode<v2::server_message>(data);
-    if (!d) return schema::decode_result<schema::v5::server_message>(d.error());
-    return std::visit([](auto& m) { return schema::decode_result<schema::v5::server_message>(schema::v5::server_message(m)); }, *d);
+    if (!d) return schema::decode_result<chat::wire::v5::server_message>(d.error());
+    return std::visit([](auto& m) { return schema::decode_result<chat::wire::v5::server_message>(chat::wire::v5::server_message(m)); }, *d);
   }
   // Reads until a presence message (snapshot, diff or version 5's summary)
   // says the room has `total` members.
@@ -164,17 +165,17 @@ struct chat_client {
     message in;
     while (co_await ws.read(in)) {
       bytes += in.data.size();
-      auto d = v5 ? schema::decode<schema::v5::server_message>(in.data) : widen(in.data);
+      auto d = v5 ? schema::decode<chat::wire::v5::server_message>(in.data) : widen(in.data);
       if (!d) throw std::runtime_error("undecodable server message: " + std::string(in.data));
       seen.push_back(*d);
       if (total_in(seen.back()) == std::optional<std::uint64_t>(total)) co_return;
     }
     throw std::runtime_error("connection closed while waiting (code " + std::to_string(ws.close_code()) + ")");
   }
-  static std::optional<std::uint64_t> total_in(const schema::v5::server_message& m) {
+  static std::optional<std::uint64_t> total_in(const chat::wire::v5::server_message& m) {
     if (auto* p = std::get_if<v2::presence>(&m)) return p->total;
     if (auto* d = std::get_if<v2::presence_diff>(&m)) return d->total;
-    if (auto* s = std::get_if<schema::v5::presence_summary>(&m)) return s->total;
+    if (auto* s = std::get_if<chat::wire::v5::presence_summary>(&m)) return s->total;
     return std::nullopt;
   }
   // Reads until the chat line with this text.

@@ -14,8 +14,8 @@
 
 using duplex::test::chat_client;
 using duplex::test::chat_server;
-namespace v1 = duplex::schema;
-namespace v2 = duplex::schema::v2;
+namespace v1 = duplex::chat::wire;
+namespace v2 = duplex::chat::wire::v2;
 using namespace std::chrono_literals;
 
 namespace {
@@ -454,7 +454,7 @@ TEST(ChatService, AnIdleRoomIsNotTicked) {
 }
 
 namespace {
-namespace v5 = duplex::schema::v5;
+namespace v5 = duplex::chat::wire::v5;
 std::size_t names_in_diffs(const chat_client& c) {
   std::size_t n = 0;
   for (auto& m : c.seen)

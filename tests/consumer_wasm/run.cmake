@@ -69,6 +69,16 @@ set(no_registry -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_PACKAGE_NO_PA
 
 # ---- 1. native package: the generator --------------------------------------
 run("native install" ${CMAKE_COMMAND} --install "${NATIVE_BUILD_DIR}" --prefix "${native_prefix}")
+# The generator's .d.ts text of the JS face comes with the native package too;
+# the chat's protocol is the chat application's, not the library's.
+if(NOT EXISTS "${native_prefix}/include/duplex/wasm/interface.hpp")
+  message(FATAL_ERROR "consumer_wasm: the native package has no include/duplex/wasm/interface.hpp")
+endif()
+foreach(f include/duplex/schema/chat.hpp include/chat_protocol.hpp)
+  if(EXISTS "${native_prefix}/${f}")
+    message(FATAL_ERROR "consumer_wasm: the native package has ${f}, the chat application's header")
+  endif()
+endforeach()
 run("native configure" ${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${native_build}" -G Ninja
     -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${native_prefix}" "-DCMAKE_CXX_COMPILER=${CXX}"
     "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${LINK_FLAGS}" ${no_registry})
@@ -102,6 +112,7 @@ run_fails("duplex_protocol() without TYPE" "duplex_protocol\\(poll\\): TYPE <C\\
 # ---- 2. Emscripten package --------------------------------------------------
 run("wasm install" ${CMAKE_COMMAND} --install "${WASM_BUILD_DIR}" --prefix "${wasm_prefix}")
 foreach(f include/duplex/schema/codec.hpp include/duplex/schema/generate.hpp include/duplex/wasm/client.hpp
+          include/duplex/wasm/interface.hpp
           include/duplex/third_party/simdjson/simdjson.h lib/libduplex_schema.a lib/libduplex_wasm.a
           lib/libduplex_simdjson.a lib/cmake/duplex/duplexConfig.cmake lib/cmake/duplex/duplex_protocol.cmake)
   if(NOT EXISTS "${wasm_prefix}/${f}")
@@ -111,6 +122,11 @@ endforeach()
 foreach(f lib/libduplex.a lib/libduplex_protocol.a include/duplex/net include/asio.hpp lib/pkgconfig/duplex.pc)
   if(EXISTS "${wasm_prefix}/${f}")
     message(FATAL_ERROR "consumer_wasm: the Emscripten package has ${f}, a native-only file")
+  endif()
+endforeach()
+foreach(f include/duplex/schema/chat.hpp include/chat_protocol.hpp)
+  if(EXISTS "${wasm_prefix}/${f}")
+    message(FATAL_ERROR "consumer_wasm: the Emscripten package has ${f}, the chat application's header")
   endif()
 endforeach()
 # The toolchain file searches packages only under CMAKE_FIND_ROOT_PATH

@@ -1,9 +1,10 @@
 // duplex::channel<Protocol> end to end, native client against native server:
 // version negotiation (newest first, highest shared wins, no shared version
 // -> 4406 with a reason), typed reads and decode errors, broadcast encoding.
+#include <chat_protocol.hpp>
+
 #include <duplex/net/channel.hpp>
 #include <duplex/net/client.hpp>
-#include <duplex/schema/chat.hpp>
 
 #include "test_server.hpp"
 
@@ -19,12 +20,13 @@
 using duplex::test::run_client;
 using duplex::test::test_server;
 namespace schema = duplex::schema;
+namespace wire = duplex::chat::wire;
 
 namespace {
 
 // The chat as this build speaks it (whatever its version), and the next
 // version of it, as a newer page would speak it.
-using chat_v1 = schema::chat_protocol;
+using chat_v1 = wire::chat_protocol;
 struct chat_v2 : chat_v1 {
   static constexpr unsigned version = chat_v1::version + 1;
 };
@@ -38,15 +40,15 @@ asio::awaitable<void> serve(duplex::websocket ws) {
   if (!ch) co_return;
   while (auto in = co_await ch->read()) {
     if (!*in) {
-      ch->post(schema::error{std::string(schema::to_string(in->error().code)), in->error().path});
+      ch->post(wire::error{std::string(schema::to_string(in->error().code)), in->error().path});
       continue;
     }
-    if (auto* c = std::get_if<schema::chat>(&**in)) {
-      const schema::message reply{"echo", c->text, 7};
+    if (auto* c = std::get_if<wire::chat>(&**in)) {
+      const wire::message reply{"echo", c->text, 7};
       co_await ch->send(reply);
     } else {
       // A broadcast: encoded once, the same bytes for every recipient.
-      const auto prepared = duplex::channel<chat_v1>::prepare(schema::joined{std::get<schema::join>(**in).name});
+      const auto prepared = duplex::channel<chat_v1>::prepare(wire::joined{std::get<wire::join>(**in).name});
       ch->post(prepared);
     }
   }
@@ -69,26 +71,26 @@ TEST(Channel, TypedRoundTripAndTypedDecodeErrors) {
     auto ch = co_await duplex::channel<chat_v1, duplex::side::client>::accept(std::move(ws));
     EXPECT_TRUE(ch.has_value());
     if (!ch) co_return;
-    const schema::chat hello{"hello"};
+    const wire::chat hello{"hello"};
     co_await ch->send(hello);
     auto r = co_await ch->read();
     EXPECT_TRUE(r && *r);
-    if (r && *r) EXPECT_EQ(std::get<schema::message>(**r), (schema::message{"echo", "hello", 7}));
+    if (r && *r) EXPECT_EQ(std::get<wire::message>(**r), (wire::message{"echo", "hello", 7}));
 
-    const schema::join ada{"ada"};
+    const wire::join ada{"ada"};
     co_await ch->send(ada);
     r = co_await ch->read();
-    EXPECT_TRUE(r && *r && std::get<schema::joined>(**r).name == "ada");
+    EXPECT_TRUE(r && *r && std::get<wire::joined>(**r).name == "ada");
 
     // Bad input reaches the server's typed error path with code and path.
     const std::string bad = R"({"type":"chat","text":7})";
     co_await ch->socket().send(bad);
     r = co_await ch->read();
     EXPECT_TRUE(r && *r);
-    if (r && *r) EXPECT_EQ(std::get<schema::error>(**r), (schema::error{"wrong_type", "text"}));
+    if (r && *r) EXPECT_EQ(std::get<wire::error>(**r), (wire::error{"wrong_type", "text"}));
     co_await ch->socket().send("binary", true);
     r = co_await ch->read();
-    if (r && *r) EXPECT_EQ(std::get<schema::error>(**r).code, "wrong_type");
+    if (r && *r) EXPECT_EQ(std::get<wire::error>(**r).code, "wrong_type");
     co_await ch->close();
   });
 }
@@ -177,35 +179,35 @@ TEST(Channel, OneServerSpeaksJsonAndBinaryPerConnection) {
 
       // Raw frames, to see the bytes: a chat encoded by hand in this encoding.
       using client_message = chat_v1::client_message;
-      const schema::chat hello{"héllo"};
+      const wire::chat hello{"héllo"};
       const std::string wire = bin ? schema::encode_binary<client_message>(hello) : schema::encode(hello);
       co_await ch->socket().send(wire, bin);
       duplex::message m;
       const bool got = co_await ch->socket().read(m);
       EXPECT_TRUE(got);
       EXPECT_EQ(m.binary, bin);
-      const schema::message want{"echo", "héllo", 7};
+      const wire::message want{"echo", "héllo", 7};
       EXPECT_EQ(m.data, bin ? schema::encode_binary<chat_v1::server_message>(want) : schema::encode(want));
 
       // Typed, through the channel: the prepared broadcast in the right encoding.
-      const schema::join ada{"ada"};
+      const wire::join ada{"ada"};
       co_await ch->send(ada);
       auto r = co_await ch->read();
-      EXPECT_TRUE(r && *r && std::get<schema::joined>(**r).name == "ada");
+      EXPECT_TRUE(r && *r && std::get<wire::joined>(**r).name == "ada");
 
       // The other kind of frame is a typed error on the server, and the connection stays.
       const std::string other_kind = bin ? schema::encode(hello) : wire;
       co_await ch->socket().send(other_kind, !bin);
       r = co_await ch->read();
       EXPECT_TRUE(r && *r);
-      if (r && *r) EXPECT_EQ(std::get<schema::error>(**r).code, "wrong_type");
+      if (r && *r) EXPECT_EQ(std::get<wire::error>(**r).code, "wrong_type");
       // A truncated binary message: the binary decoder's typed error.
       if (bin) {
         const std::string cut = wire.substr(0, wire.size() - 1);
         co_await ch->socket().send(cut, true);
         r = co_await ch->read();
         EXPECT_TRUE(r && *r);
-        if (r && *r) EXPECT_EQ(std::get<schema::error>(**r), (schema::error{"truncated", "text"}));
+        if (r && *r) EXPECT_EQ(std::get<wire::error>(**r), (wire::error{"truncated", "text"}));
       }
       co_await ch->close();
     }
@@ -231,11 +233,11 @@ asio::awaitable<void> serve_hub(hub& h, duplex::websocket ws) {
   h.members.push_back(&*ch);
   while (auto in = co_await ch->read()) {
     if (!*in) continue;
-    if (auto* c = std::get_if<schema::chat>(&**in)) {
-      const schema::message ack{"hub", c->text, 1};
+    if (auto* c = std::get_if<wire::chat>(&**in)) {
+      const wire::message ack{"hub", c->text, 1};
       co_await ch->send(ack);
-    } else if (auto* j = std::get_if<schema::join>(&**in)) {
-      const auto p = duplex::channel<chat_v1>::prepare(schema::joined{j->name});
+    } else if (auto* j = std::get_if<wire::join>(&**in)) {
+      const auto p = duplex::channel<chat_v1>::prepare(wire::joined{j->name});
       const auto copy = p;  // copies share the one binary form
       for (auto* m : h.members) m->post(copy);
       h.encodings = static_cast<int>(p.binary_encodings());
@@ -255,7 +257,7 @@ asio::awaitable<std::optional<client_channel>> hub_client(const std::string& url
   auto ws = co_await duplex::connect(url, co);
   auto ch = co_await client_channel::accept(std::move(ws));
   if (!ch) co_return ch;
-  const schema::chat hi{"hi"};
+  const wire::chat hi{"hi"};
   co_await ch->send(hi);
   auto r = co_await ch->read();
   EXPECT_TRUE(r && *r);
@@ -267,23 +269,23 @@ asio::awaitable<void> expect_joined(client_channel& ch, const char* name) {
   duplex::message m;
   const bool got = co_await ch.socket().read(m);
   EXPECT_TRUE(got);
-  const schema::joined want{name};
+  const wire::joined want{name};
   EXPECT_EQ(m.binary, ch.binary());
   EXPECT_EQ(m.data, ch.binary() ? schema::encode_binary<chat_v1::server_message>(want) : schema::encode(want));
 }
 
 // A chat round trip after a broadcast: the server has recorded its count.
 asio::awaitable<void> sync_point(client_channel& ch) {
-  const schema::chat ping{"sync"};
+  const wire::chat ping{"sync"};
   co_await ch.send(ping);
   auto r = co_await ch.read();
-  EXPECT_TRUE(r && *r && std::holds_alternative<schema::message>(**r));
+  EXPECT_TRUE(r && *r && std::holds_alternative<wire::message>(**r));
 }
 
 }  // namespace
 
 TEST(Channel, PreparedEncodesBinaryOnFirstBinaryUse) {
-  const schema::joined j{"ada"};
+  const wire::joined j{"ada"};
   const auto p = duplex::channel<chat_v1>::prepare(j);
   EXPECT_EQ(p.json.data(), schema::encode(j));
   EXPECT_EQ(p.binary_encodings(), 0u);
@@ -308,7 +310,7 @@ TEST(Channel, BroadcastToJsonOnlyDoesNoBinaryEncodingAndMixedGetTheirBytes) {
     EXPECT_TRUE(a && b);
     if (!a || !b) co_return;
     // JSON recipients only: the binary form is never encoded.
-    const schema::join x{"x"};
+    const wire::join x{"x"};
     co_await a->send(x);
     co_await expect_joined(*a, "x");
     co_await expect_joined(*b, "x");
@@ -321,7 +323,7 @@ TEST(Channel, BroadcastToJsonOnlyDoesNoBinaryEncodingAndMixedGetTheirBytes) {
     auto e = co_await hub_client(url, schema::encoding::binary);
     EXPECT_TRUE(d && e && d->binary() && e->binary());
     if (!d || !e) co_return;
-    const schema::join y{"y"};
+    const wire::join y{"y"};
     co_await b->send(y);
     co_await expect_joined(*a, "y");
     co_await expect_joined(*b, "y");

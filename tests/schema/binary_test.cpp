@@ -2,8 +2,9 @@
 // every protocol in the tree, the same typed errors and paths as JSON, and
 // hostile input (every truncation, trailing bytes, huge counts, mutated
 // bytes). Built natively and with em++: the same bytes on both.
+#include "test_support.hpp"  // the chat's messages (server/chat_protocol.hpp) under short names
+
 #include <duplex/schema/binary.hpp>
-#include <duplex/schema/chat.hpp>
 
 #include <ticker.hpp>
 

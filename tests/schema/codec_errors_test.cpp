@@ -28,9 +28,9 @@ class DecodeRejects : public ::testing::TestWithParam<bad_input> {};
 TEST_P(DecodeRejects, WithCodeAndField) {
   const bad_input& b = GetParam();
   if (b.direction == dir::client) {
-    EXPECT_TRUE(fails_with(decode_client(b.json), b.code, b.field));
+    EXPECT_TRUE(fails_with(decode<client_message>(b.json), b.code, b.field));
   } else {
-    EXPECT_TRUE(fails_with(decode_server(b.json), b.code, b.field));
+    EXPECT_TRUE(fails_with(decode<server_message>(b.json), b.code, b.field));
   }
 }
 
@@ -259,31 +259,31 @@ INSTANTIATE_TEST_SUITE_P(EmptyValue, DecodeRejects, ::testing::Values(
 
 TEST(DecodePrecedence, SyntaxAnywhereBeatsEverythingElse) {
   // The wrong-typed text comes first, the broken atom later: still invalid_json.
-  EXPECT_TRUE(fails_with(decode_client(R"({"type":"chat","text":5,"x":[tru]})"), decode_errc::invalid_json, ""));
-  EXPECT_TRUE(fails_with(decode_client(R"({"type":"nope","x":01})"), decode_errc::invalid_json, ""));
-  EXPECT_TRUE(fails_with(decode_client("{\"type\":\"nope\",\"x\":\"\xC0\xAF\"}"), decode_errc::invalid_utf8, ""));
+  EXPECT_TRUE(fails_with(decode<client_message>(R"({"type":"chat","text":5,"x":[tru]})"), decode_errc::invalid_json, ""));
+  EXPECT_TRUE(fails_with(decode<client_message>(R"({"type":"nope","x":01})"), decode_errc::invalid_json, ""));
+  EXPECT_TRUE(fails_with(decode<client_message>("{\"type\":\"nope\",\"x\":\"\xC0\xAF\"}"), decode_errc::invalid_utf8, ""));
 }
 
 TEST(DecodePrecedence, BadUtf8BeatsBadSyntaxAndNonObjects) {
   // Both malformed and not UTF-8: simdjson's own verdict varies by version.
-  EXPECT_TRUE(fails_with(decode_client("{\"type\":\"\x1f\",\"nam\xE5\":\"ada\"}"), decode_errc::invalid_utf8, ""));
-  EXPECT_TRUE(fails_with(decode_client("{\":\"jo\xEDix\"}n\",\"name\":\"ada\"}"), decode_errc::invalid_utf8, ""));
-  EXPECT_TRUE(fails_with(decode_client("[\"\xFF\"]"), decode_errc::invalid_utf8, ""));
-  EXPECT_TRUE(fails_with(decode_client("\xFF"), decode_errc::invalid_utf8, ""));
-  EXPECT_TRUE(fails_with(decode_server("\xEF\xBB\xBF{\"type\":\"\xC0\"}"), decode_errc::invalid_utf8, ""));
+  EXPECT_TRUE(fails_with(decode<client_message>("{\"type\":\"\x1f\",\"nam\xE5\":\"ada\"}"), decode_errc::invalid_utf8, ""));
+  EXPECT_TRUE(fails_with(decode<client_message>("{\":\"jo\xEDix\"}n\",\"name\":\"ada\"}"), decode_errc::invalid_utf8, ""));
+  EXPECT_TRUE(fails_with(decode<client_message>("[\"\xFF\"]"), decode_errc::invalid_utf8, ""));
+  EXPECT_TRUE(fails_with(decode<client_message>("\xFF"), decode_errc::invalid_utf8, ""));
+  EXPECT_TRUE(fails_with(decode<server_message>("\xEF\xBB\xBF{\"type\":\"\xC0\"}"), decode_errc::invalid_utf8, ""));
 }
 
 TEST(DecodePrecedence, TypeFirstThenDocumentOrderThenMissingFields) {
-  EXPECT_TRUE(fails_with(decode_client(R"({"name":5})"), decode_errc::missing_field, "type"));
-  EXPECT_TRUE(fails_with(decode_client(R"({"type":"nope","name":5})"), decode_errc::unknown_type, "type"));
+  EXPECT_TRUE(fails_with(decode<client_message>(R"({"name":5})"), decode_errc::missing_field, "type"));
+  EXPECT_TRUE(fails_with(decode<client_message>(R"({"type":"nope","name":5})"), decode_errc::unknown_type, "type"));
   // The first bad value in the document, wherever "type" is...
-  EXPECT_TRUE(fails_with(decode_server(R"({"time":"x","text":"","from":"","type":"message"})"), decode_errc::wrong_type, "time"));
-  EXPECT_TRUE(fails_with(decode_server(R"({"text":"","from":"","type":"message","time":1})"), decode_errc::empty_value, "text"));
-  EXPECT_TRUE(fails_with(decode_server(R"({"type":"message","from":"","text":"","time":1})"), decode_errc::empty_value, "from"));
+  EXPECT_TRUE(fails_with(decode<server_message>(R"({"time":"x","text":"","from":"","type":"message"})"), decode_errc::wrong_type, "time"));
+  EXPECT_TRUE(fails_with(decode<server_message>(R"({"text":"","from":"","type":"message","time":1})"), decode_errc::empty_value, "text"));
+  EXPECT_TRUE(fails_with(decode<server_message>(R"({"type":"message","from":"","text":"","time":1})"), decode_errc::empty_value, "from"));
   // ...and missing fields at the end of their object, in declaration order.
-  EXPECT_TRUE(fails_with(decode_server(R"({"type":"message","time":1})"), decode_errc::missing_field, "from"));
-  EXPECT_TRUE(fails_with(decode_server(R"({"type":"message","time":1,"from":"a"})"), decode_errc::missing_field, "text"));
-  EXPECT_TRUE(fails_with(decode_server(R"({"type":"message","time":"x"})"), decode_errc::wrong_type, "time"));
+  EXPECT_TRUE(fails_with(decode<server_message>(R"({"type":"message","time":1})"), decode_errc::missing_field, "from"));
+  EXPECT_TRUE(fails_with(decode<server_message>(R"({"type":"message","time":1,"from":"a"})"), decode_errc::missing_field, "text"));
+  EXPECT_TRUE(fails_with(decode<server_message>(R"({"type":"message","time":"x"})"), decode_errc::wrong_type, "time"));
 }
 
 // Keys before a late "type" are walked twice; each walk unescapes them into
@@ -291,35 +291,35 @@ TEST(DecodePrecedence, TypeFirstThenDocumentOrderThenMissingFields) {
 // it, seen natively under ASan on AVX-512 machines).
 TEST(DecodeTwoPasses, LongKeysBeforeALateTypeAreWalkedTwiceSafely) {
   const std::string key = std::string(45, 'O') + std::string(86, 'R') + std::string(40, 'O');
-  EXPECT_TRUE(fails_with(decode_client("{\"" + key + "type\":\"t\"}"), decode_errc::missing_field, "type"));
+  EXPECT_TRUE(fails_with(decode<client_message>("{\"" + key + "type\":\"t\"}"), decode_errc::missing_field, "type"));
   const std::string junk = "\"" + std::string(300, 'k') + "\":\"" + std::string(300, 'v') + "\",";
-  EXPECT_TRUE(decode_client("{" + junk + junk.substr(0, 1) + "x" + junk.substr(1) + "\"type\":\"chat\",\"text\":\"hi\"}").ok());
+  EXPECT_TRUE(decode<client_message>("{" + junk + junk.substr(0, 1) + "x" + junk.substr(1) + "\"type\":\"chat\",\"text\":\"hi\"}").ok());
 }
 
 // ---- boundaries that must pass -----------------------------------------------------
 
 TEST(DecodeLimits, NameOfExactlyMaxBytesIsAccepted) {
   const std::string name(max_name_bytes, 'a');
-  const auto r = decode_client(R"({"type":"join","name":")" + name + "\"}");
+  const auto r = decode<client_message>(R"({"type":"join","name":")" + name + "\"}");
   ASSERT_TRUE(r.ok()) << r.error().detail;
   EXPECT_EQ(std::get<join>(*r).name, name);
   // 8 x U+1F30D is exactly 32 bytes.
   std::string emoji;
   for (int i = 0; i < 8; ++i) emoji += "\xF0\x9F\x8C\x8D";
-  const auto e = decode_client(R"({"type":"join","name":")" + emoji + "\"}");
+  const auto e = decode<client_message>(R"({"type":"join","name":")" + emoji + "\"}");
   ASSERT_TRUE(e.ok()) << e.error().detail;
   EXPECT_EQ(std::get<join>(*e).name, emoji);
 }
 
 TEST(DecodeLimits, TextOfExactlyMaxBytesIsAccepted) {
   const std::string text(max_text_bytes, 't');
-  const auto r = decode_client(R"({"type":"chat","text":")" + text + "\"}");
+  const auto r = decode<client_message>(R"({"type":"chat","text":")" + text + "\"}");
   ASSERT_TRUE(r.ok()) << r.error().detail;
   EXPECT_EQ(std::get<chat>(*r).text, text);
 }
 
 TEST(DecodeLimits, MaxUsersIsAccepted) {
-  const auto r = decode_server(presence_of(max_users, "u"));
+  const auto r = decode<server_message>(presence_of(max_users, "u"));
   ASSERT_TRUE(r.ok()) << r.error().detail;
   EXPECT_EQ(std::get<presence>(*r).users.size(), max_users);
 }
@@ -328,7 +328,7 @@ TEST(DecodeLimits, InputOfExactlyMaxJsonBytesIsAccepted) {
   std::string json = R"({"type":"chat","text":"hi"})";
   json.insert(1, std::string(max_json_bytes - json.size(), ' '));
   ASSERT_EQ(json.size(), max_json_bytes);
-  const auto r = decode_client(json);
+  const auto r = decode<client_message>(json);
   ASSERT_TRUE(r.ok()) << r.error().detail;
   EXPECT_EQ(std::get<chat>(*r).text, "hi");
 }
@@ -338,7 +338,7 @@ TEST(DecodeLimits, DeepNestingIsRejectedWithoutExhaustingTheStack) {
   const std::size_t depth = 30000;
   const std::string json = R"({"type":"chat","text":"hi","x":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
   ASSERT_LE(json.size(), max_json_bytes);
-  EXPECT_TRUE(fails_with(decode_client(json), decode_errc::too_deep, ""));
+  EXPECT_TRUE(fails_with(decode<client_message>(json), decode_errc::too_deep, ""));
   const std::string objects = [] {
     std::string s = R"({"type":"chat","text":"hi","x":)";
     for (int i = 0; i < 5000; ++i) s += R"({"a":)";
@@ -346,12 +346,12 @@ TEST(DecodeLimits, DeepNestingIsRejectedWithoutExhaustingTheStack) {
     s += std::string(5000, '}');
     return s + "}";
   }();
-  EXPECT_TRUE(fails_with(decode_client(objects), decode_errc::too_deep, ""));
+  EXPECT_TRUE(fails_with(decode<client_message>(objects), decode_errc::too_deep, ""));
 }
 
 TEST(DecodeLimits, ModestNestingInIgnoredFieldsIsFine) {
   const std::string json = R"({"type":"chat","text":"hi","x":)" + std::string(20, '[') + std::string(20, ']') + "}";
-  EXPECT_TRUE(decode_client(json).ok());
+  EXPECT_TRUE(decode<client_message>(json).ok());
 }
 
 // ---- the error values themselves ------------------------------------------------------
@@ -375,16 +375,16 @@ TEST(DecodeErrc, HasStableNames) {
 }
 
 TEST(DecodeErrc, DetailsAreHumanReadableAndSafeToSendBack) {
-  const auto missing = decode_client(R"({"type":"chat"})");
+  const auto missing = decode<client_message>(R"({"type":"chat"})");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().detail, "text: missing (expected a value)");
   EXPECT_EQ(missing.error().expected, "a value");
 
-  const auto wrong_dir = decode_client(R"({"type":"presence","users":[]})");
+  const auto wrong_dir = decode<client_message>(R"({"type":"presence","users":[]})");
   ASSERT_FALSE(wrong_dir.ok());
   EXPECT_EQ(wrong_dir.error().expected, "one of join, chat");
 
-  const auto deep = decode_server(R"({"type":"presence","users":["a","b",7]})");
+  const auto deep = decode<server_message>(R"({"type":"presence","users":["a","b",7]})");
   ASSERT_FALSE(deep.ok());
   EXPECT_EQ(deep.error().path, "users[2]");
   EXPECT_EQ(deep.error().expected, "a string");
@@ -393,13 +393,13 @@ TEST(DecodeErrc, DetailsAreHumanReadableAndSafeToSendBack) {
   // control characters, so the detail can be put into an error message as is.
   std::string type = "\\n\\u0000";
   for (int i = 0; i < 40; ++i) type += "\xE2\x82\xAC";  // U+20AC, 3 bytes each
-  const auto r = decode_client(R"({"type":")" + type + "\"}");
+  const auto r = decode<client_message>(R"({"type":")" + type + "\"}");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, decode_errc::unknown_type);
   EXPECT_LT(r.error().detail.size(), 120u);
   EXPECT_TRUE(testing::is_valid_utf8(r.error().detail));
   for (unsigned char c : r.error().detail) EXPECT_GE(c, 0x20) << r.error().detail;
-  const auto again = decode_server(encode(error{"bad_message", r.error().detail}));
+  const auto again = decode<server_message>(encode(error{"bad_message", r.error().detail}));
   EXPECT_TRUE(again.ok());
 }
 

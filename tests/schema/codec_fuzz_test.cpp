@@ -121,8 +121,8 @@ bool well_formed(const Result& r, Decode decode, const std::string& input, int i
 
 constexpr int iterations = 4000;
 
-const auto client_decoder = [](std::string_view j) { return decode_client(j); };
-const auto server_decoder = [](std::string_view j) { return decode_server(j); };
+const auto client_decoder = [](std::string_view j) { return decode<client_message>(j); };
+const auto server_decoder = [](std::string_view j) { return decode<server_message>(j); };
 
 // FNV-1a over every verdict, so the two builds (simdjson 3.0.1 with SIMD
 // kernels natively, 3.9.4's portable kernel in WASM) can be held to the same
@@ -161,8 +161,8 @@ TEST(DecodeFuzz, MutatedMessagesNeverCrashAndAlwaysAnswer) {
   digest verdicts;
   for (int i = 0; i < iterations; ++i) {
     const std::string input = mutate(corpus[r.below(corpus.size())], r, corpus);
-    const auto c = decode_client(input);
-    const auto s = decode_server(input);
+    const auto c = decode<client_message>(input);
+    const auto s = decode<server_message>(input);
     verdicts.add(c);
     verdicts.add(s);
     ASSERT_TRUE(well_formed(c, client_decoder, input, i));
@@ -186,8 +186,8 @@ TEST(DecodeFuzz, RandomBytesNeverCrash) {
     std::string input(r.below(64), '\0');
     for (char& c : input) c = static_cast<char>(r.next());
     if (r.below(2)) input.insert(0, "{\"type\":");
-    ASSERT_TRUE(well_formed(decode_client(input), client_decoder, input, i));
-    ASSERT_TRUE(well_formed(decode_server(input), server_decoder, input, i));
+    ASSERT_TRUE(well_formed(decode<client_message>(input), client_decoder, input, i));
+    ASSERT_TRUE(well_formed(decode<server_message>(input), server_decoder, input, i));
   }
 }
 

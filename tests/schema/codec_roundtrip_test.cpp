@@ -11,7 +11,7 @@ namespace {
 
 template <class M>
 M client_round_trip(const M& m) {
-  const auto r = decode_client(encode(m));
+  const auto r = decode<client_message>(encode(m));
   EXPECT_TRUE(r.ok()) << encode(m) << " -> " << (r.ok() ? "" : r.error().detail);
   if (!r.ok() || !std::holds_alternative<M>(*r)) return M{};
   return std::get<M>(*r);
@@ -19,7 +19,7 @@ M client_round_trip(const M& m) {
 
 template <class M>
 M server_round_trip(const M& m) {
-  const auto r = decode_server(encode(m));
+  const auto r = decode<server_message>(encode(m));
   EXPECT_TRUE(r.ok()) << encode(m) << " -> " << (r.ok() ? "" : r.error().detail);
   if (!r.ok() || !std::holds_alternative<M>(*r)) return M{};
   return std::get<M>(*r);
@@ -116,7 +116,7 @@ TEST(RoundTrip, JoinedLeftError) {
 TEST(RoundTrip, CanonicalJsonSurvivesDecodeThenEncode) {
   const char* client[] = {R"({"type":"join","name":"ada"})", R"({"type":"chat","text":"a\"b\\c\nd\u0001"})"};
   for (const char* s : client) {
-    const auto r = decode_client(s);
+    const auto r = decode<client_message>(s);
     ASSERT_TRUE(r.ok()) << s;
     EXPECT_EQ(encode(*r), s);
   }
@@ -129,7 +129,7 @@ TEST(RoundTrip, CanonicalJsonSurvivesDecodeThenEncode) {
       R"({"type":"error","code":"bad_message","message":"no"})",
   };
   for (const char* s : server) {
-    const auto r = decode_server(s);
+    const auto r = decode<server_message>(s);
     ASSERT_TRUE(r.ok()) << s;
     EXPECT_EQ(encode(*r), s);
   }
@@ -138,20 +138,20 @@ TEST(RoundTrip, CanonicalJsonSurvivesDecodeThenEncode) {
 // ---- what the decoder accepts beyond the canonical form -------------------
 
 TEST(Decode, AcceptsAnyFieldOrderAndWhitespace) {
-  const auto r = decode_server(" \n{ \"time\" : 42 ,\t\"text\":\"hi\", \"from\":\"ada\",\r\n \"type\":\"message\" } \n");
+  const auto r = decode<server_message>(" \n{ \"time\" : 42 ,\t\"text\":\"hi\", \"from\":\"ada\",\r\n \"type\":\"message\" } \n");
   ASSERT_TRUE(r.ok()) << r.error().detail;
   EXPECT_EQ(std::get<message>(*r), (message{"ada", "hi", 42}));
 }
 
 TEST(Decode, UnescapesJsonEscapesInValuesAndKeys) {
   // \u00e9 = é, \ud83c\udf0d = U+1F30D (a surrogate pair), "t\u0079pe" = "type".
-  const auto r = decode_client(R"({"t\u0079pe":"join","name":"\u00e9\ud83c\udf0d\/"})");
+  const auto r = decode<client_message>(R"({"t\u0079pe":"join","name":"\u00e9\ud83c\udf0d\/"})");
   ASSERT_TRUE(r.ok()) << r.error().detail;
   EXPECT_EQ(std::get<join>(*r).name, "\xC3\xA9\xF0\x9F\x8C\x8D/");
 }
 
 TEST(Decode, IgnoresUnknownFieldsOfAnyShape) {
-  const auto r = decode_client(
+  const auto r = decode<client_message>(
       R"({"v":2,"type":"chat","meta":{"a":[1,-2.5e3,true,false,null,{"b":"c"}],"d":{}},"text":"hi","tags":[]})");
   ASSERT_TRUE(r.ok()) << r.error().detail;
   EXPECT_EQ(std::get<chat>(*r).text, "hi");
@@ -160,16 +160,16 @@ TEST(Decode, IgnoresUnknownFieldsOfAnyShape) {
 TEST(Decode, IgnoresKnownFieldsThatDoNotBelongToTheType) {
   // "time", "name" and "users" are fields of other message types: a chat
   // doesn't look at them, so their JSON types don't matter.
-  const auto c = decode_client(R"({"type":"chat","text":"hi","name":5,"time":"noon","users":{}})");
+  const auto c = decode<client_message>(R"({"type":"chat","text":"hi","name":5,"time":"noon","users":{}})");
   ASSERT_TRUE(c.ok()) << c.error().detail;
   EXPECT_EQ(std::get<chat>(*c).text, "hi");
-  const auto s = decode_server(R"({"type":"joined","name":"bob","users":[1,2],"text":null})");
+  const auto s = decode<server_message>(R"({"type":"joined","name":"bob","users":[1,2],"text":null})");
   ASSERT_TRUE(s.ok()) << s.error().detail;
   EXPECT_EQ(std::get<joined>(*s).name, "bob");
 }
 
 TEST(Decode, NegativeZeroTimeIsZero) {
-  const auto r = decode_server(R"({"type":"message","from":"a","text":"b","time":-0})");
+  const auto r = decode<server_message>(R"({"type":"message","from":"a","text":"b","time":-0})");
   ASSERT_TRUE(r.ok()) << r.error().detail;
   EXPECT_EQ(std::get<message>(*r).time, 0);
 }
@@ -178,10 +178,10 @@ TEST(Decode, ReusedParserForgetsTheLongerPreviousInput) {
   // The per-thread buffer still holds the longer message's bytes past the
   // new end; a truncated message must not be completed by them.
   const std::string long_msg = R"({"type":"join","name":"abcdefghijklmnop"})";
-  ASSERT_TRUE(decode_client(long_msg).ok());
-  EXPECT_TRUE(testing::fails_with(decode_client(long_msg.substr(0, long_msg.size() - 2)),
+  ASSERT_TRUE(decode<client_message>(long_msg).ok());
+  EXPECT_TRUE(testing::fails_with(decode<client_message>(long_msg.substr(0, long_msg.size() - 2)),
                                   decode_errc::invalid_json, ""));
-  const auto short_ok = decode_client(R"({"type":"join","name":"ab"})");
+  const auto short_ok = decode<client_message>(R"({"type":"join","name":"ab"})");
   ASSERT_TRUE(short_ok.ok());
   EXPECT_EQ(std::get<join>(*short_ok).name, "ab");
 }

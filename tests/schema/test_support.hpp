@@ -1,8 +1,9 @@
 // Shared helpers for the codec tests (native and WASM builds).
 #pragma once
 
-#include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
+
+#include <chat_protocol.hpp>  // the chat's protocol (server/), the codec tests' sample messages
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,29 @@
 #include <string_view>
 
 namespace duplex::schema {
+
+// The chat's messages under their short names, as the tests spell them.
+using duplex::chat::wire::chat_protocol;
+using duplex::chat::wire::chat_protocol_v2;
+using duplex::chat::wire::chat_protocol_v3;
+using duplex::chat::wire::chat_protocol_v4;
+using duplex::chat::wire::chat_protocol_v5;
+using duplex::chat::wire::client_message;
+using duplex::chat::wire::server_message;
+using duplex::chat::wire::join;
+using duplex::chat::wire::chat;
+using duplex::chat::wire::message;
+using duplex::chat::wire::presence;
+using duplex::chat::wire::joined;
+using duplex::chat::wire::left;
+using duplex::chat::wire::error;
+using duplex::chat::wire::max_name_bytes;
+using duplex::chat::wire::max_text_bytes;
+using duplex::chat::wire::max_users;
+namespace v2 = duplex::chat::wire::v2;
+namespace v3 = duplex::chat::wire::v3;
+namespace v4 = duplex::chat::wire::v4;
+namespace v5 = duplex::chat::wire::v5;
 
 // Readable gtest failure output: names instead of enum integers.
 inline void PrintTo(decode_errc c, std::ostream* os) { *os << to_string(c); }
@@ -56,7 +80,7 @@ inline bool is_valid_utf8(std::string_view s) {
 }
 
 // Asserts that decoding `json` fails with `code` naming `field`, and that the
-// detail says something. Works for decode_client and decode_server results.
+// detail says something. Works for any decode result.
 template <class Result>
 ::testing::AssertionResult fails_with(const Result& r, decode_errc code, std::string_view field) {
   if (r.ok()) return ::testing::AssertionFailure() << "decoded successfully, expected " << to_string(code);

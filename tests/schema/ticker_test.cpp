@@ -108,7 +108,7 @@ TEST(Ticker, TooShortAndBadCharacterAndMaxItems) {
                                return s;
                              }() + "]}"),
                          decode_errc::too_long, "symbols"));
-  EXPECT_TRUE(fails_with(decode_client(R"({"type":"join","name":"a\u202eb"})"), decode_errc::bad_character, "name"));
+  EXPECT_TRUE(fails_with(decode<client_message>(R"({"type":"join","name":"a\u202eb"})"), decode_errc::bad_character, "name"));
 }
 
 }  // namespace

@@ -3,9 +3,10 @@
 // from a PEM public key. Refusals are 401 before any upgrade; a signed-in
 // member joins only under its token's name, private-... rooms need the
 // token's "rooms" claim, and an expiring token closes the member with 4001.
+#include <chat_protocol.hpp>
+
 #include <duplex/net/client.hpp>
 #include <duplex/net/channel.hpp>
-#include <duplex/schema/chat.hpp>
 
 #include "chat_process.hpp"
 #include "jwt_mint.hpp"
@@ -539,7 +540,7 @@ TEST_F(ChatAuth, WithoutAuthJwtPrivateRoomsAreOpenAsBefore) {
   run_client(
       [&]() -> asio::awaitable<void> {
         duplex::connect_options o;
-        o.subprotocols = duplex::offered_subprotocols<duplex::schema::chat_protocol_v2>();
+        o.subprotocols = duplex::offered_subprotocols<duplex::chat::wire::chat_protocol_v2>();
         auto ws = co_await duplex::connect(chat.ws_url(), o);
         co_await ws.send(R"({"type":"join","name":"anyone","room":"private-ops"})");
         EXPECT_NE((co_await read_until(ws, R"("type":"joined")")).find("anyone"), std::string::npos);

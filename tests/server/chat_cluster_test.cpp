@@ -13,9 +13,10 @@
 // The fixture's redis-server keeps no data (no RDB, no AOF): restarted, it
 // is empty and the rooms get a new epoch. One outage case runs it with AOF
 // instead, where the rooms keep their epoch and numbering.
+#include <chat_protocol.hpp>
+
 #include <duplex/net/client.hpp>
 #include <duplex/redis/client.hpp>
-#include <duplex/schema/chat.hpp>
 #include <duplex/schema/codec.hpp>
 
 #include "chat_lines.hpp"
@@ -44,8 +45,8 @@
 using duplex::test::chat_process;
 using duplex::test::eventually;
 using duplex::test::redis_server;
-namespace v1 = duplex::schema;
-namespace v2 = duplex::schema::v2;
+namespace v1 = duplex::chat::wire;
+namespace v2 = duplex::chat::wire::v2;
 using namespace std::chrono_literals;
 
 namespace {
@@ -122,7 +123,7 @@ asio::awaitable<void> read_all(std::shared_ptr<peer> p) {
 asio::awaitable<std::shared_ptr<peer>> open_peer(const chat_process& instance, std::string_view token = {}) {
   const std::string url = instance.ws_url();
   duplex::connect_options o;
-  o.subprotocols = {duplex::schema::subprotocol_name<duplex::schema::chat_protocol_v2>()};
+  o.subprotocols = {duplex::schema::subprotocol_name<duplex::chat::wire::chat_protocol_v2>()};
   if (!token.empty()) o.headers.emplace_back("Cookie", "duplex_token=" + std::string(token));
   auto ws = co_await duplex::connect(url, o);
   auto p = std::make_shared<peer>(ws);

@@ -1,8 +1,9 @@
 // duplex-chat as a real process: a room whose members are on different
 // threads, /healthz and /metrics, and the drain on SIGTERM/SIGINT.
+#include <chat_protocol.hpp>
+
 #include <duplex/net/channel.hpp>
 #include <duplex/net/client.hpp>
-#include <duplex/schema/chat.hpp>
 
 #include "chat_process.hpp"
 #include "test_server.hpp"
@@ -35,7 +36,7 @@ namespace {
 // The chat's /ws/chat speaks duplex.chat.v<N> only (others are closed 4406).
 asio::awaitable<duplex::websocket> connect_chat(std::string url) {
   duplex::connect_options o;
-  o.subprotocols = duplex::offered_subprotocols<duplex::schema::chat_protocol>();
+  o.subprotocols = duplex::offered_subprotocols<duplex::chat::wire::chat_protocol>();
   co_return co_await duplex::connect(url, o);
 }
 

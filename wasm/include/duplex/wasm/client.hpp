@@ -2,7 +2,7 @@
 // description (no per-message code): duplex_wasm_client() in
 // cmake/duplex_protocol.cmake builds a module with DUPLEX_WASM_CLIENT(P).
 // The TypeScript declarations of the same face come from the generator
-// (duplex/schema/generate.hpp):
+// (duplex/wasm/interface.hpp, which a change to this face must follow):
 //
 //   const Module = await createDuplexClient();
 //   const client = new Module.DuplexClient();

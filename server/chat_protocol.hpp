@@ -1,8 +1,12 @@
-// The chat protocol, described once: the native server and the WebAssembly
-// browser client share these types, and the codec, the JS conversion, the
-// TypeScript declarations and the JSON Schema all come from the descriptions
-// below. Adding a message or a field is an edit of this file (and, when the
-// wire format changes, a version bump: see tests/schema/fingerprints).
+// The chat's protocol (duplex.chat.v1..v5), described once: the native
+// server (duplex-chat, server/) and its WebAssembly browser client
+// (wasm/CMakeLists.txt builds it from this header) share these types, and the
+// codec, the JS conversion, the TypeScript declarations and the JSON Schema
+// all come from the descriptions below, as for examples/ticker/ticker.hpp.
+// An application's header, not part of the installed library: include it as
+// <chat_protocol.hpp> with server/ on the include path.
+// Adding a message or a field is an edit of this file (and, when the wire
+// format changes, a version bump: see tests/schema/fingerprints).
 #pragma once
 
 #include <duplex/schema/codec.hpp>
@@ -15,7 +19,7 @@
 #include <variant>
 #include <vector>
 
-namespace duplex::schema {
+namespace duplex::chat::wire {
 
 // Limits both ends enforce; longer values are refused (too_long) so a client
 // can't make the server relay megabytes.
@@ -23,8 +27,8 @@ inline constexpr std::size_t max_name_bytes = 32;
 inline constexpr std::size_t max_text_bytes = 4000;
 inline constexpr std::size_t max_users = 10000;
 
-inline constexpr rules display_name{.max_bytes = max_name_bytes, .display_name = true};
-inline constexpr rules chat_text{.min_bytes = 1, .max_bytes = max_text_bytes};
+inline constexpr schema::rules display_name{.max_bytes = max_name_bytes, .display_name = true};
+inline constexpr schema::rules chat_text{.min_bytes = 1, .max_bytes = max_text_bytes};
 
 // ---- client -> server ----
 
@@ -33,14 +37,18 @@ struct join {
   std::string name;
   friend bool operator==(const join&, const join&) = default;
 };
-constexpr auto describe(const join*) { return object<join>("join", field("name", &join::name, display_name)); }
+constexpr auto describe(const join*) {
+  return schema::object<join>("join", schema::field("name", &join::name, display_name));
+}
 
 // Say something to the room.  {"type":"chat","text":"hello"}
 struct chat {
   std::string text;
   friend bool operator==(const chat&, const chat&) = default;
 };
-constexpr auto describe(const chat*) { return object<chat>("chat", field("text", &chat::text, chat_text)); }
+constexpr auto describe(const chat*) {
+  return schema::object<chat>("chat", schema::field("text", &chat::text, chat_text));
+}
 
 // ---- server -> client ----
 
@@ -53,8 +61,9 @@ struct message {
   friend bool operator==(const message&, const message&) = default;
 };
 constexpr auto describe(const message*) {
-  return object<message>("message", field("from", &message::from, display_name),
-                         field("text", &message::text, chat_text), field("time", &message::time));
+  return schema::object<message>("message", schema::field("from", &message::from, display_name),
+                                 schema::field("text", &message::text, chat_text),
+                                 schema::field("time", &message::time));
 }
 
 // The full online list, sent to a client when it joins and to everyone when
@@ -64,9 +73,9 @@ struct presence {
   friend bool operator==(const presence&, const presence&) = default;
 };
 constexpr auto describe(const presence*) {
-  rules each_name = display_name;
+  schema::rules each_name = display_name;
   each_name.max_items = max_users;
-  return object<presence>("presence", field("users", &presence::users, each_name));
+  return schema::object<presence>("presence", schema::field("users", &presence::users, each_name));
 }
 
 // Announcements.  {"type":"joined","name":"bob"}  {"type":"left","name":"bob"}
@@ -75,13 +84,15 @@ struct joined {
   friend bool operator==(const joined&, const joined&) = default;
 };
 constexpr auto describe(const joined*) {
-  return object<joined>("joined", field("name", &joined::name, display_name));
+  return schema::object<joined>("joined", schema::field("name", &joined::name, display_name));
 }
 struct left {
   std::string name;
   friend bool operator==(const left&, const left&) = default;
 };
-constexpr auto describe(const left*) { return object<left>("left", field("name", &left::name, display_name)); }
+constexpr auto describe(const left*) {
+  return schema::object<left>("left", schema::field("name", &left::name, display_name));
+}
 
 // A request was refused; the connection stays usable.
 // {"type":"error","code":"name_taken","message":"the name ada is in use"}
@@ -91,7 +102,8 @@ struct error {
   friend bool operator==(const error&, const error&) = default;
 };
 constexpr auto describe(const error*) {
-  return object<error>("error", field("code", &error::code, {.min_bytes = 1}), field("message", &error::message));
+  return schema::object<error>("error", schema::field("code", &error::code, {.min_bytes = 1}),
+                               schema::field("message", &error::message));
 }
 
 using client_message = std::variant<join, chat>;
@@ -100,8 +112,8 @@ using server_message = std::variant<message, presence, joined, left, error>;
 struct chat_protocol {
   static constexpr std::string_view name = "chat";
   static constexpr unsigned version = 1;
-  using client_message = schema::client_message;
-  using server_message = schema::server_message;
+  using client_message = wire::client_message;
+  using server_message = wire::server_message;
 };
 
 // ---- version 2: rooms, history, resume, presence diffs (issue 11) ----------
@@ -114,9 +126,9 @@ namespace v2 {
 // Room names: 1-64 bytes of [A-Za-z0-9_.-], case-sensitive. The length is
 // checked by the codec, the characters by the server (error code bad_room).
 inline constexpr std::size_t max_room_bytes = 64;
-inline constexpr rules room_name{.min_bytes = 1, .max_bytes = max_room_bytes};
-inline constexpr rules epoch_text{.max_bytes = 64};
-inline constexpr rules token_text{.min_bytes = 1, .max_bytes = 64};
+inline constexpr schema::rules room_name{.min_bytes = 1, .max_bytes = max_room_bytes};
+inline constexpr schema::rules epoch_text{.max_bytes = 64};
+inline constexpr schema::rules token_text{.min_bytes = 1, .max_bytes = 64};
 // Names in one presence snapshot or diff, messages in one history frame.
 inline constexpr std::size_t max_list = 10000;
 
@@ -133,8 +145,9 @@ struct join {
   friend bool operator==(const join&, const join&) = default;
 };
 constexpr auto describe(const join*) {
-  return object<join>("join", field("name", &join::name, display_name), field("room", &join::room, room_name),
-                      field("token", &join::token, token_text));
+  return schema::object<join>("join", schema::field("name", &join::name, display_name),
+                              schema::field("room", &join::room, room_name),
+                              schema::field("token", &join::token, token_text));
 }
 
 // Watch a room without joining: recent history, the presence snapshot, then
@@ -143,7 +156,9 @@ struct watch {
   std::string room;
   friend bool operator==(const watch&, const watch&) = default;
 };
-constexpr auto describe(const watch*) { return object<watch>("watch", field("room", &watch::room, room_name)); }
+constexpr auto describe(const watch*) {
+  return schema::object<watch>("watch", schema::field("room", &watch::room, room_name));
+}
 
 // Watch a room from the last (epoch, seq) seen: the missed messages, then
 // `resumed`, then live ones; or an error (epoch_mismatch, cannot_resume,
@@ -156,8 +171,8 @@ struct resume {
   friend bool operator==(const resume&, const resume&) = default;
 };
 constexpr auto describe(const resume*) {
-  return object<resume>("resume", field("room", &resume::room, room_name), field("epoch", &resume::epoch, epoch_text),
-                        field("seq", &resume::seq));
+  return schema::object<resume>("resume", schema::field("room", &resume::room, room_name),
+                                schema::field("epoch", &resume::epoch, epoch_text), schema::field("seq", &resume::seq));
 }
 
 // Leave the room now (frees the name; a dropped connection keeps it for
@@ -165,7 +180,7 @@ constexpr auto describe(const resume*) {
 struct leave {
   friend bool operator==(const leave&, const leave&) = default;
 };
-constexpr auto describe(const leave*) { return object<leave>("leave"); }
+constexpr auto describe(const leave*) { return schema::object<leave>("leave"); }
 
 // ---- server -> client ----
 
@@ -180,10 +195,10 @@ struct message {
   friend bool operator==(const message&, const message&) = default;
 };
 constexpr auto describe(const message*) {
-  return object<message>("message", field("from", &message::from, display_name),
-                         field("text", &message::text, chat_text), field("time", &message::time),
-                         field("room", &message::room, room_name), field("seq", &message::seq),
-                         field("epoch", &message::epoch, epoch_text));
+  return schema::object<message>(
+      "message", schema::field("from", &message::from, display_name), schema::field("text", &message::text, chat_text),
+      schema::field("time", &message::time), schema::field("room", &message::room, room_name),
+      schema::field("seq", &message::seq), schema::field("epoch", &message::epoch, epoch_text));
 }
 
 // Stored messages, oldest first. replace: the client's view of the room
@@ -199,10 +214,10 @@ struct history {
   friend bool operator==(const history&, const history&) = default;
 };
 constexpr auto describe(const history*) {
-  return object<history>("history", field("room", &history::room, room_name),
-                         field("epoch", &history::epoch, epoch_text), field("seq", &history::seq),
-                         field("replace", &history::replace),
-                         field("messages", &history::messages, {.max_items = max_list}));
+  return schema::object<history>("history", schema::field("room", &history::room, room_name),
+                                 schema::field("epoch", &history::epoch, epoch_text),
+                                 schema::field("seq", &history::seq), schema::field("replace", &history::replace),
+                                 schema::field("messages", &history::messages, {.max_items = max_list}));
 }
 
 // The resume worked: `missed` messages were replayed (in history frames
@@ -215,9 +230,9 @@ struct resumed {
   friend bool operator==(const resumed&, const resumed&) = default;
 };
 constexpr auto describe(const resumed*) {
-  return object<resumed>("resumed", field("room", &resumed::room, room_name),
-                         field("epoch", &resumed::epoch, epoch_text), field("seq", &resumed::seq),
-                         field("missed", &resumed::missed));
+  return schema::object<resumed>("resumed", schema::field("room", &resumed::room, room_name),
+                                 schema::field("epoch", &resumed::epoch, epoch_text),
+                                 schema::field("seq", &resumed::seq), schema::field("missed", &resumed::missed));
 }
 
 // Who is in the room, to a new watcher or joiner only: at most a server-set
@@ -229,10 +244,11 @@ struct presence {
   friend bool operator==(const presence&, const presence&) = default;
 };
 constexpr auto describe(const presence*) {
-  rules each_name = display_name;
+  schema::rules each_name = display_name;
   each_name.max_items = max_list;
-  return object<presence>("presence", field("room", &presence::room, room_name),
-                          field("users", &presence::users, each_name), field("total", &presence::total));
+  return schema::object<presence>("presence", schema::field("room", &presence::room, room_name),
+                                  schema::field("users", &presence::users, each_name),
+                                  schema::field("total", &presence::total));
 }
 
 // Joins and leaves since the last diff, coalesced (sent at most once per
@@ -246,12 +262,12 @@ struct presence_diff {
   friend bool operator==(const presence_diff&, const presence_diff&) = default;
 };
 constexpr auto describe(const presence_diff*) {
-  rules each_name = display_name;
+  schema::rules each_name = display_name;
   each_name.max_items = max_list;
-  return object<presence_diff>("presence_diff", field("room", &presence_diff::room, room_name),
-                               field("joins", &presence_diff::joins, each_name),
-                               field("leaves", &presence_diff::leaves, each_name),
-                               field("total", &presence_diff::total));
+  return schema::object<presence_diff>("presence_diff", schema::field("room", &presence_diff::room, room_name),
+                                       schema::field("joins", &presence_diff::joins, each_name),
+                                       schema::field("leaves", &presence_diff::leaves, each_name),
+                                       schema::field("total", &presence_diff::total));
 }
 
 // The join worked; only the joiner gets this. Keep `token` to keep the name
@@ -263,8 +279,9 @@ struct joined {
   friend bool operator==(const joined&, const joined&) = default;
 };
 constexpr auto describe(const joined*) {
-  return object<joined>("joined", field("name", &joined::name, display_name), field("room", &joined::room, room_name),
-                        field("token", &joined::token, token_text));
+  return schema::object<joined>("joined", schema::field("name", &joined::name, display_name),
+                                schema::field("room", &joined::room, room_name),
+                                schema::field("token", &joined::token, token_text));
 }
 
 // Error codes of version 2 (error::code), besides bad_message:
@@ -277,8 +294,8 @@ constexpr auto describe(const joined*) {
 //   cannot_resume        the gap is no longer kept (or too long to replay)
 //   position_from_future resume from a seq the room never reached
 //   storage              (logged) history is not being written; chat continues live
-using client_message = std::variant<join, schema::chat, watch, resume, leave>;
-using server_message = std::variant<message, history, resumed, presence, presence_diff, joined, schema::error>;
+using client_message = std::variant<join, wire::chat, watch, resume, leave>;
+using server_message = std::variant<message, history, resumed, presence, presence_diff, joined, wire::error>;
 
 }  // namespace v2
 
@@ -304,7 +321,8 @@ struct refresh {
   friend bool operator==(const refresh&, const refresh&) = default;
 };
 constexpr auto describe(const refresh*) {
-  return object<refresh>("refresh", field("token", &refresh::token, {.min_bytes = 1, .max_bytes = 8192}));
+  return schema::object<refresh>("refresh",
+                                 schema::field("token", &refresh::token, {.min_bytes = 1, .max_bytes = 8192}));
 }
 
 // The refresh worked: the connection now ends at exp (Unix seconds; absent:
@@ -314,13 +332,15 @@ struct refreshed {
   std::optional<std::int64_t> exp;
   friend bool operator==(const refreshed&, const refreshed&) = default;
 };
-constexpr auto describe(const refreshed*) { return object<refreshed>("refreshed", field("exp", &refreshed::exp)); }
+constexpr auto describe(const refreshed*) {
+  return schema::object<refreshed>("refreshed", schema::field("exp", &refreshed::exp));
+}
 
 // Error codes of version 3 besides version 2's: bad_token, token_not_yours,
 // not_signed_in (a refresh on a server without sign-in).
-using client_message = std::variant<v2::join, schema::chat, v2::watch, v2::resume, v2::leave, refresh>;
+using client_message = std::variant<v2::join, wire::chat, v2::watch, v2::resume, v2::leave, refresh>;
 using server_message = std::variant<v2::message, v2::history, v2::resumed, v2::presence, v2::presence_diff,
-                                    v2::joined, schema::error, refreshed>;
+                                    v2::joined, wire::error, refreshed>;
 
 }  // namespace v3
 
@@ -347,14 +367,14 @@ struct token_expiring {
   friend bool operator==(const token_expiring&, const token_expiring&) = default;
 };
 constexpr auto describe(const token_expiring*) {
-  return object<token_expiring>("token_expiring", field("exp", &token_expiring::exp),
-                                field("seconds", &token_expiring::seconds));
+  return schema::object<token_expiring>("token_expiring", schema::field("exp", &token_expiring::exp),
+                                        schema::field("seconds", &token_expiring::seconds));
 }
 
 // The client's messages are version 3's.
 using client_message = v3::client_message;
 using server_message = std::variant<v2::message, v2::history, v2::resumed, v2::presence, v2::presence_diff,
-                                    v2::joined, schema::error, v3::refreshed, token_expiring>;
+                                    v2::joined, wire::error, v3::refreshed, token_expiring>;
 
 }  // namespace v4
 
@@ -390,9 +410,9 @@ struct list_members {
   friend bool operator==(const list_members&, const list_members&) = default;
 };
 constexpr auto describe(const list_members*) {
-  return object<list_members>("list_members", field("room", &list_members::room, v2::room_name),
-                              field("after", &list_members::after, display_name),
-                              field("limit", &list_members::limit, {.min = 1, .max = max_page}));
+  return schema::object<list_members>("list_members", schema::field("room", &list_members::room, v2::room_name),
+                                      schema::field("after", &list_members::after, display_name),
+                                      schema::field("limit", &list_members::limit, {.min = 1, .max = max_page}));
 }
 
 // ---- server -> client ----
@@ -409,11 +429,12 @@ struct members {
   friend bool operator==(const members&, const members&) = default;
 };
 constexpr auto describe(const members*) {
-  rules each_name = display_name;
+  schema::rules each_name = display_name;
   each_name.max_items = max_page;
-  return object<members>("members", field("room", &members::room, v2::room_name),
-                         field("users", &members::users, each_name), field("total", &members::total),
-                         field("next", &members::next, display_name));
+  return schema::object<members>("members", schema::field("room", &members::room, v2::room_name),
+                                 schema::field("users", &members::users, each_name),
+                                 schema::field("total", &members::total),
+                                 schema::field("next", &members::next, display_name));
 }
 
 // The room has more than `limit` members: instead of version 2's presence
@@ -432,18 +453,19 @@ struct presence_summary {
   friend bool operator==(const presence_summary&, const presence_summary&) = default;
 };
 constexpr auto describe(const presence_summary*) {
-  rules each_name = display_name;
+  schema::rules each_name = display_name;
   each_name.max_items = max_page;
-  return object<presence_summary>("presence_summary", field("room", &presence_summary::room, v2::room_name),
-                                  field("users", &presence_summary::users, each_name),
-                                  field("total", &presence_summary::total), field("limit", &presence_summary::limit));
+  return schema::object<presence_summary>(
+      "presence_summary", schema::field("room", &presence_summary::room, v2::room_name),
+      schema::field("users", &presence_summary::users, each_name), schema::field("total", &presence_summary::total),
+      schema::field("limit", &presence_summary::limit));
 }
 
 // Error codes of version 5 besides version 4's: not_watching (list_members
 // for a room the connection does not watch).
-using client_message = std::variant<v2::join, schema::chat, v2::watch, v2::resume, v2::leave, v3::refresh, list_members>;
+using client_message = std::variant<v2::join, wire::chat, v2::watch, v2::resume, v2::leave, v3::refresh, list_members>;
 using server_message = std::variant<v2::message, v2::history, v2::resumed, v2::presence, v2::presence_diff,
-                                    v2::joined, schema::error, v3::refreshed, v4::token_expiring, members,
+                                    v2::joined, wire::error, v3::refreshed, v4::token_expiring, members,
                                     presence_summary>;
 
 }  // namespace v5
@@ -455,7 +477,4 @@ struct chat_protocol_v5 {
   using server_message = v5::server_message;
 };
 
-inline decode_result<client_message> decode_client(std::string_view json) { return decode<client_message>(json); }
-inline decode_result<server_message> decode_server(std::string_view json) { return decode<server_message>(json); }
-
-}  // namespace duplex::schema
+}  // namespace duplex::chat::wire
