@@ -150,22 +150,21 @@ void service::wake() {
 }
 
 asio::awaitable<void> service::serve(websocket ws) {
-  const std::string& version = ws.subprotocol();
-  const bool v5 = version == schema::subprotocol_name<wire::chat_protocol_v5>();
-  const bool v4 = v5 || version == schema::subprotocol_name<wire::chat_protocol_v4>();
-  const bool v3 = v4 || version == schema::subprotocol_name<wire::chat_protocol_v3>();
-  const bool v2 = v3 || version == schema::subprotocol_name<wire::chat_protocol_v2>();
-  if (!v2 && version != schema::subprotocol_name<wire::chat_protocol>() && !version.empty()) {
-    // Offered only versions this server does not speak (channel.hpp).
-    const std::string why = schema::version_mismatch_reason("chat", wire::chat_protocol_v5::version);
-    co_await ws.close(schema::close_version_mismatch, why);
+  // A client that offers no subprotocol speaks version 1; one that offered
+  // only versions (or the binary encoding) this server does not speak is told so.
+  const auto negotiated = negotiated_version<wire::chat_protocol_v5, wire::chat_protocol_v4, wire::chat_protocol_v3,
+                                             wire::chat_protocol_v2, wire::chat_protocol>(ws);
+  const bool json = negotiated && negotiated->encoding == schema::encoding::json;
+  if (!json && !ws.subprotocol().empty()) {
+    co_await refuse_version<wire::chat_protocol_v5>(ws);
     co_return;
   }
+  const unsigned version = json ? negotiated->version : 1;
   auto s = std::make_shared<session>(ws);
-  s->v2 = v2;
-  s->v3 = v3;
-  s->v4 = v4;
-  s->v5 = v5;
+  s->v2 = version >= 2;
+  s->v3 = version >= 3;
+  s->v4 = version >= 4;
+  s->v5 = version >= 5;
   s->who = ws.data<identity>();
   // A signed-in connection ends when its token does: closed with 4001 at
   // exp (the page then asks for a new token instead of reconnecting), unless

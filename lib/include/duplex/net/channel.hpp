@@ -69,6 +69,29 @@ std::vector<std::string> offered_subprotocols(schema::encoding e = schema::encod
   return {schema::subprotocol_name<P>(), schema::subprotocol_name<Older>()...};
 }
 
+// The version (P's or an older one listed) and the encoding the connection
+// negotiated, from its subprotocol; nullopt when it speaks none of them (a
+// client that offered none: the handshake completed so that it can be told
+// why, with refuse_version()). For a server that speaks several versions
+// with one handler, as duplex-chat does; channel<P> speaks one.
+template <schema::protocol P, schema::protocol... Older>
+std::optional<schema::subprotocol_offer> negotiated_version(const websocket& ws) {
+  static constexpr unsigned versions[] = {P::version, Older::version...};
+  const auto o = schema::parse_subprotocol(ws.subprotocol(), P::name);
+  if (!o) return std::nullopt;
+  for (unsigned v : versions)
+    if (v == o->version) return o;
+  return std::nullopt;
+}
+
+// Closes a connection that speaks none of the server's versions with
+// schema::close_version_mismatch and a reason naming P's (the newest).
+template <schema::protocol P>
+asio::awaitable<void> refuse_version(websocket ws) {
+  const std::string reason = schema::version_mismatch_reason(P::name, P::version);
+  co_await ws.close(schema::close_version_mismatch, reason);
+}
+
 template <schema::protocol P, side Side = side::server>
 class channel {
  public:
@@ -83,13 +106,11 @@ class channel {
   // (Written in plain statements: GCC 12 mishandles temporaries around co_await.)
   static asio::awaitable<std::optional<channel>> accept(websocket ws) {
     std::optional<channel> out;
-    const bool json = ws.subprotocol() == schema::subprotocol_name<P>();
-    if (json || ws.subprotocol() == schema::binary_subprotocol_name<P>()) {
-      out.emplace(channel(std::move(ws), json ? schema::encoding::json : schema::encoding::binary));
+    if (const auto v = negotiated_version<P>(ws)) {
+      out.emplace(channel(std::move(ws), v->encoding));
       co_return out;
     }
-    const std::string reason = schema::version_mismatch_reason(P::name, P::version);
-    co_await ws.close(schema::close_version_mismatch, reason);
+    co_await refuse_version<P>(ws);
     co_return out;
   }
 
