@@ -9,8 +9,8 @@
 # Emscripten build (build/wasm): the libraries compiled with em++ that a
 #   browser build links: duplex::schema, duplex::wasm and
 #   duplex::wasm_interface (wasm/CMakeLists.txt installs them into the same
-#   export set), duplex::simdjson; the headers duplex/schema/* and
-#   duplex/wasm/*. The native-only targets exist there
+#   export set), duplex::simdjson; the headers duplex/schema/*, duplex/wasm/*,
+#   duplex/error.hpp and duplex/message.hpp. The native-only targets exist there
 #   only as stubs whose use is a CMake error (duplexConfig.cmake).
 # Both: the generators duplex_protocol() and duplex_wasm_client()
 #   (cmake/duplex_protocol.cmake) and duplex_add_es_module(), installed next
@@ -52,6 +52,10 @@ if(EMSCRIPTEN)
   install(DIRECTORY "${PROJECT_SOURCE_DIR}/lib/include/duplex/schema"
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/duplex
     FILES_MATCHING PATTERN "*.hpp")
+  # duplex::errc, which duplex::wasm's post() returns (its category is in
+  # libduplex_wasm.a), and duplex::message, which its read() hands out.
+  install(FILES "${PROJECT_SOURCE_DIR}/lib/include/duplex/error.hpp" "${PROJECT_SOURCE_DIR}/lib/include/duplex/message.hpp"
+    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/duplex)
   set(DUPLEX_CONFIG_TEMPLATE duplexConfig-emscripten.cmake.in)
 else()
   set_target_properties(duplex_protocol PROPERTIES EXPORT_NAME protocol)

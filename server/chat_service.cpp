@@ -170,11 +170,11 @@ asio::awaitable<void> service::serve(websocket ws) {
   // exp (the page then asks for a new token instead of reconnecting), unless
   // a version-3 or -4 page refreshes it first; version 4 is told before.
   if (s->who) {
-    s->expiry = std::make_shared<expiry_timer>(ws.executor());
+    s->expiry = std::make_shared<expiry_timer>(ws.get_executor());
     arm_expiry(*s);
   }
   // A connection on the service's own thread acts in place; others hop.
-  const bool here = ws.executor() == ex_;
+  const bool here = ws.get_executor() == ex_;
   message msg;
   auto act = [&] {
     if (msg.binary) reply_error(*s, "bad_message", "binary messages are not part of the chat protocol");
@@ -249,7 +249,7 @@ void service::arm_expiry(session& s) {
     if (lead >= std::chrono::seconds(1)) notice = *at - lead;
   }
   // The timer belongs to the connection's thread; this may run on the service's.
-  asio::post(s.ws.executor(), [this, t = s.expiry, ws = s.ws, at, notice]() mutable {
+  asio::post(s.ws.get_executor(), [this, t = s.expiry, ws = s.ws, at, notice]() mutable {
     const auto generation = ++t->generation;
     t->timer.cancel();
     if (at) wait_expiry(std::move(t), std::move(ws), generation, *at, notice);
@@ -578,7 +578,7 @@ void service::replace_holder(room& r, holder_map::iterator it) {
   session& old = *it->second;
   old.name.clear();
   old.token.clear();
-  asio::post(old.ws.executor(), [ws = old.ws]() mutable {
+  asio::post(old.ws.get_executor(), [ws = old.ws]() mutable {
     ws.post_close(4000, "replaced by a newer connection of the same member");
   });
   members_.fetch_sub(1, std::memory_order_relaxed);

@@ -48,10 +48,10 @@ void notify() {
 
 void send(const arena::protocol::client_message& m) {
   if (s->ws && s->ws->state() == socket_state::open)
-    s->ws->send_binary(duplex::schema::encode_binary<arena::protocol::client_message>(m));
+    s->ws->post(duplex::schema::encode_binary<arena::protocol::client_message>(m), true);
 }
 
-void on_frame(const duplex::wasm::message& m) {
+void on_frame(const duplex::message& m) {
   s->bytes += static_cast<double>(m.data.size());
   if (!m.binary || m.data.empty()) return;
   const std::string_view body = std::string_view(m.data).substr(1);

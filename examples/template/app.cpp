@@ -76,7 +76,7 @@ std::string vote(const std::string& voter, const std::string& choice, int weight
   const live_poll::protocol::client_message m = v;
   if (auto checked = duplex::schema::decode<live_poll::protocol::client_message>(duplex::schema::encode(m)); !checked)
     return checked.error().detail;  // names the field: "weight: 9 is out of range ..."
-  return connection->send(m) ? "" : "the browser refused to send";
+  return connection->post(m) ? "the browser refused to send" : "";
 }
 
 }  // namespace

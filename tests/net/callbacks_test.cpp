@@ -268,7 +268,7 @@ TEST(Callbacks, ACoroutineCannotReadTheConnectionAndItsCloseDoesNotWait) {
     cb.open = [&j](duplex::websocket& ws) {
       j.add("open");
       asio::co_spawn(
-          ws.executor(),
+          ws.get_executor(),
           [ws, &j]() mutable -> asio::awaitable<void> {
             duplex::message m;
             std::error_code ec;

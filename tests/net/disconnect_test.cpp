@@ -40,7 +40,7 @@ void endpoint(duplex::server& srv, std::unique_ptr<pool_server>* self, seen* rec
     co_return duplex::upgrade_decision::accept().identify("user:" + *user);
   };
   srv.websocket("/ws", [self, record](duplex::websocket ws) -> asio::awaitable<void> {
-    const int thread = (*self)->thread_of(ws.executor());
+    const int thread = (*self)->thread_of(ws.get_executor());
     if (ws.identity() == "user:alice") {
       std::lock_guard lock(record->mu);
       record->alice_threads.insert(thread);

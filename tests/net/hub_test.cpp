@@ -30,7 +30,7 @@ namespace {
 // Each /sub connection learns which server thread it is on, then is a member of "t".
 void topic_endpoint(duplex::server& srv, duplex::hub& hub, std::unique_ptr<pool_server>* self) {
   srv.websocket("/sub", [&hub, self](duplex::websocket ws) -> asio::awaitable<void> {
-    ws.post(std::to_string((*self)->thread_of(ws.executor())));
+    ws.post(std::to_string((*self)->thread_of(ws.get_executor())));
     hub.subscribe(ws, "t");
     while (co_await ws.read()) {
     }

@@ -137,6 +137,27 @@ TEST(WebSocket, ConnectReportsTypedErrors) {
   });
 }
 
+TEST(WebSocket, ConnectWithAnErrorCodeSetsItInsteadOfThrowing) {
+  auto srv = echo_server();
+  run_client([&]() -> asio::awaitable<void> {
+    std::error_code ec = duplex::errc::closed;  // cleared on success
+    const std::string good = srv.ws_url("/echo");
+    auto ws = co_await duplex::connect(good, ec);
+    EXPECT_FALSE(ec);
+    EXPECT_TRUE(ws && ws->is_open());
+    if (ws) co_await ws->close();
+    auto bad = co_await duplex::connect("http://127.0.0.1/", ec);
+    EXPECT_FALSE(bad);
+    EXPECT_EQ(ec, duplex::errc::bad_url);
+    duplex::connect_options evil;
+    evil.origin = "http://evil.example";
+    const std::string echo_url = srv.ws_url("/echo");
+    auto refused = co_await duplex::connect(echo_url, evil, ec);
+    EXPECT_FALSE(refused);
+    EXPECT_EQ(ec, duplex::errc::bad_accept);  // 403
+  });
+}
+
 TEST(WebSocket, AnyCoroutineMaySendWhileTheOwnerReads) {
   // A room: every message is posted to all members by the sender's coroutine.
   std::vector<duplex::websocket> members;

@@ -166,19 +166,21 @@ void websocket::wake() {
   if (auto h = std::exchange(reader_, nullptr)) h.resume();
 }
 
-bool websocket::send_text(std::string_view text) {
-  if (state_ != socket_state::open || !socket_) return false;
-  // Emscripten takes text NUL-terminated, so text holding a NUL can't be
-  // sent (encoded JSON never holds one: the encoder escapes controls).
-  if (text.find('\0') != std::string_view::npos) return false;
-  const std::string z(text);
-  return emscripten_websocket_send_utf8_text(socket_, z.c_str()) == EMSCRIPTEN_RESULT_SUCCESS;
-}
-
-bool websocket::send_binary(std::string_view bytes) {
-  if (state_ != socket_state::open || !socket_) return false;
-  return emscripten_websocket_send_binary(socket_, const_cast<char*>(bytes.data()),
-                                          static_cast<std::uint32_t>(bytes.size())) == EMSCRIPTEN_RESULT_SUCCESS;
+std::error_code websocket::post(std::string_view data, bool binary) {
+  if (state_ != socket_state::open || !socket_) return errc::closed;
+  EMSCRIPTEN_RESULT r;
+  if (binary) {
+    r = emscripten_websocket_send_binary(socket_, const_cast<char*>(data.data()),
+                                         static_cast<std::uint32_t>(data.size()));
+  } else {
+    // Emscripten takes text NUL-terminated, so text holding a NUL can't be
+    // sent (encoded JSON never holds one: the encoder escapes controls).
+    if (data.find('\0') != std::string_view::npos) return std::make_error_code(std::errc::invalid_argument);
+    const std::string z(data);
+    r = emscripten_websocket_send_utf8_text(socket_, z.c_str());
+  }
+  if (r != EMSCRIPTEN_RESULT_SUCCESS) return errc::closed;
+  return {};
 }
 
 void websocket::close(std::uint16_t code, std::string_view reason) {

@@ -202,4 +202,31 @@ asio::awaitable<websocket> connect(std::string_view url, connect_options opts) {
 
 asio::awaitable<websocket> connect(std::string_view url) { return connect_impl(std::string(url), connect_options{}); }
 
+namespace {
+
+// The error_code form: what connect_impl throws as std::system_error goes
+// to `ec` (anything else, e.g. bad_alloc, still propagates).
+asio::awaitable<std::optional<websocket>> connect_ec(std::string text, connect_options opts, std::error_code& ec) {
+  std::optional<websocket> out;
+  ec.clear();
+  try {
+    auto attempt = connect_impl(std::move(text), std::move(opts));
+    websocket ws = co_await std::move(attempt);
+    out.emplace(std::move(ws));
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  }
+  co_return out;
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<websocket>> connect(std::string_view url, connect_options opts, std::error_code& ec) {
+  return connect_ec(std::string(url), std::move(opts), ec);
+}
+
+asio::awaitable<std::optional<websocket>> connect(std::string_view url, std::error_code& ec) {
+  return connect_ec(std::string(url), connect_options{}, ec);
+}
+
 }  // namespace duplex

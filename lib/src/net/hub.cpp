@@ -26,7 +26,7 @@ struct command {
 };
 
 asio::io_context* context_of(const websocket& ws) {
-  auto ex = ws.executor();
+  auto ex = ws.get_executor();
   auto* io = ex.target<asio::io_context::executor_type>();
   return io ? &io->context() : nullptr;
 }
@@ -184,11 +184,11 @@ std::size_t hub::deliveries() const noexcept {
 }
 
 void post_from_any_thread(const websocket& ws, std::string data, bool binary) {
-  asio::post(ws.executor(), [ws, data = std::move(data), binary] { websocket(ws).post(data, binary); });
+  asio::post(ws.get_executor(), [ws, data = std::move(data), binary] { websocket(ws).post(data, binary); });
 }
 
 void post_close_from_any_thread(const websocket& ws, std::uint16_t code, std::string reason) {
-  asio::post(ws.executor(), [ws, code, reason = std::move(reason)] { websocket(ws).post_close(code, reason); });
+  asio::post(ws.get_executor(), [ws, code, reason = std::move(reason)] { websocket(ws).post_close(code, reason); });
 }
 
 }  // namespace duplex

@@ -433,7 +433,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
         }
         code = proto::close_code::internal_error;
       }
-      asio::co_spawn(ws.executor(), finish_endpoint(self, ws, code, w), asio::detached);
+      asio::co_spawn(ws.get_executor(), finish_endpoint(self, ws, code, w), asio::detached);
     });
   }
 

@@ -849,6 +849,6 @@ const std::string& websocket::identity() const noexcept {
   static const std::string none;
   return s_->identity ? *s_->identity : none;
 }
-asio::any_io_executor websocket::executor() const noexcept { return s_->io.tcp.get_executor(); }
+asio::any_io_executor websocket::get_executor() const noexcept { return s_->io.tcp.get_executor(); }
 
 }  // namespace duplex

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -48,11 +49,18 @@ std::optional<url> parse_url(std::string_view text);
 
 // Opens a WebSocket. Throws std::system_error: duplex::errc::bad_url,
 // handshake_timeout, bad_accept (refused or wrong accept), bad_handshake,
-// or the network/TLS error.
+// bad_http, or the network/TLS error.
 asio::awaitable<websocket> connect(std::string_view url, connect_options opts);
 // An overload, not a default argument: GCC 12 relocates a defaulted
 // class-type argument of a call inside a co_await expression with memcpy,
 // which breaks its strings.
 asio::awaitable<websocket> connect(std::string_view url);
+// The same without throwing (docs/errors.md): nullopt with `ec` set to what
+// the throwing form would have thrown; a websocket with `ec` cleared.
+//   std::error_code ec;
+//   auto ws = co_await duplex::connect("ws://127.0.0.1:9000/echo", ec);
+//   if (!ws) log(ec.message());
+asio::awaitable<std::optional<websocket>> connect(std::string_view url, connect_options opts, std::error_code& ec);
+asio::awaitable<std::optional<websocket>> connect(std::string_view url, std::error_code& ec);
 
 }  // namespace duplex

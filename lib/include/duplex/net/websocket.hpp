@@ -12,6 +12,7 @@
 #pragma once
 
 #include <duplex/error.hpp>
+#include <duplex/message.hpp>
 #include <duplex/protocol/connection.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -30,12 +31,6 @@
 #include <vector>
 
 namespace duplex {
-
-struct message {
-  std::string data;
-  bool binary = false;
-  std::string_view text() const noexcept { return data; }
-};
 
 // Every message that has arrived, handed out by one read: for loops over
 // many small messages (pipelined requests, echo, relays), one suspension per
@@ -311,7 +306,7 @@ class websocket {
   const upgrade_request* request() const noexcept;
   std::uintptr_t id() const noexcept { return reinterpret_cast<std::uintptr_t>(s_.get()); }
   // The executor of the connection's io_context.
-  asio::any_io_executor executor() const noexcept;
+  asio::any_io_executor get_executor() const noexcept;
 
   friend bool operator==(const websocket& a, const websocket& b) noexcept { return a.s_ == b.s_; }
 

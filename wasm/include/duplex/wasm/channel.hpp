@@ -3,7 +3,7 @@
 //
 //   duplex::wasm::task run() {
 //     auto ch = duplex::wasm::channel<game_protocol>::connect("wss://host/ws/game");
-//     ch.send(move{...});  // once open
+//     ch.post(move{...});  // once open; errc::closed before
 //     while (auto in = co_await ch.read()) {
 //       if (!*in) { log(in->error().detail); continue; }
 //       std::visit(handler, **in);
@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 namespace duplex::wasm {
@@ -70,11 +71,12 @@ class channel {
   // The frame the last read() decoded, as received.
   const message& last_frame() const noexcept { return last_; }
 
-  // Encodes (in the connection's encoding) and sends; false unless open.
+  // Encodes (in the connection's encoding) and queues one message, as the
+  // native channel::post() does: duplex::errc::closed unless open.
   template <class M>
-  bool send(const M& m) {
-    if (binary()) return ws_->send_binary(schema::encode_binary<out_message>(m));
-    return ws_->send_text(schema::encode(m));
+  std::error_code post(const M& m) {
+    if (binary()) return ws_->post(schema::encode_binary<out_message>(m), true);
+    return ws_->post(schema::encode(m));
   }
   void close(std::uint16_t code = 1000, std::string_view reason = {}) { ws_->close(code, reason); }
 

@@ -103,10 +103,10 @@ class js_client {
     }
     auto r = schema::decode<typename P::client_message>(*json);
     if (!r) return decode_error_to_js(r.error());
-    const bool sent = ws->subprotocol() == schema::binary_subprotocol_name<P>()
-                          ? ws->send_binary(schema::encode_binary(*r))
-                          : ws->send_text(schema::encode(*r));
-    if (!sent) return transport_error("the browser refused to send");
+    const bool binary = ws->subprotocol() == schema::binary_subprotocol_name<P>();
+    const std::error_code ec =
+        binary ? ws->post(schema::encode_binary(*r), true) : ws->post(schema::encode(*r));
+    if (ec) return transport_error("the browser refused to send");
     return emscripten::val::null();
   }
 

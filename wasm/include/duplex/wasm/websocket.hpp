@@ -3,13 +3,18 @@
 // duplex::websocket:
 //
 //   auto ws = duplex::wasm::websocket::open("wss://host/ws", {"duplex.game.v1"});
-//   while (auto m = co_await ws->read()) use(m->data, m->binary);
-//   // closed: ws->close_info() says how
+//   ws->post("hello");  // once open; duplex::errc::closed before or after
+//   while (auto m = co_await ws->read()) use(m->data, m->binary);  // a duplex::message
+//   // closed: ws->info() says how
 //
 // Single-threaded (the browser's event loop; no pthreads). One coroutine
 // reads at a time. Messages that arrive while nobody reads are queued.
+// Errors follow the native library's convention (docs/errors.md): post()
+// returns a std::error_code of duplex::errc, like duplex::websocket::post().
 #pragma once
 
+#include <duplex/error.hpp>
+#include <duplex/message.hpp>
 #include <duplex/wasm/task.hpp>
 
 #include <cstdint>
@@ -19,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace duplex::wasm {
@@ -39,16 +45,11 @@ struct close_info {
   bool was_clean = false;
 };
 
-struct message {
-  std::string data;
-  bool binary = false;
-};
-
 class websocket : public std::enable_shared_from_this<websocket> {
  public:
   // Starts connecting to a ws:// or wss:// URL offering `subprotocols`.
   // Never null: a refused URL gives a socket that is closed at once, with
-  // the reason in close_info() and on_error.
+  // the reason in info() (no on_error: it could not have been set yet).
   static std::shared_ptr<websocket> open(std::string_view url, const std::vector<std::string>& subprotocols = {});
   ~websocket();  // closes (1000) and releases the socket; a waiting read() resumes with nullopt
   websocket(const websocket&) = delete;
@@ -58,9 +59,11 @@ class websocket : public std::enable_shared_from_this<websocket> {
   struct read_op;
   read_op read();
 
-  // Queue a message; false unless open.
-  bool send_text(std::string_view text);
-  bool send_binary(std::string_view bytes);
+  // Queues a message (text unless binary) without waiting, as
+  // duplex::websocket::post() does: errc::closed unless open (or if the
+  // browser refuses it); std::errc::invalid_argument for text holding a NUL
+  // byte (Emscripten passes text NUL-terminated; encoded JSON never holds one).
+  std::error_code post(std::string_view data, bool binary = false);
   // Starts the closing handshake. code must be 1000 or 3000..4999 (the
   // browser refuses others; those become 1000); the reason is cut to 123
   // bytes at a UTF-8 boundary. No-op unless connecting or open.
