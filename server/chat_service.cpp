@@ -123,8 +123,7 @@ asio::awaitable<void> service::tick_loop() {
     if (!busy_) {
       steady::time_point earliest = next + std::chrono::hours(24);
       rooms_->for_each([&](std::string_view, room& r) {
-        steady::time_point when;
-        if (r.presence.next_expiry(when) && when < earliest) earliest = when;
+        if (auto when = r.presence.next_expiry(); when && *when < earliest) earliest = *when;
       });
       if (earliest > next) {
         next = earliest;
@@ -305,7 +304,7 @@ void service::on_refresh(session& s, std::string_view token) {
 service::room* service::open_room(session& s, std::string_view name) {
   std::error_code ec;
   const auto before = rooms_->size();
-  room* r = rooms_->open(name, ec, [this](std::string_view n) { return room(std::string(n), presence_.open(n)); });
+  room* r = rooms_->open(name, [this](std::string_view n) { return room(std::string(n), presence_.open(n)); }, ec);
   if (rooms_->size() != before) {
     wake();  // a room nobody ends up watching is closed by a tick
     rooms_open_.store(rooms_->size(), std::memory_order_relaxed);

@@ -24,21 +24,21 @@ TEST(RoomRegistry, CreatesUpToTheLimit) {
   rt::room_registry<room> rooms(2);
   std::error_code ec;
   auto make = [](std::string_view n) { return room{std::string(n)}; };
-  auto* a = rooms.open("a", ec, make);
+  auto* a = rooms.open("a", make, ec);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->name, "a");
   a->members = 3;
-  EXPECT_EQ(rooms.open("a", ec, make), a);  // same room
+  EXPECT_EQ(rooms.open("a", make, ec), a);  // same room
   EXPECT_EQ(rooms.open("a", ec)->members, 3);
-  ASSERT_TRUE(rooms.open("b", ec, make));
-  EXPECT_EQ(rooms.open("c", ec, make), nullptr);
+  ASSERT_TRUE(rooms.open("b", make, ec));
+  EXPECT_EQ(rooms.open("c", make, ec), nullptr);
   EXPECT_EQ(ec, rt::errc::too_many_rooms);
   EXPECT_TRUE(rooms.open("b", ec));  // existing rooms still open at the limit
   EXPECT_FALSE(ec);
   EXPECT_EQ(rooms.open("bad name", ec), nullptr);
   EXPECT_EQ(ec, rt::errc::invalid_room_name);
   EXPECT_TRUE(rooms.erase("a"));
-  EXPECT_TRUE(rooms.open("c", ec, make));
+  EXPECT_TRUE(rooms.open("c", make, ec));
   EXPECT_EQ(rooms.size(), 2u);
   EXPECT_EQ(rooms.find("a"), nullptr);
 }

@@ -108,10 +108,9 @@ bool presence::pending(clock::time_point now) const {
   return !dirty_.empty() || (!expiries_.empty() && expiries_.begin()->first <= now);
 }
 
-bool presence::next_expiry(clock::time_point& when) const {
-  if (expiries_.empty()) return false;
-  when = expiries_.begin()->first;
-  return true;
+std::optional<presence::clock::time_point> presence::next_expiry() const {
+  if (expiries_.empty()) return std::nullopt;
+  return expiries_.begin()->first;
 }
 
 }  // namespace duplex::realtime

@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -104,7 +105,7 @@ class presence {
   bool holds(std::string_view name) const { return members_.find(name) != members_.end(); }
   std::size_t size() const noexcept { return members_.size(); }
   // Earliest grace expiry, if any (so an idle caller knows when to tick).
-  bool next_expiry(clock::time_point& when) const;
+  std::optional<clock::time_point> next_expiry() const;
 
  private:
   struct member {

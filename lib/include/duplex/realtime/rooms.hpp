@@ -35,7 +35,7 @@ class room_registry {
 
   // The room, or nullptr with ec set (invalid name, room limit).
   template <class Factory>
-  Room* open(std::string_view name, std::error_code& ec, Factory&& make) {
+  Room* open(std::string_view name, Factory&& make, std::error_code& ec) {
     ec = validate_room_name(name);
     if (ec) return nullptr;
     if (auto it = rooms_.find(name); it != rooms_.end()) return &it->second;
@@ -46,7 +46,7 @@ class room_registry {
     return &rooms_.emplace(std::string(name), make(name)).first->second;
   }
   Room* open(std::string_view name, std::error_code& ec) {
-    return open(name, ec, [](std::string_view) { return Room{}; });
+    return open(name, [](std::string_view) { return Room{}; }, ec);
   }
 
   Room* find(std::string_view name) {
