@@ -57,3 +57,42 @@ TEST(AsyncHistory, CompletionIsNeverInline) {
   io.run();
   EXPECT_TRUE(done);
 }
+
+// The engines beside the history: one member's flow, awaited.
+TEST(AsyncEngines, BrokerAndPresenceOperationsAwaitAndNeverCompleteInline) {
+  asio::io_context io;
+  rt::memory_history h;
+  rt::memory_broker b(h);
+  rt::memory_presence p;
+  std::vector<std::string> delivered;
+  b.set_handlers({[&](std::string_view, const rt::stream_position&, const std::string& payload) {
+                    delivered.push_back(payload);
+                  },
+                  nullptr});
+  bool done = false;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    std::error_code ec;
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    auto top = co_await rt::async_subscribe(b, "lobby", token);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(top.offset, 0u);
+    auto pos = co_await rt::async_publish(b, "lobby", "hello", token);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(pos.offset, 1u);
+    EXPECT_EQ(pos.epoch, top.epoch);
+    co_await rt::async_claim(p, "lobby", "ann", "t1", token);
+    EXPECT_FALSE(ec);
+    EXPECT_FALSE(p.join("lobby", "ann", "t1", rt::presence::clock::now()));
+    done = true;
+  }, asio::detached);
+  bool claimed = false;
+  rt::async_claim(p, "lobby", "bob", "t2", asio::bind_executor(io, [&](std::error_code ec) {
+                    EXPECT_FALSE(ec);
+                    claimed = true;
+                  }));
+  EXPECT_FALSE(claimed);  // posted, not run inside the call
+  io.run();
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(claimed);
+  EXPECT_EQ(delivered, (std::vector<std::string>{"hello"}));
+}
