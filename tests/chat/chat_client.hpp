@@ -13,6 +13,10 @@
 #include <duplex/net/io_pool.hpp>
 #include <duplex/net/server.hpp>
 #include <duplex/realtime/sqlite_history.hpp>
+#include <duplex/redis/broker.hpp>
+#include <duplex/redis/presence_manager.hpp>
+
+#include "redis_server.hpp"  // tests/redis
 #include <duplex/schema/codec.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -36,6 +40,22 @@ namespace duplex::test {
 
 namespace v2 = chat::wire::v2;
 
+// DUPLEX_CHAT_ENGINES=redis (the test native.chat.redis): the same service
+// on the Redis engines instead of the memory ones, with one redis-server for
+// the whole run, emptied for each chat_server.
+inline bool on_redis_engines() {
+  const char* e = std::getenv("DUPLEX_CHAT_ENGINES");
+  return e && std::string_view(e) == "redis";
+}
+inline std::function<void(std::string_view)> test_log() {
+  if (!std::getenv("DUPLEX_TEST_LOG")) return {};
+  return [](std::string_view l) { std::fprintf(stderr, "log: %.*s\n", int(l.size()), l.data()); };
+}
+inline redis_server& shared_redis() {
+  static redis_server s;
+  return s;
+}
+
 // The chat service on a real server with `threads` threads (connections
 // spread over them, chat state on thread 0); history in SQLite under `dir`,
 // or in memory when dir is empty. Stopped (and the store closed) by the
@@ -46,7 +66,9 @@ class chat_server {
   explicit chat_server(std::filesystem::path dir = {}, chat::service_config cfg = {}, std::size_t threads = 1,
                        std::chrono::milliseconds grace = std::chrono::milliseconds(5000))
       : pool_(threads) {
-    if (dir.empty()) {
+    if (on_redis_engines()) {
+      // (No SQLite: history is Redis's.)
+    } else if (dir.empty()) {
       history_ = std::make_unique<realtime::memory_history>();
     } else {
       realtime::sqlite_history_config sc;
@@ -60,13 +82,49 @@ class chat_server {
     o.port = 0;
     srv_ = std::make_unique<server>(pool_.contexts(), o);
     hub_ = std::make_unique<hub>(pool_.contexts());
-    broker_ = std::make_unique<realtime::memory_broker>(*history_);
-    presence_ = std::make_unique<realtime::memory_presence>(realtime::presence::config{grace});
-    svc_ = std::make_unique<chat::service>(pool_[0].get_executor(), *hub_, *broker_, *presence_, cfg);
+    if (on_redis_engines()) {
+      connect_redis(grace);
+    } else {
+      broker_ = std::make_unique<realtime::memory_broker>(*history_);
+      presence_ = std::make_unique<realtime::memory_presence>(realtime::presence::config{grace});
+    }
+    chat::service::log_fn log;
+    if (std::getenv("DUPLEX_TEST_LOG")) log = [](std::string_view l) { std::fprintf(stderr, "chat: %.*s\n", int(l.size()), l.data()); };
+    svc_ = std::make_unique<chat::service>(pool_[0].get_executor(), *hub_, *broker_, *presence_, cfg, log);
     srv_->websocket("/ws/chat", [this](websocket ws) { return svc_->serve(std::move(ws)); }, chat::service::endpoint());
     svc_->start();
     asio::co_spawn(pool_[0], srv_->run(), asio::detached);
     pool_.start();
+  }
+  // Both Redis connections on thread 0 (the chat's), wired as duplex-chat's
+  // main() does; connected before the pool runs.
+  void connect_redis(std::chrono::milliseconds grace) {
+    auto opts = redis::options_from_url(shared_redis().url());
+    auto sub_opts = opts;
+    opts.on_state = [this](redis::link_state, std::error_code) {
+      if (redis_broker_) redis_broker_->on_state(false);
+    };
+    sub_opts.on_state = [this](redis::link_state st, std::error_code) {
+      if (redis_broker_) redis_broker_->on_state(st == redis::link_state::up);
+    };
+    auto connected = asio::co_spawn(
+        pool_[0],
+        [&]() -> asio::awaitable<void> {
+          redis_ = co_await redis::client::connect(opts);
+          redis_sub_ = co_await redis::subscriber::connect(sub_opts, [this](std::string_view ch, std::string_view p) {
+            if (redis_broker_) redis_broker_->on_message(ch, p);
+          });
+          co_await redis_.command("FLUSHALL");
+        },
+        asio::use_future);
+    while (connected.wait_for(std::chrono::seconds(0)) != std::future_status::ready) pool_[0].run_one();
+    connected.get();
+    pool_[0].restart();
+    auto b = std::make_unique<redis::redis_broker>(redis_, redis_sub_, redis::broker_options{.node = "test", .log = test_log()});
+    redis_broker_ = b.get();
+    broker_ = std::move(b);
+    presence_ = std::make_unique<redis::redis_presence>(redis_, redis::presence_options{.node = "test"},
+                                                        realtime::presence::config{grace});
   }
   ~chat_server() {
     asio::post(pool_[0], asio::use_future([this] {
@@ -87,7 +145,10 @@ class chat_server {
     hub_.reset();
     srv_.reset();
     presence_.reset();
+    redis_broker_ = nullptr;
     broker_.reset();
+    redis_sub_ = {};
+    redis_ = {};
     history_.reset();
   }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(srv_->port()) + "/ws/chat"; }
@@ -100,6 +161,9 @@ class chat_server {
  private:
   io_pool pool_;
   std::unique_ptr<realtime::history_engine> history_;
+  redis::client redis_;          // the Redis engines' connections (on_redis_engines())
+  redis::subscriber redis_sub_;
+  redis::redis_broker* redis_broker_ = nullptr;
   std::unique_ptr<realtime::broker> broker_;
   std::unique_ptr<realtime::presence_manager> presence_;
   std::unique_ptr<server> srv_;

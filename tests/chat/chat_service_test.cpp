@@ -43,11 +43,20 @@ std::filesystem::path fresh_dir(const char* name) {
   return d;
 }
 
-// Joins `room` as `name` and waits for the confirmation.
+// Joins `room` as `name` and waits for the confirmation and, when the
+// client was not watching yet, until it is live (history, then the presence
+// snapshot): with the Redis engines the join can be answered before the
+// history read, and a line said meanwhile arrives in the history.
 asio::awaitable<v2::joined> join(chat_client& c, const char* name, const char* room = "lobby",
                                  const std::string* token = nullptr) {
+  const auto snapshots = [&c] {
+    return std::count_if(c.seen.begin(), c.seen.end(), [](auto& m) { return std::holds_alternative<v2::presence>(m); });
+  };
+  const auto before = snapshots();
   c.post(v2::join{name, room, token ? std::optional<std::string>(*token) : std::nullopt});
-  co_return co_await c.until<v2::joined>();
+  auto joined = co_await c.until<v2::joined>();
+  if (before == 0 && snapshots() == 0) co_await c.until<v2::presence>();
+  co_return joined;
 }
 
 // Says `text` and waits until the line comes back (with its seq).
@@ -70,6 +79,7 @@ bool room_two(const v2::presence& p, const void*) { return p.room == "two"; }
 }  // namespace
 
 TEST(ChatService, HistorySurvivesARestart) {
+  if (duplex::test::on_redis_engines()) GTEST_SKIP() << "SQLite's: Redis keeps its own (native.chat.cluster restarts it)";
   const auto dir = fresh_dir("restart");
   std::string epoch;
   {
@@ -416,6 +426,7 @@ TEST_P(ChatThreads, AFlooderIsRefusedThenClosedAndNobodyElseWaits) {
 // announced the tick timer sleeps (no rounds, no room visited) until a change
 // or a grace expiry; counted, not timed.
 TEST(ChatService, AnIdleRoomIsNotTicked) {
+  if (duplex::test::on_redis_engines()) GTEST_SKIP() << "the Redis presence engine has upkeep every tick by design";
   duplex::chat::service_config cfg;
   chat_server srv({}, cfg, 1, 600ms);
   using counts = std::pair<std::uint64_t, std::uint64_t>;
