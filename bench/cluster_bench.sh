@@ -60,7 +60,8 @@ source bench/start_chat.sh
 # chat LOG CPUS ARGS...: a duplex-chat pinned to CPUS on a free port; sets PORT, PID.
 chat() {
   local log=$1 cpus=$2; shift 2
-  start_chat "$log" taskset -c "$cpus" "$CHAT" "$@"
+  # Flood control (--line-rate, issue 20) off: the load is far faster than a person.
+  start_chat "$log" taskset -c "$cpus" "$CHAT" --line-rate 0 "$@"
   PIDS+=("$PID")
 }
 stop_all() {

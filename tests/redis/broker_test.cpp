@@ -2,6 +2,7 @@
 // memory_broker and redis_broker alike; the cases only a shared backend has
 // (other nodes, lost pub/sub messages, duplicates, outages, a Redis that
 // restarts empty) against a real redis-server.
+#include "contract.hpp"
 #include "redis_server.hpp"
 
 #include <duplex/realtime/async.hpp>
@@ -134,14 +135,7 @@ struct redis_engine {
 template <class Engine>
 class BrokerContract : public ::testing::Test {};
 using engines = ::testing::Types<memory_engine, redis_engine>;
-class engine_names {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return std::is_same_v<T, memory_engine> ? "memory" : "redis";
-  }
-};
-TYPED_TEST_SUITE(BrokerContract, engines, engine_names);
+TYPED_TEST_SUITE(BrokerContract, engines, duplex::test::engine_names<memory_engine>);
 
 }  // namespace
 

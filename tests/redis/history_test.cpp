@@ -2,6 +2,7 @@
 // engine contract, checked on memory_history and redis_history alike so
 // code written against one engine runs unchanged on the other, plus what
 // only the broker engine has (later completion, Redis outages).
+#include "contract.hpp"
 #include "redis_server.hpp"
 
 #include <duplex/realtime/async.hpp>
@@ -109,14 +110,7 @@ struct redis_engine {
 template <class Engine>
 class HistoryContract : public ::testing::Test {};
 using engines = ::testing::Types<memory_engine, redis_engine>;
-class engine_names {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return std::is_same_v<T, memory_engine> ? "memory" : "redis";
-  }
-};
-TYPED_TEST_SUITE(HistoryContract, engines, engine_names);
+TYPED_TEST_SUITE(HistoryContract, engines, duplex::test::engine_names<memory_engine>);
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 // The presence manager contract (duplex/realtime/presence_manager.hpp),
 // checked on memory_presence and redis_presence alike; names shared by two
 // nodes against a real redis-server.
+#include "contract.hpp"
 #include "redis_server.hpp"
 
 #include <duplex/realtime/error.hpp>
@@ -71,14 +72,7 @@ struct redis_engine {
 template <class Engine>
 class PresenceContract : public ::testing::Test {};
 using engines = ::testing::Types<memory_engine, redis_engine>;
-class engine_names {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return std::is_same_v<T, memory_engine> ? "memory" : "redis";
-  }
-};
-TYPED_TEST_SUITE(PresenceContract, engines, engine_names);
+TYPED_TEST_SUITE(PresenceContract, engines, duplex::test::engine_names<memory_engine>);
 
 }  // namespace
 
