@@ -668,14 +668,10 @@ void service::on_chat(session& s, std::string text) {
   room& r = *s.in;
   std::string payload = schema::encode(m);
   ++stats_.published;
-  said_payload_ = &payload;
-  said_ = &m;
   // Every instance in the room, this one too, gets it from the broker.
-  broker_.publish(r.name, payload, [this, name = r.name](std::error_code ec, stream_position) {
+  broker_.publish(r.name, std::move(payload), [this, name = r.name](std::error_code ec, stream_position) {
     if (ec && log_) log_("publish " + name + " not stored: " + ec.message());
   });
-  said_payload_ = nullptr;
-  said_ = nullptr;
 }
 
 void service::on_publication(std::string_view room_name, const stream_position& pos, const std::string& payload) {
@@ -704,9 +700,7 @@ void service::on_name_lost(std::string_view room_name, const std::string& name) 
 void service::deliver(room& r, const stream_position& pos, const std::string& payload) {
   r.history_top.reset();
   r.history_frames.clear();
-  std::optional<v1::message> m;
-  if (said_payload_ == &payload || (said_payload_ && *said_payload_ == payload)) m = *said_;
-  else m = detail::stored_line(payload);  // from another instance: its stored form
+  auto m = detail::stored_line(payload);
   if (!m) {
     if (log_) log_("line " + r.name + " " + std::to_string(pos.offset) + ": undecodable, skipped");
     return;

@@ -54,13 +54,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -250,10 +248,6 @@ class service {
   bool allow_line(session& s);
   const authenticator* authn_ = nullptr;
   std::uint64_t incarnations_ = 0;  // rooms opened: tells a reopened room from the one an answer was for
-  // The line on_chat is publishing, while the broker may deliver it inline
-  // (the memory engine): delivered without decoding its stored form again.
-  const std::string* said_payload_ = nullptr;
-  const wire::message* said_ = nullptr;
 };
 
 }  // namespace duplex::chat
