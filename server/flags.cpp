@@ -23,6 +23,16 @@ std::string range(double lo, double hi) {
   return out.str();
 }
 
+// The value of --name as a number in lo..hi, or fail() with `allowed`.
+template <class T>
+T in_range(const std::string& name, const std::string& v, T lo, T hi, const std::string& allowed) {
+  T n{};
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || !(n >= lo && n <= hi))
+    flags::fail("bad " + name + " " + v + " (" + allowed + ")");
+  return n;
+}
+
 }  // namespace
 
 void flags::fail(std::string_view why) {
@@ -53,22 +63,14 @@ void flags::checked(std::string name, std::string value, std::string allowed,
 void flags::whole(std::string name, std::string value, std::uint64_t lo, std::uint64_t hi,
                   std::function<void(std::uint64_t)> set, std::string help) {
   add(name, std::move(value), std::move(help), [name, lo, hi, set = std::move(set)](const std::string& v) {
-    std::uint64_t n = 0;
-    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (v.empty() || ec != std::errc() || end != v.data() + v.size() || n < lo || n > hi)
-      fail("bad " + name + " " + v + " (" + range(lo, hi) + ")");
-    set(n);
+    set(in_range(name, v, lo, hi, range(lo, hi)));
   });
 }
 
 void flags::decimal(std::string name, std::string value, double lo, double hi, std::function<void(double)> set,
                     std::string help) {
   add(name, std::move(value), std::move(help), [name, lo, hi, set = std::move(set)](const std::string& v) {
-    double n = 0;
-    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (v.empty() || ec != std::errc() || end != v.data() + v.size() || !(n >= lo && n <= hi))
-      fail("bad " + name + " " + v + " (" + range(lo, hi) + ")");
-    set(n);
+    set(in_range(name, v, lo, hi, range(lo, hi)));
   });
 }
 
