@@ -12,6 +12,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,55 @@ TEST(Drain, AClientThatNeverAnswersIsDroppedAtTheTimeout) {
   EXPECT_GE(took, 900ms);
   EXPECT_LT(took, 4s);  // 1 s + at most 0.5 s grace, with room for a loaded machine
   EXPECT_EQ(srv.srv().stats().connections, 0u);
+}
+
+// One io_context's watchdog list holds every session on that thread: this
+// server's, another server's and a client's. drain() closes only its own.
+TEST(Drain, LeavesAnotherServersAndTheClientsConnectionsOnTheSameThreadAlone) {
+  asio::io_context io{1};
+  duplex::server_options o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  duplex::server a(io, o), b(io, o);
+  const auto echo = [](duplex::websocket ws) -> asio::awaitable<void> {
+    while (auto m = co_await ws.read()) co_await ws.send(*m);
+  };
+  a.websocket("/echo", echo);
+  b.websocket("/echo", echo);
+  asio::co_spawn(io, a.run(), asio::detached);
+  asio::co_spawn(io, b.run(), asio::detached);
+  const std::string url_a = "ws://127.0.0.1:" + std::to_string(a.port()) + "/echo";
+  const std::string url_b = "ws://127.0.0.1:" + std::to_string(b.port()) + "/echo";
+  auto test = [&]() -> asio::awaitable<void> {
+    duplex::websocket to_a = co_await duplex::connect(url_a);
+    duplex::websocket to_b = co_await duplex::connect(url_b);
+    co_await to_a.send("a");
+    EXPECT_EQ((co_await to_a.read())->data, "a");
+    co_await to_b.send("b");
+    EXPECT_EQ((co_await to_b.read())->data, "b");
+    std::optional<std::size_t> left;
+    asio::co_spawn(io, a.drain(5s), [&left](std::exception_ptr, std::size_t n) { left = n; });
+    EXPECT_FALSE(co_await to_a.read());
+    EXPECT_EQ(to_a.close_code(), 1001);
+    for (int i = 0; i < 400 && !left; ++i) {
+      asio::steady_timer t(io, 10ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    EXPECT_EQ(left, std::optional<std::size_t>(0));
+    EXPECT_EQ(a.stats().connections, 0u);
+    // The other server's connection, and the client's end of it, still work.
+    EXPECT_TRUE(to_b.is_open());
+    co_await to_b.send("still");
+    EXPECT_EQ((co_await to_b.read())->data, "still");
+    EXPECT_EQ(b.stats().connections, 1u);
+    EXPECT_FALSE(b.draining());
+    co_await to_b.close();
+    b.stop();
+  };
+  auto done = asio::co_spawn(io, test(), asio::use_future);
+  io.run_for(10s);
+  ASSERT_EQ(done.wait_for(0s), std::future_status::ready);
+  done.get();
 }
 
 TEST(Routes, AnswerGetAndHeadAndLeaveOtherPathsToStaticFiles) {

@@ -70,7 +70,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
   struct worker {
     explicit worker(asio::io_context& io) : io(io) {}
     asio::io_context& io;
-    std::unordered_map<detail::session*, std::weak_ptr<detail::session>> live;
+    // Its live connections are no index of their own: they are the
+    // sessions in this io_context's watchdog list whose counters are this
+    // worker's (see for_each_live()); a session leaves the list when its
+    // transport ends, and past that drain() has nothing to do with it.
     // The live connections the upgrade hook identified, by a view of their
     // session's identity string (see disconnect()).
     std::unordered_multimap<std::string_view, std::weak_ptr<detail::session>> by_identity;
@@ -401,7 +404,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
     if (ep.opts.keep_request) session->request = std::move(request);
     session->ip_slot = std::move(ip_slot);
     session->start(leftover);
-    w.live.emplace(session.get(), session);
     live_total.fetch_add(1, std::memory_order_acq_rel);
     w.stats.opened.add();
     // drain() marks the server first and then visits each thread's live
@@ -462,7 +464,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
   void closed(const duplex::websocket& ws, worker& w) { closed(*reinterpret_cast<detail::session*>(ws.id()), w); }
   void closed(detail::session& session, worker& w) {
     detail::session* s = &session;
-    w.live.erase(s);
     // Out of the index before the session (and the string its key views)
     // can go: finish_endpoint() holds a handle until after this.
     if (s->identity) {
@@ -526,6 +527,17 @@ struct server::impl : std::enable_shared_from_this<impl> {
     co_return closed;
   }
 
+  // Calls `f(session&)` for each of this server's open connections on `w`'s
+  // thread (from that thread): the io_context's watchdog list holds every
+  // session there whose transport is up, this server's counted in w.stats.
+  // `f` may drop the session it is given.
+  template <class F>
+  static void for_each_live(worker& w, F f) {
+    asio::use_service<detail::watchdog>(static_cast<asio::execution_context&>(w.io)).for_each([&](detail::session& s) {
+      if (s.stats == &w.stats) f(s);
+    });
+  }
+
   // Runs `f(worker&)` on each worker's thread.
   template <class F>
   void on_each_worker(F f) {
@@ -552,16 +564,14 @@ struct server::impl : std::enable_shared_from_this<impl> {
       self->acceptor.close(ec);
     });
     on_each_worker([](impl&, worker& w) {
-      for (auto& [_, weak] : w.live)
-        if (auto s = weak.lock()) start_close(*s, proto::close_code::going_away);
+      for_each_live(w, [](detail::session& s) { start_close(s, proto::close_code::going_away); });
     });
     co_await wait_for_closes(deadline);
     const std::size_t left = live_total.load(std::memory_order_acquire);
     if (left > 0) {
       log("drain-timeout " + std::to_string(left) + " connections dropped");
       on_each_worker([](impl&, worker& w) {
-        for (auto& [_, weak] : w.live)
-          if (auto s = weak.lock()) s->drop(make_error_code(errc::close_timeout));
+        for_each_live(w, [](detail::session& s) { s.drop(make_error_code(errc::close_timeout)); });
       });
       // Their handlers see the drop at once; a handler that ignores its
       // connection's end is not waited for past this grace.

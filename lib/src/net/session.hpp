@@ -75,6 +75,11 @@ class watchdog : public asio::execution_context::service {
   // From the io_context's thread only, like everything on a session.
   void add(session& s);
   void remove(session& s) noexcept;
+  // Calls `f(session&)` for each session in the list; `f` may drop the
+  // session it is given (which takes it out of the list), not others.
+  // The server's drain visits its connections this way (each thread's own).
+  template <class F>
+  void for_each(F&& f);
 
  private:
   void arm();
@@ -366,6 +371,15 @@ struct session : std::enable_shared_from_this<session> {
   // (server.cpp, worker::by_identity) can key by a view of it; null: none.
   std::unique_ptr<const std::string> identity;
 };
+
+template <class F>
+void watchdog::for_each(F&& f) {
+  for (session* s = head_; s;) {
+    session* next = s->dog_next;
+    f(*s);
+    s = next;
+  }
+}
 
 // The options a session runs with: `o` with the rate-limit bursts made
 // explicit (server), or without rate limits (client). Made once per endpoint
