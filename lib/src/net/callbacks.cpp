@@ -65,12 +65,12 @@ void session::read_for_callbacks() {
     return on_callback_input(ec, 0);
   }
   callback_read h{this};
-  if (io.tls) return io.tls->async_read_some(input.own(), std::move(h));
+  if (io.tls()) return io.tls()->async_read_some(input.own(), std::move(h));
 #ifdef DUPLEX_HINTED_READ
   static_assert(sizeof(direct_recv_op<read_target, callback_read>) <= sizeof(read_op));
-  if (read_hint && start_direct_read(io.tcp, input, h, &read_op)) return;
+  if (read_hint && start_direct_read(io.tcp(), input, h, &read_op)) return;
 #endif
-  async_read_hinted(io.tcp, input, read_hint, std::move(h));
+  async_read_hinted(io.tcp(), input, read_hint, std::move(h));
 }
 
 void session::on_callback_input(std::error_code ec, std::size_t n) {
@@ -128,7 +128,7 @@ void session::dispatch() {
   }
   if (stop_reading) {  // closed for abuse: our Close goes out, then the end
     asio::co_spawn(
-        io.tcp.get_executor(),
+        io.tcp().get_executor(),
         [self = shared_from_this()]() -> asio::awaitable<void> {
           co_await self->flush();
           self->drop({});
@@ -142,7 +142,7 @@ void session::dispatch() {
     // Owed more than the queue may hold (pongs to a peer that does not
     // read, say): no reading until the writer drains, so TCP pushes back.
     asio::co_spawn(
-        io.tcp.get_executor(),
+        io.tcp().get_executor(),
         [self = shared_from_this()]() -> asio::awaitable<void> {
           while (!self->transport_done && self->queued() > self->send_queue_limit) {
             self->wake_writer();
@@ -161,7 +161,7 @@ void session::dispatch() {
 
 void session::finish_callbacks() {
   asio::co_spawn(
-      io.tcp.get_executor(),
+      io.tcp().get_executor(),
       [self = shared_from_this()]() -> asio::awaitable<void> {
         co_await self->finish();
         self->callbacks_ended();

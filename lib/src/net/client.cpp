@@ -104,13 +104,13 @@ asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_optio
   sock.set_option(tcp::no_delay(true));
   detail::stream io(std::move(sock));
   if (u.secure) {
-    io.tls_context = client_tls_context(opts, u);
-    io.tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(io.tcp, *io.tls_context);
-    detail::shrink_tls_buffers(*io.tls, detail::tls_buffer_size);
+    auto context = client_tls_context(opts, u);
+    io.start_tls(*context, context);
+    detail::shrink_tls_buffers(*io.tls(), detail::tls_buffer_size);
     // SNI, so virtual hosts present the right certificate.
-    if (!SSL_set_tlsext_host_name(io.tls->native_handle(), u.host.c_str()))
+    if (!SSL_set_tlsext_host_name(io.tls()->native_handle(), u.host.c_str()))
       throw std::system_error(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-    co_await io.tls->async_handshake(asio::ssl::stream_base::client, use_awaitable);
+    co_await io.tls()->async_handshake(asio::ssl::stream_base::client, use_awaitable);
   }
   const std::string key = protocol::make_client_key();
   std::error_code ec;

@@ -155,14 +155,14 @@ struct server::impl : std::enable_shared_from_this<impl> {
       io.close();
       co_return;
     }
-    asio::steady_timer timer(io.tcp.get_executor());
+    asio::steady_timer timer(io.tcp().get_executor());
     timer.expires_after(opts.handshake_timeout);
 
     if (tls) {
-      io.tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(io.tcp, *tls);
-      detail::shrink_tls_buffers(*io.tls, detail::tls_buffer_size);
+      io.start_tls(*tls);
+      detail::shrink_tls_buffers(*io.tls(), detail::tls_buffer_size);
       std::error_code ec;
-      auto r = co_await (io.tls->async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec)) ||
+      auto r = co_await (io.tls()->async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec)) ||
                          timer.async_wait(use_awaitable));
       if (r.index() == 1 || ec) {
         log("tls-failed " + peer + (r.index() == 1 ? " (timeout)" : " (" + ec.message() + ")"));
@@ -418,7 +418,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     // The handler runs in a coroutine of its own, so this one's frame and
     // serve()'s (request buffer, parsed headers, timer) are freed now rather
     // than held for the life of the connection.
-    auto ex = session->io.tcp.get_executor();
+    auto ex = session->io.tcp().get_executor();
     duplex::websocket ws = detail::make_handle(std::move(session));
     // The handler's own coroutine is spawned directly; a completion handler,
     // not a wrapping coroutine frame, does the closing afterwards (an idle

@@ -22,20 +22,35 @@ namespace duplex::detail {
 
 // A TCP socket, optionally wrapped in TLS. Branching here keeps one
 // non-template session for ws:// and wss://.
-// The socket lives on the heap so that the TLS stream's reference to it
-// survives moving the stream from the handshake code into the session.
+// A plain connection's socket is kept here, inside the session (no block of
+// its own). A TLS stream keeps a reference to its socket, which must
+// survive moving the stream from the handshake code into the session: with
+// TLS the socket lives on the heap, next to the TLS stream and its context.
 struct stream {
-  explicit stream(asio::ip::tcp::socket s)
-      : socket(std::make_unique<asio::ip::tcp::socket>(std::move(s))), tcp(*socket) {}
+  explicit stream(asio::ip::tcp::socket s) noexcept : plain_(std::move(s)) {}
   stream(stream&&) noexcept = default;
-  std::unique_ptr<asio::ip::tcp::socket> socket;
-  asio::ip::tcp::socket& tcp;
-  std::shared_ptr<asio::ssl::context> tls_context;  // client side: owned per connection
-  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls;
+
+  // Wraps the socket in TLS with `ctx`, before the handshake. `owned`
+  // keeps a context of the connection's own alive (client side).
+  void start_tls(asio::ssl::context& ctx, std::shared_ptr<asio::ssl::context> owned = nullptr);
+  asio::ip::tcp::socket& tcp() noexcept { return secure_ ? secure_->socket : plain_; }
+  // Null: plain TCP.
+  asio::ssl::stream<asio::ip::tcp::socket&>* tls() const noexcept { return secure_ ? &secure_->stream : nullptr; }
 
   asio::awaitable<std::size_t> read_some(asio::mutable_buffer b, std::error_code& ec);
   asio::awaitable<void> write(asio::const_buffer b, std::error_code& ec);
   void close() noexcept;
+
+ private:
+  struct secure {
+    secure(asio::ip::tcp::socket s, asio::ssl::context& ctx, std::shared_ptr<asio::ssl::context> owned)
+        : context(std::move(owned)), socket(std::move(s)), stream(socket, ctx) {}
+    std::shared_ptr<asio::ssl::context> context;  // client side: owned per connection
+    asio::ip::tcp::socket socket;
+    asio::ssl::stream<asio::ip::tcp::socket&> stream;
+  };
+  asio::ip::tcp::socket plain_;  // moved into secure_ by start_tls()
+  std::unique_ptr<secure> secure_;
 };
 
 struct session;

@@ -26,22 +26,26 @@ using clock = std::chrono::steady_clock;
 // session::read_size and doubles up to this while reads fill it.
 constexpr std::size_t max_read_size = 64 * 1024;
 
+void stream::start_tls(asio::ssl::context& ctx, std::shared_ptr<asio::ssl::context> owned) {
+  secure_ = std::make_unique<secure>(std::move(plain_), ctx, std::move(owned));
+}
+
 asio::awaitable<std::size_t> stream::read_some(asio::mutable_buffer b, std::error_code& ec) {
-  if (tls) co_return co_await tls->async_read_some(b, redirect_error(use_awaitable, ec));
-  co_return co_await tcp.async_read_some(b, redirect_error(use_awaitable, ec));
+  if (auto* t = tls()) co_return co_await t->async_read_some(b, redirect_error(use_awaitable, ec));
+  co_return co_await tcp().async_read_some(b, redirect_error(use_awaitable, ec));
 }
 
 asio::awaitable<void> stream::write(asio::const_buffer b, std::error_code& ec) {
-  if (tls)
-    co_await asio::async_write(*tls, b, redirect_error(use_awaitable, ec));
+  if (auto* t = tls())
+    co_await asio::async_write(*t, b, redirect_error(use_awaitable, ec));
   else
-    co_await asio::async_write(tcp, b, redirect_error(use_awaitable, ec));
+    co_await asio::async_write(tcp(), b, redirect_error(use_awaitable, ec));
 }
 
 void stream::close() noexcept {
   std::error_code ec;
-  tcp.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  tcp.close(ec);
+  tcp().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  tcp().close(ec);
 }
 
 std::shared_ptr<const websocket_options> session_options(const websocket_options& o, protocol::role r) {
@@ -61,11 +65,11 @@ std::shared_ptr<const websocket_options> session_options(const websocket_options
 }
 
 session::session(stream s, protocol::role r, std::shared_ptr<const websocket_options> o)
-    : flushes(asio::use_service<flush_queue>(asio::query(s.tcp.get_executor(), asio::execution::context))),
+    : flushes(asio::use_service<flush_queue>(asio::query(s.tcp().get_executor(), asio::execution::context))),
       send_queue_limit(o->send_queue_limit),
       conn(r, o->max_message_size),
       io(std::move(s)),
-      shared(asio::use_service<shared_buffers>(asio::query(io.tcp.get_executor(), asio::execution::context)).buffers),
+      shared(asio::use_service<shared_buffers>(asio::query(io.tcp().get_executor(), asio::execution::context)).buffers),
       opts(std::move(o)),
       last_activity(clock::now()),
       ping_window(last_activity) {
@@ -81,16 +85,16 @@ session::session(stream s, protocol::role r, std::shared_ptr<const websocket_opt
     bytes_limited = true;
   }
   std::error_code ec;
-  io.tcp.non_blocking(true, ec);  // for start_write()'s immediate write and the reads
-  fd = io.tcp.native_handle();
-  if (!io.tls) read_hint = enable_read_hint(io.tcp);
-  auto ep = io.tcp.remote_endpoint(ec);
+  io.tcp().non_blocking(true, ec);  // for start_write()'s immediate write and the reads
+  fd = io.tcp().native_handle();
+  if (!io.tls()) read_hint = enable_read_hint(io.tcp());
+  auto ep = io.tcp().remote_endpoint(ec);
   if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
 void session::start(std::string_view leftover) {
   if (!leftover.empty()) conn.receive_data(leftover);
-  asio::use_service<watchdog>(asio::query(io.tcp.get_executor(), asio::execution::context)).add(*this);
+  asio::use_service<watchdog>(asio::query(io.tcp().get_executor(), asio::execution::context)).add(*this);
 }
 
 watchdog::watchdog(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
@@ -107,7 +111,7 @@ void watchdog::add(session& s) {
   s.dog_next = head_;
   if (head_) head_->dog_prev = &s;
   head_ = &s;
-  if (!timer_) timer_.emplace(s.io.tcp.get_executor());
+  if (!timer_) timer_.emplace(s.io.tcp().get_executor());
   if (!armed_) arm();
 }
 
@@ -165,7 +169,7 @@ void session::wake_writer() noexcept {
 void flush_queue::add(std::shared_ptr<session> s) {
   if (!posted_) {
     posted_ = true;
-    asio::post(s->io.tcp.get_executor(), [this] { run(); });
+    asio::post(s->io.tcp().get_executor(), [this] { run(); });
   }
   pending_.push_back(std::move(s));
 }
@@ -185,7 +189,7 @@ void flush_queue::run() noexcept {
 void session::start_write() {
   if (writing || transport_done || !conn.has_output()) return;
   std::size_t sent = 0;
-  if (!io.tls) {
+  if (!io.tls()) {
     // Write at once (the socket is non-blocking), straight from the
     // connection's output: usually the socket buffer takes everything, and
     // no asynchronous operation, allocation, completion handler or buffer
@@ -229,10 +233,10 @@ void session::start_write() {
     }
     self->start_write();  // frames queued during the write go out at once
   };
-  if (io.tls)
-    asio::async_write(*io.tls, asio::buffer(inflight.data(), inflight.size()), std::move(done));
+  if (io.tls())
+    asio::async_write(*io.tls(), asio::buffer(inflight.data(), inflight.size()), std::move(done));
   else
-    asio::async_write(io.tcp, asio::buffer(inflight.data() + sent, inflight.size() - sent), std::move(done));
+    asio::async_write(io.tcp(), asio::buffer(inflight.data() + sent, inflight.size() - sent), std::move(done));
 }
 
 session::~session() {
@@ -262,7 +266,7 @@ void session::return_input() noexcept {
 }
 
 void session::borrow_output() noexcept {
-  if (output_lent || io.tls || writing || writes_fall_behind || reads_big || conn.has_output() ||
+  if (output_lent || io.tls() || writing || writes_fall_behind || reads_big || conn.has_output() ||
       shared->output_lent.load(std::memory_order_acquire))
     return;
   conn.swap_output(shared->output);
@@ -453,7 +457,7 @@ void session::check(clock::time_point now) noexcept {
 }
 
 asio::awaitable<void> session::wait_drained() {
-  if (!drain_signal) drain_signal = std::make_unique<asio::steady_timer>(io.tcp.get_executor());
+  if (!drain_signal) drain_signal = std::make_unique<asio::steady_timer>(io.tcp().get_executor());
   drain_signal->expires_at(clock::time_point::max());
   std::error_code ec;
   co_await drain_signal->async_wait(redirect_error(use_awaitable, ec));
@@ -472,12 +476,12 @@ asio::awaitable<void> session::finish() {
   co_await flush();
   if (transport_done) co_return;
   std::error_code ec;
-  if (conn.get_role() == protocol::role::server && !io.tls) {
+  if (conn.get_role() == protocol::role::server && !io.tls()) {
     // RFC 6455 §7.1.1: the server ends TCP first. Only our sending side,
     // though: closing a socket with unread input makes the kernel send RST,
     // which can destroy our Close frame before the peer reads it (a peer
     // still sending a too-big message would see 1006 instead of 1009).
-    io.tcp.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    io.tcp().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   }
   // Discard input until the peer closes; the watchdog's close deadline bounds
   // the wait. prepare() without commit() reuses the same bytes every time.
@@ -504,10 +508,10 @@ std::size_t session::took(std::size_t n) {
   // for good: while the first half is answered the second arrives.
   for (std::size_t last = n, room = read_room; last == room && room < max_read_size;) {
     read_size = std::min(max_read_size, std::max(read_size, room) * 2);
-    if (io.tls) break;  // the next read is large enough
+    if (io.tls()) break;  // the next read is large enough
     auto more = conn.prepare(read_size);
     room = more.size();
-    last = io.tcp.read_some(asio::buffer(more.data(), room), read_error);
+    last = io.tcp().read_some(asio::buffer(more.data(), room), read_error);
     if (read_error == asio::error::would_block || read_error == asio::error::try_again) read_error = {};
     // Any other error (or the end of the stream) is raised by the next read,
     // once what came before it was handed out.
@@ -530,17 +534,17 @@ std::size_t session::took(std::size_t n) {
 // The read read_messages() waits for. One system call per batch, into the
 // shared buffer when it is free (see hinted_read.hpp).
 static void start_read(session& s, read_resumer h) {
-  if (s.io.tls) return s.io.tls->async_read_some(s.input.own(), std::move(h));
+  if (s.io.tls()) return s.io.tls()->async_read_some(s.input.own(), std::move(h));
 #ifdef DUPLEX_HINTED_READ
   // The common case: the handler runs on the socket's io_context (a server
   // handler always does) and nothing can cancel the read but closing.
   static_assert(sizeof(direct_recv_op<read_target, read_resumer>) <= sizeof(s.read_op) &&
                 alignof(direct_recv_op<read_target, read_resumer>) <= alignof(decltype(s.read_op)));
-  if (s.read_hint && !h.get_cancellation_slot().is_connected() && h.get_executor() == s.io.tcp.get_executor() &&
-      start_direct_read(s.io.tcp, s.input, h, &s.read_op))
+  if (s.read_hint && !h.get_cancellation_slot().is_connected() && h.get_executor() == s.io.tcp().get_executor() &&
+      start_direct_read(s.io.tcp(), s.input, h, &s.read_op))
     return;
 #endif
-  async_read_hinted(s.io.tcp, s.input, s.read_hint, std::move(h));
+  async_read_hinted(s.io.tcp(), s.input, s.read_hint, std::move(h));
 }
 
 asio::awaitable<bool> session::read_messages(message* one, message_batch* many, std::error_code* report) {
@@ -704,10 +708,10 @@ void session::abandoned() noexcept {
   if (transport_done) return;
   // Handles destroyed while their io_context stops or is torn down (pending
   // coroutines are destroyed then) must not schedule new work on it.
-  auto ex = io.tcp.get_executor();
+  auto ex = io.tcp().get_executor();
   if (auto* ioex = ex.target<asio::io_context::executor_type>(); ioex && ioex->context().stopped()) return;
   try {
-    asio::co_spawn(io.tcp.get_executor(),
+    asio::co_spawn(io.tcp().get_executor(),
                    [self = shared_from_this()] { return self->close_and_drain(protocol::close_code::normal, {}); },
                    asio::detached);
   } catch (...) {
@@ -849,6 +853,6 @@ const std::string& websocket::identity() const noexcept {
   static const std::string none;
   return s_->identity ? *s_->identity : none;
 }
-asio::any_io_executor websocket::get_executor() const noexcept { return s_->io.tcp.get_executor(); }
+asio::any_io_executor websocket::get_executor() const noexcept { return s_->io.tcp().get_executor(); }
 
 }  // namespace duplex
