@@ -85,7 +85,7 @@ void connection::receive_data(std::string_view bytes) {
 
 std::optional<event> connection::fail(std::uint16_t code, errc why, std::string_view reason) {
   if (defer_failures_ && state_ != state::closed) {
-    pending_ = {code, why, reason};
+    pending_ = {code, false, why, reason};
     in_frame_ = in_message_ = false;
     return std::nullopt;
   }
@@ -320,7 +320,7 @@ std::optional<event> connection::on_control() {
           return fail(close_code::invalid_payload, errc::invalid_utf8, "invalid UTF-8 in close reason");
       }
       (void)reason;
-      pending_ = {code, {}, {}, true};
+      pending_ = {code, true, {}, {}};
       if (defer_failures_) return std::nullopt;
       return take_close();
     }

@@ -213,9 +213,9 @@ class connection {
   output_buffer out_;
   struct {
     std::uint16_t code = 0;  // 0: none
+    bool close = false;      // the peer's Close (code is its code), not a failure
     errc why{};
     std::string_view reason;  // a literal
-    bool close = false;       // the peer's Close (code is its code), not a failure
   } pending_;
   std::size_t max_message_size_;
 
@@ -233,12 +233,11 @@ class connection {
   std::uint64_t frame_offset_ = 0;
 
   // Message being received across frames.
-  bool in_message_ = false;
-  opcode message_op_{};
   std::string message_;
   std::string control_;
   utf8_validator utf8_;
-
+  bool in_message_ = false;
+  opcode message_op_{};
   bool message_compressed_ = false;  // RSV1 on the message's first frame
   std::uint32_t message_frames_ = 0;  // frames of the message being received
   std::uint32_t max_fragments_ = UINT32_MAX;
