@@ -202,7 +202,7 @@ std::string describe_sessions() {
     std::snprintf(line, sizeof line,
                   "\n    its socket (fd %d): poll revents 0x%x%s%s, %d bytes unread, TCP state %d%s; read_size %zu",
                   s.fd, p.revents, p.revents & POLLERR ? " ERR" : "", p.revents & POLLHUP ? " HUP" : "", unread,
-                  ti.tcpi_state, ti.tcpi_state == 7 ? " (CLOSE)" : "", s.read_size);
+                  ti.tcpi_state, ti.tcpi_state == 7 ? " (CLOSE)" : "", std::size_t{s.read_size});
     out += line;
   }
   return out;

@@ -53,8 +53,8 @@ void session::callback_failed(std::string_view what) noexcept {
 }
 
 void session::start_callbacks() {
-  handle.emplace(shared_from_this());
-  if (host->cb.open) call_back([&] { host->cb.open(*handle); });
+  handle = websocket(shared_from_this());
+  if (host->cb.open) call_back([&] { host->cb.open(handle); });
   dispatch();  // the handshake's leftover, if any; then the first read
 }
 
@@ -85,7 +85,7 @@ void session::on_callback_input(std::error_code ec, std::size_t n) {
 
 void session::dispatch() {
   using kind = protocol::event::kind;
-  websocket& ws = *handle;  // a copy the callback may keep
+  websocket& ws = handle;  // a copy the callback may keep
   for (;;) {
     while (auto ev = conn.next_event()) {
       switch (ev->type) {
@@ -110,7 +110,7 @@ void session::dispatch() {
         case kind::close:
         case kind::failed:
           close_code = ev->code;
-          close_reason = ev->data;
+          set_close_reason(ev->data);
           if (ev->type == kind::failed) error = ev->error;
           release_shared();
           return finish_callbacks();
@@ -173,11 +173,10 @@ void session::callbacks_ended() noexcept {
   if (ended_called) return;
   ended_called = true;
   if (!transport_done) drop({});
-  if (host->cb.close) call_back([&] { host->cb.close(*handle); });
+  if (host->cb.close) call_back([&] { host->cb.close(handle); });
   host->ended(*this);
   // The session's own reference goes last (it may be the only one).
-  const std::optional<websocket> last = std::move(handle);
-  handle.reset();
+  const websocket last = std::move(handle);  // (leaves handle empty)
 }
 
 }  // namespace duplex::detail

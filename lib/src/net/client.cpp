@@ -150,8 +150,8 @@ asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_optio
   auto s = std::make_shared<detail::session>(std::move(io), protocol::role::client,
                                              detail::session_options(opts.websocket, protocol::role::client));
   if (deflate) s->conn.enable_deflate(*deflate, opts.websocket.deflate);
-  s->extensions = std::move(extensions);
-  s->subprotocol = std::move(chosen);
+  if (!extensions.empty()) s->cold().extensions = std::move(extensions);
+  if (!chosen.empty()) s->cold().subprotocol = std::move(chosen);
   s->path = u.target;
   s->start(std::string_view(buf).substr(pr.consumed));
   co_return s;

@@ -393,15 +393,15 @@ struct server::impl : std::enable_shared_from_this<impl> {
     auto session = std::make_shared<detail::session>(std::move(io), proto::role::server, ep.session_opts);
     if (deflate) session->conn.enable_deflate(deflate->first, wopts.deflate);
     session->path = req.target;
-    session->subprotocol = subprotocol;
-    session->extensions = extensions;
+    if (!subprotocol.empty()) session->cold().subprotocol = subprotocol;
+    if (!extensions.empty()) session->cold().extensions = extensions;
     session->stats = &w.stats;
     session->user = std::move(user);
     if (!identity.empty()) {
-      session->identity = std::make_unique<const std::string>(std::move(identity));
-      w.by_identity.emplace(*session->identity, session);
+      session->cold().identity = std::move(identity);
+      w.by_identity.emplace(session->rare->identity, session);
     }
-    if (ep.opts.keep_request) session->request = std::move(request);
+    if (ep.opts.keep_request) session->cold().request = std::move(request);
     session->ip_slot = std::move(ip_slot);
     session->start(leftover);
     live_total.fetch_add(1, std::memory_order_acq_rel);
@@ -466,8 +466,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
     detail::session* s = &session;
     // Out of the index before the session (and the string its key views)
     // can go: finish_endpoint() holds a handle until after this.
-    if (s->identity) {
-      auto [it, end] = w.by_identity.equal_range(*s->identity);
+    if (const std::string& identity = s->cold_or_empty().identity; !identity.empty()) {
+      auto [it, end] = w.by_identity.equal_range(identity);
       while (it != end) {
         if (it->second.expired() || it->second.lock().get() == s)
           it = w.by_identity.erase(it);

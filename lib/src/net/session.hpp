@@ -116,9 +116,13 @@ class flush_queue : public asio::execution_context::service {
  public:
   using key_type = flush_queue;
   static inline asio::execution_context::id id;
-  explicit flush_queue(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+  explicit flush_queue(asio::execution_context& ctx)
+      : asio::execution_context::service(ctx), dog(asio::use_service<watchdog>(ctx)) {}
   // From the io_context's thread only, like everything on a session.
   void add(std::shared_ptr<session> s);
+  // The io_context's watchdog: a session reaches it through its `flushes`
+  // instead of keeping a pointer of its own.
+  watchdog& dog;
 
  private:
   void run() noexcept;
@@ -322,6 +326,10 @@ struct session : std::enable_shared_from_this<session> {
   bool reads_big = false;           // the last read brought max_read_size or more
   bool read_hint = false;           // the kernel's TCP_INQ hint is on: see hinted_read.hpp
   bool bytes_limited = false;       // opts.max_bytes_per_second is set (server side): see admit_received()
+  // (Colder, in what would be padding.)
+  bool closing = false;       // our side left OPEN: the close deadline runs (closing_since)
+  bool stop_reading = false;  // closed for abuse: flush our Close, then drop
+  bool rate_closed = false;   // closed for flooding: whatever follows is dropped
   protocol::connection conn;
 
   stream io;
@@ -337,20 +345,20 @@ struct session : std::enable_shared_from_this<session> {
   // flush()/wait-policy senders sleep on it; made on first use (an idle
   // connection has none).
   std::unique_ptr<asio::steady_timer> drain_signal;
-  watchdog* dog = nullptr;  // the io_context's, while the session is in its list
-  session* dog_prev = nullptr;
+  session* dog_prev = nullptr;  // the watchdog's list (flushes.dog), while `watched`
   session* dog_next = nullptr;
-  std::size_t read_size = 128;  // adaptive, see read(): small while idle, doubling under load
-  std::size_t read_room = 0;    // the size of the last read's buffer
+  std::uint32_t read_size = 128;  // adaptive, see read(): small while idle, doubling under load (to 64 KiB)
+  std::uint32_t read_room = 0;    // the size of the last read's buffer (at most 4 GiB: see read_target::own())
   std::error_code read_error;   // met while draining the socket, raised by the next read
-  std::chrono::steady_clock::time_point ping_sent;
-  bool ping_outstanding = false;
-  // A read waits for the socket and holds no bytes in the input buffer (set
-  // as it starts, cleared when the socket is ready: read_target), and the
-  // handler holds no view into the input: the watchdog may free it.
-  bool awaiting_input = false;
-  bool closing = false;
   std::chrono::steady_clock::time_point last_activity;
+  // One time for two deadlines that never run together: while open, when
+  // the idle ping was sent (with ping_outstanding); once closing, when the
+  // close began (the close deadline). check() reads the second once
+  // `closing` is set, and nothing reads the first after that.
+  union {
+    std::chrono::steady_clock::time_point ping_sent{};
+    std::chrono::steady_clock::time_point closing_since;
+  };
   // The receive buckets (see admit_received()): rates and bursts are in
   // opts (bursts made explicit at the start).
   // (Not adjacent: GCC would vectorize the two stores of admit_received()
@@ -361,30 +369,53 @@ struct session : std::enable_shared_from_this<session> {
   float refused_need = 0;         // the bytes the last refused message needed
   std::uint32_t refused_run = 0;  // refusals since the buckets were last full
   std::uint64_t refused_total = 0;
-  std::chrono::steady_clock::time_point closing_since;
   std::chrono::steady_clock::time_point ping_window;  // max_pings_per_second's current second
   std::uint32_t pings_in_window = 0;
-  bool stop_reading = false;  // closed for abuse: flush our Close, then drop
-  bool rate_closed = false;   // closed for flooding: whatever follows is dropped
   std::uint16_t close_code = 0;
-  std::string close_reason;
+  bool ping_outstanding = false;
+  // A read waits for the socket and holds no bytes in the input buffer (set
+  // as it starts, cleared when the socket is ready: read_target), and the
+  // handler holds no view into the input: the watchdog may free it.
+  bool awaiting_input = false;
+  bool ended_called = false;    // callbacks_ended() ran
+  bool replying = false;        // a callback for this connection runs (see refuse())
+  bool watched = false;         // in the watchdog's list (dog_prev, dog_next)
   std::error_code error;
-  std::string subprotocol;
-  std::string extensions;
   std::string path;
   std::string remote;
-  std::any user;                                    // the upgrade hook's data
-  std::shared_ptr<const upgrade_request> request;  // endpoint_options::keep_request
-  std::shared_ptr<void> ip_slot;                   // the per-IP count this connection holds
-  std::shared_ptr<callback_host> host;             // a callback endpoint's (else null)
-  bool ended_called = false;                       // callbacks_ended() ran
-  bool replying = false;                           // a callback for this connection runs (see refuse())
+  std::any user;                          // the upgrade hook's data
+  std::shared_ptr<void> ip_slot;          // the per-IP count this connection holds
+  std::shared_ptr<callback_host> host;    // a callback endpoint's (else null)
   // A callback endpoint's handle on its own session: what the callbacks are
   // given, and what keeps the session alive until callbacks_ended().
-  std::optional<websocket> handle;
-  // upgrade_decision::identify(): on the heap so that the server's index
-  // (server.cpp, worker::by_identity) can key by a view of it; null: none.
-  std::unique_ptr<const std::string> identity;
+  // Empty (null) otherwise.
+  websocket handle{nullptr};
+
+  // What most connections never set, in one block made on first use
+  // (cold()): an idle connection without them holds a null pointer instead
+  // of three strings, a shared_ptr and the identity.
+  struct cold_fields {
+    std::string subprotocol;
+    std::string extensions;
+    std::string close_reason;
+    std::shared_ptr<const upgrade_request> request;  // endpoint_options::keep_request
+    // upgrade_decision::identify(); empty: none. The server's index
+    // (server.cpp, worker::by_identity) keys by a view of it: the block
+    // never moves once made.
+    std::string identity;
+  };
+  std::unique_ptr<cold_fields> rare;
+  cold_fields& cold() {
+    if (!rare) rare = std::make_unique<cold_fields>();
+    return *rare;
+  }
+  // The close reason the peer gave (a block is made only for a non-empty one).
+  void set_close_reason(std::string_view reason) {
+    if (!reason.empty() || rare) cold().close_reason = reason;
+  }
+  // The fields' values, empty when there is no block.
+  static const cold_fields& no_cold_fields() noexcept;
+  const cold_fields& cold_or_empty() const noexcept { return rare ? *rare : no_cold_fields(); }
 };
 
 template <class F>

@@ -94,7 +94,7 @@ session::session(stream s, protocol::role r, std::shared_ptr<const websocket_opt
 
 void session::start(std::string_view leftover) {
   if (!leftover.empty()) conn.receive_data(leftover);
-  asio::use_service<watchdog>(asio::query(io.tcp().get_executor(), asio::execution::context)).add(*this);
+  flushes.dog.add(*this);
 }
 
 watchdog::watchdog(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
@@ -106,7 +106,7 @@ void watchdog::add(session& s) {
   if (s.opts->idle_timeout.count() > 0) shortest = std::min(shortest, s.opts->idle_timeout / 2);
   const auto quarter = std::chrono::duration_cast<clock::duration>(shortest) / 4;
   period_ = std::clamp<clock::duration>(std::min(period_, quarter), std::chrono::milliseconds(10), period_);
-  s.dog = this;
+  s.watched = true;
   s.dog_prev = nullptr;
   s.dog_next = head_;
   if (head_) head_->dog_prev = &s;
@@ -116,13 +116,13 @@ void watchdog::add(session& s) {
 }
 
 void watchdog::remove(session& s) noexcept {
-  if (s.dog != this) return;
+  if (!s.watched) return;
   if (s.dog_prev)
     s.dog_prev->dog_next = s.dog_next;
   else
     head_ = s.dog_next;
   if (s.dog_next) s.dog_next->dog_prev = s.dog_prev;
-  s.dog = nullptr;
+  s.watched = false;
   s.dog_prev = s.dog_next = nullptr;
   // Nobody left: no pending timer keeps the io_context's run() going.
   if (!head_ && armed_) timer_->cancel();
@@ -239,8 +239,13 @@ void session::start_write() {
     asio::async_write(io.tcp(), asio::buffer(inflight.data() + sent, inflight.size() - sent), std::move(done));
 }
 
+const session::cold_fields& session::no_cold_fields() noexcept {
+  static const cold_fields none;
+  return none;
+}
+
 session::~session() {
-  if (dog) dog->remove(*this);
+  if (watched) flushes.dog.remove(*this);
   if (input_lent) shared->input_lent.store(false, std::memory_order_release);
   if (output_lent) shared->output_lent.store(false, std::memory_order_release);
 }
@@ -303,8 +308,8 @@ void read_target::unused() noexcept {
 
 asio::mutable_buffer read_target::own() {
   auto b = s.conn.prepare(s.read_size);
-  s.read_room = b.size();
-  return {b.data(), b.size()};
+  s.read_room = static_cast<std::uint32_t>(std::min<std::size_t>(b.size(), UINT32_MAX));
+  return {b.data(), s.read_room};
 }
 
 void session::drop(std::error_code why) noexcept {
@@ -317,7 +322,7 @@ void session::drop(std::error_code why) noexcept {
   }
   io.close();
   signal_drained();
-  if (dog) dog->remove(*this);
+  if (watched) flushes.dog.remove(*this);
 }
 
 void session::count_ping(std::uint32_t limit) noexcept {
@@ -507,7 +512,7 @@ std::size_t session::took(std::size_t n) {
   // and each batch's replies (or a broadcast's fan-out) over two writes,
   // for good: while the first half is answered the second arrives.
   for (std::size_t last = n, room = read_room; last == room && room < max_read_size;) {
-    read_size = std::min(max_read_size, std::max(read_size, room) * 2);
+    read_size = static_cast<std::uint32_t>(std::min(max_read_size, std::max<std::size_t>(read_size, room) * 2));
     if (io.tls()) break;  // the next read is large enough
     auto more = conn.prepare(read_size);
     room = more.size();
@@ -610,7 +615,7 @@ asio::awaitable<bool> session::read_messages(message* one, message_batch* many, 
         case kind::close:
         case kind::failed:
           s.close_code = ev->code;
-          s.close_reason = ev->data;
+          s.set_close_reason(ev->data);
           if (ev->type == kind::failed) s.error = ev->error;
           // The connection is CLOSED now: messages that came before the Close
           // go out first, and the next read finishes.
@@ -837,10 +842,10 @@ bool websocket::is_open() const noexcept {
   return !s_->transport_done && s_->conn.get_state() == protocol::state::open;
 }
 std::uint16_t websocket::close_code() const noexcept { return s_->close_code; }
-const std::string& websocket::close_reason() const noexcept { return s_->close_reason; }
+const std::string& websocket::close_reason() const noexcept { return s_->cold_or_empty().close_reason; }
 std::error_code websocket::error() const noexcept { return s_->error; }
-const std::string& websocket::subprotocol() const noexcept { return s_->subprotocol; }
-const std::string& websocket::extensions() const noexcept { return s_->extensions; }
+const std::string& websocket::subprotocol() const noexcept { return s_->cold_or_empty().subprotocol; }
+const std::string& websocket::extensions() const noexcept { return s_->cold_or_empty().extensions; }
 const std::string& websocket::path() const noexcept { return s_->path; }
 const std::string& websocket::remote_address() const noexcept { return s_->remote; }
 std::size_t websocket::queued_bytes() const noexcept { return s_->queued(); }
@@ -848,11 +853,8 @@ std::uint64_t websocket::rate_limited() const noexcept { return s_->refused_tota
 std::chrono::milliseconds websocket::retry_after() const noexcept { return s_->retry_after(); }
 std::any& websocket::user_data() noexcept { return s_->user; }
 const std::any& websocket::user_data() const noexcept { return s_->user; }
-const upgrade_request* websocket::request() const noexcept { return s_->request.get(); }
-const std::string& websocket::identity() const noexcept {
-  static const std::string none;
-  return s_->identity ? *s_->identity : none;
-}
+const upgrade_request* websocket::request() const noexcept { return s_->cold_or_empty().request.get(); }
+const std::string& websocket::identity() const noexcept { return s_->cold_or_empty().identity; }
 asio::any_io_executor websocket::get_executor() const noexcept { return s_->io.tcp().get_executor(); }
 
 }  // namespace duplex
