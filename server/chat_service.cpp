@@ -11,6 +11,8 @@
 #include <asio/system_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <any>
+
 #include "chat_state.hpp"
 
 #include <algorithm>
@@ -87,17 +89,6 @@ void service::reply_error(session& s, std::string code, std::string why) {
   reply(s, v1::error{std::move(code), std::move(why)});
 }
 
-// Runs f() on the service's executor and resumes on the caller's.
-template <class F>
-asio::awaitable<void> service::in_service(F f) {
-  co_await asio::co_spawn(
-      ex_, [&f]() -> asio::awaitable<void> {
-        f();
-        co_return;
-      },
-      asio::use_awaitable);
-}
-
 endpoint_options service::endpoint() {
   return protocol_endpoint<wire::chat_protocol_v5, wire::chat_protocol_v4, wire::chat_protocol_v3, wire::chat_protocol_v2,
                            wire::chat_protocol>();
@@ -148,15 +139,45 @@ void service::wake() {
   timer_->cancel();
 }
 
-asio::awaitable<void> service::serve(websocket ws) {
+// The member's session rides in its connection's user data from open to
+// close (which breaks that cycle). A connection on the service's own thread
+// acts in place; the others hop onto it, in order: posts to one io_context
+// run in the order they were made.
+websocket_callbacks service::callbacks() {
+  return {.open = [this](websocket& ws) { opened(ws); },
+          .message =
+              [this](websocket& ws, const message_view& m) {
+                auto* held = std::any_cast<std::shared_ptr<session>>(&ws.user_data());
+                if (!held) return;  // refused at open, closing
+                if (ws.get_executor() == ex_) return act(*held, m.data, m.binary);
+                asio::post(ex_, [this, s = *held, text = std::string(m.data), binary = m.binary] {
+                  act(s, text, binary);
+                });
+              },
+          .close =
+              [this](websocket& ws) {
+                auto* held = std::any_cast<std::shared_ptr<session>>(&ws.user_data());
+                if (!held) return;
+                std::shared_ptr<session> s = std::move(*held);
+                ws.user_data().reset();
+                if (s->expiry) {  // the timer lives on this thread
+                  ++s->expiry->generation;
+                  s->expiry->timer.cancel();
+                }
+                if (ws.get_executor() == ex_) return closed(*s);
+                asio::post(ex_, [this, s = std::move(s)] { closed(*s); });
+              }};
+}
+
+void service::opened(websocket& ws) {
   // A client that offers no subprotocol speaks version 1; one that offered
   // only versions (or the binary encoding) this server does not speak is told so.
   const auto negotiated = negotiated_version<wire::chat_protocol_v5, wire::chat_protocol_v4, wire::chat_protocol_v3,
                                              wire::chat_protocol_v2, wire::chat_protocol>(ws);
   const bool json = negotiated && negotiated->encoding == schema::encoding::json;
   if (!json && !ws.subprotocol().empty()) {
-    co_await refuse_version<wire::chat_protocol_v5>(ws);
-    co_return;
+    post_refuse_version<wire::chat_protocol_v5>(ws);
+    return;
   }
   const unsigned version = json ? negotiated->version : 1;
   auto s = std::make_shared<session>(ws);
@@ -164,7 +185,11 @@ asio::awaitable<void> service::serve(websocket ws) {
   s->v3 = version >= 3;
   s->v4 = version >= 4;
   s->v5 = version >= 5;
-  s->who = ws.data<identity>();
+  // What the upgrade hook attached moves into the session, whose place it takes.
+  if (identity* who = ws.data<identity>()) {
+    s->signed_in = std::make_unique<identity>(std::move(*who));
+    s->who = s->signed_in.get();
+  }
   // A signed-in connection ends when its token does: closed with 4001 at
   // exp (the page then asks for a new token instead of reconnecting), unless
   // a version-3 or -4 page refreshes it first; version 4 is told before.
@@ -172,23 +197,12 @@ asio::awaitable<void> service::serve(websocket ws) {
     s->expiry = std::make_shared<expiry_timer>(ws.get_executor());
     arm_expiry(*s);
   }
-  // A connection on the service's own thread acts in place; others hop.
-  const bool here = ws.get_executor() == ex_;
-  message msg;
-  auto act = [&] {
-    if (msg.binary) reply_error(*s, "bad_message", "binary messages are not part of the chat protocol");
-    else handle(s, msg.data);
-  };
-  while (co_await ws.read(msg)) {
-    if (here) act();
-    else co_await in_service(act);
-  }
-  if (s->expiry) {
-    ++s->expiry->generation;
-    s->expiry->timer.cancel();
-  }
-  if (here) closed(*s);
-  else co_await in_service([&] { closed(*s); });
+  ws.user_data() = std::move(s);
+}
+
+void service::act(const std::shared_ptr<session>& s, std::string_view text, bool binary) {
+  if (binary) reply_error(*s, "bad_message", "binary messages are not part of the chat protocol");
+  else handle(s, text);
 }
 
 void service::handle(const std::shared_ptr<session>& s, std::string_view text) {
@@ -292,9 +306,7 @@ void service::on_refresh(session& s, std::string_view token) {
     return reply_error(s, "token_not_yours", "the token is for another user than this connection's");
   }
   refreshed_.fetch_add(1, std::memory_order_relaxed);
-  // The identity lives in the connection (ws.data); the service is the only
-  // one that reads it after the upgrade, so it is changed in place.
-  identity* mine = s.ws.data<identity>();
+  identity* mine = s.signed_in.get();
   *mine = std::move(*c.who);
   arm_expiry(s);
   if (log_) log_("token-refreshed " + s.ws.remote_address() + " " + mine->name);
@@ -343,10 +355,8 @@ void service::subscribe(const std::shared_ptr<session>& s, room& r, const stream
   r.watchers.insert(s.get());
   r.loading.insert(s.get());
   s->live = false;
-  s->buffer.clear();
-  s->buffer_epoch.clear();
-  s->resume.reset();
-  if (from) s->resume.emplace(*from);
+  s->waiting = std::make_unique<session::history_wait>();
+  if (from) s->waiting->resume.emplace(*from);
   const auto gen = ++s->generation;
   std::weak_ptr<session> weak = s;
   // The history is read once the room's lines cannot be missed (the broker
@@ -363,9 +373,9 @@ void service::read_history(const std::shared_ptr<session>& s) {
   room& r = *s->in;
   const auto gen = s->generation;
   std::weak_ptr<session> weak = s;
-  if (s->resume) {
-    s->resume_started = steady::now();
-    broker_.history().since(r.name, s->resume->client(), config_.max_replay, [this, weak, gen](std::error_code ec, realtime::history_page page) {
+  if (auto& w = *s->waiting; w.resume) {
+    w.resume_started = steady::now();
+    broker_.history().since(r.name, w.resume->client(), config_.max_replay, [this, weak, gen](std::error_code ec, realtime::history_page page) {
       auto s = weak.lock();
       if (s && s->in && s->generation == gen) answer_resume(s, ec, page);
     });
@@ -398,11 +408,11 @@ void service::read_recent(const std::shared_ptr<session>& s) {
 }
 
 void service::deliver_buffered(session& s, std::uint64_t after) {
-  for (auto& p : s.buffer) {
+  auto& w = *s.waiting;
+  for (auto& p : w.buffer) {
     if (p.offset <= after) continue;
-    if (auto m = detail::stored_line(p.payload)) reply(s, detail::line(std::move(*m), s.in->name, p.offset, s.buffer_epoch));
+    if (auto m = detail::stored_line(p.payload)) reply(s, detail::line(std::move(*m), s.in->name, p.offset, w.buffer_epoch));
   }
-  s.buffer.clear();
   go_live(s);
 }
 
@@ -410,6 +420,7 @@ void service::deliver_buffered(session& s, std::uint64_t after) {
 // thread's replies and publishes in order), starting with the snapshot.
 void service::go_live(session& s) {
   s.live = true;
+  s.waiting.reset();
   s.in->loading.erase(&s);
   send_snapshot(s);
   hub_.subscribe(s.ws, s.in->topic);
@@ -419,9 +430,11 @@ void service::go_live(session& s) {
 void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code ec,
                             const realtime::history_page& page) {
   session& s = *sp;
-  const stream_position from = s.resume->client();
-  realtime::recovery_result r = s.resume->finish(ec, page);
-  s.resume.reset();
+  auto& resume = s.waiting->resume;
+  const stream_position from = resume->client();
+  realtime::recovery_result r = resume->finish(ec, page);
+  resume.reset();
+  const auto took = steady::now() - s.waiting->resume_started;
   room& rm = *s.in;
   if (r.ec) {
     ++stats_.resume_refused;
@@ -435,7 +448,6 @@ void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code 
   if (!r.publications.empty()) send_history(s, from.epoch, r.top.offset, false, r.publications);
   reply(s, v2::resumed{rm.name, r.top.epoch, r.top.offset, r.publications.size()});
   go_live(s);
-  const auto took = steady::now() - s.resume_started;
   ++stats_.resumed;
   stats_.replayed += r.publications.size();
   stats_.resume_time += took;
@@ -450,7 +462,7 @@ void service::answer_resume(const std::shared_ptr<session>& sp, std::error_code 
 void service::send_history(session& s, const std::string& epoch, std::uint64_t top, bool replace,
                            const std::vector<publication>& pubs) {
   room& r = *s.in;
-  const bool cache = replace && !s.resume;
+  const bool cache = replace && !(s.waiting && s.waiting->resume);
   v2::history h{r.name, epoch, top, replace, {}};
   std::size_t bytes = 0;
   auto flush = [&](std::uint64_t seq) {
@@ -716,12 +728,13 @@ void service::deliver(room& r, const stream_position& pos, const std::string& pa
     }
   }
   hub_.publish(r.topic, schema::encode(detail::line(std::move(*m), r.name, pos.offset, pos.epoch)));
-  for (session* w : r.loading) {
-    if (w->resume) {
-      w->resume->on_live(pos.epoch, {pos.offset, payload});
+  for (session* s : r.loading) {
+    auto& w = *s->waiting;
+    if (w.resume) {
+      w.resume->on_live(pos.epoch, {pos.offset, payload});
     } else {
-      w->buffer.push_back({pos.offset, payload});
-      w->buffer_epoch = pos.epoch;
+      w.buffer.push_back({pos.offset, payload});
+      w.buffer_epoch = pos.epoch;
     }
   }
 }
@@ -736,6 +749,7 @@ void service::unsubscribe(session& s) {
   hub_.unsubscribe(s.ws, s.in->v5_topic);
   hub_.unsubscribe(s.ws, s.in->legacy_topic);
   s.in = nullptr;
+  s.waiting.reset();
   ++s.generation;
   wake();
 }

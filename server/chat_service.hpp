@@ -128,8 +128,10 @@ class service {
   service(const service&) = delete;
   service& operator=(const service&) = delete;
 
-  // The WebSocket handler for the endpoint: one call per connection.
-  asio::awaitable<void> serve(websocket ws);
+  // The endpoint's handler: callbacks, no coroutine per connection (an idle
+  // member costs its connection, its session and its room entries).
+  //   srv.websocket("/ws/chat", svc.callbacks(), chat::service::endpoint());
+  websocket_callbacks callbacks();
   // Endpoint options: duplex.chat.v5, .v4, .v3, .v2, .v1 (a client offering nothing speaks v1).
   static endpoint_options endpoint();
   // Sign-in (config.auth): the verifier of the tokens a version-3 or -4
@@ -166,8 +168,8 @@ class service {
   using holder_map = std::map<std::string, session*, std::less<>>;  // name -> its connected session
 
  private:
-  template <class F>
-  asio::awaitable<void> in_service(F f);
+  void opened(websocket& ws);
+  void act(const std::shared_ptr<session>& s, std::string_view text, bool binary);
   void send(session& s, std::string json);
   template <class M>
   void reply(session& s, const M& m);

@@ -45,18 +45,23 @@ struct service::session : std::enable_shared_from_this<service::session> {
   // The token's exp closes the connection (4001) from here, after the
   // token_expiring notice (version 4); a refresh moves both.
   std::shared_ptr<expiry_timer> expiry;
-  const identity* who = nullptr;  // what the upgrade hook attached (--auth-jwt), in ws: lives as long
+  std::unique_ptr<identity> signed_in;  // what the upgrade hook attached (--auth-jwt); a refresh replaces it
+  const identity* who = nullptr;        // signed_in.get()
   room* in = nullptr;        // the room watched (v2) or joined (v1)
   std::string name, token;   // set while joined
   // Between subscribing and the history answer, live lines wait (subscribe
   // first, then read, then merge): a resume's in its realtime::recovery,
   // which merges them with the gap read; a watcher's in `buffer`.
+  // (Held only while waiting: an idle member does not carry it.)
+  struct history_wait {
+    std::optional<realtime::recovery> resume;
+    steady::time_point resume_started;
+    std::vector<publication> buffer;
+    std::string buffer_epoch;
+  };
   bool live = false;
   std::uint64_t generation = 0;  // bumped per subscription: late answers for an older one are dropped
-  std::optional<realtime::recovery> resume;
-  steady::time_point resume_started;
-  std::vector<publication> buffer;
-  std::string buffer_epoch;
+  std::unique_ptr<history_wait> waiting;
   // Flood control (service_config::line_rate): lines left, when last refilled,
   // refusals in a row.
   double line_tokens = -1;  // < 0: not started (a full bucket)

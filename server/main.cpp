@@ -483,8 +483,7 @@ int main(int argc, char** argv) {
       endpoint.on_upgrade = authn->hook();
       rooms.use_authenticator(*authn);
     }
-    srv.websocket("/ws/chat", [&rooms](duplex::websocket ws) { return rooms.serve(std::move(ws)); },
-                  std::move(endpoint));
+    srv.websocket("/ws/chat", rooms.callbacks(), std::move(endpoint));
     rooms.start();
     if (admin && !cfg.admin_token_file.empty()) {
       admin->serve_routes();

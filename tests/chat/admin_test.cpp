@@ -58,7 +58,7 @@ class signed_in_chat {
     svc_->use_authenticator(*authn_);
     auto endpoint = duplex::chat::service::endpoint();
     endpoint.on_upgrade = authn_->hook();
-    srv_->websocket("/ws/chat", [this](duplex::websocket ws) { return svc_->serve(std::move(ws)); }, std::move(endpoint));
+    srv_->websocket("/ws/chat", svc_->callbacks(), std::move(endpoint));
     svc_->start();
     admin_ = std::make_unique<duplex::chat::admin>(*srv_, *authn_, admin_token, pool_[0].get_executor());
     admin_->serve_routes();

@@ -91,7 +91,7 @@ class chat_server {
     chat::service::log_fn log;
     if (std::getenv("DUPLEX_TEST_LOG")) log = [](std::string_view l) { std::fprintf(stderr, "chat: %.*s\n", int(l.size()), l.data()); };
     svc_ = std::make_unique<chat::service>(pool_[0].get_executor(), *hub_, *broker_, *presence_, cfg, log);
-    srv_->websocket("/ws/chat", [this](websocket ws) { return svc_->serve(std::move(ws)); }, chat::service::endpoint());
+    srv_->websocket("/ws/chat", svc_->callbacks(), chat::service::endpoint());
     svc_->start();
     asio::co_spawn(pool_[0], srv_->run(), asio::detached);
     pool_.start();

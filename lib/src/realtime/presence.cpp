@@ -24,13 +24,13 @@ std::error_code presence::join(std::string_view name, std::string_view token, st
     if (m.connected || m.token != token) return errc::name_taken;
     forget_expiry(it->first, m);
     m.connected = true;
-    if (m.info != info) {
-      m.info = std::move(info);
+    if (m.info.get() != info) {
+      m.info = info_box(std::move(info));
       dirty_.emplace(it->first);
     }
     return {};
   }
-  auto [pos, _] = members_.emplace(std::string(name), member{std::string(token), std::move(info)});
+  auto [pos, _] = members_.emplace(std::string(name), member{std::string(token), info_box(std::move(info))});
   dirty_.emplace(pos->first);
   return {};
 }
@@ -77,7 +77,7 @@ presence_diff presence::tick(clock::time_point now) {
       published_.erase(was_it);
     }
     if (is) {
-      diff.joins.push_back({name, now_it->second.info});
+      diff.joins.push_back({name, now_it->second.info.get()});
       published_.emplace(name, now_it->second.info);
     }
   }
@@ -90,7 +90,7 @@ presence_snapshot presence::snapshot(std::size_t cap) const {
   s.total = published_.size();
   for (auto& [name, info] : published_) {
     if (s.members.size() >= cap) break;
-    s.members.push_back({name, info});
+    s.members.push_back({name, info.get()});
   }
   return s;
 }
@@ -99,7 +99,7 @@ presence_page presence::page(std::string_view after, std::size_t limit) const {
   presence_page p;
   p.total = published_.size();
   auto it = after.empty() ? published_.begin() : published_.upper_bound(after);
-  for (; it != published_.end() && p.members.size() < limit; ++it) p.members.push_back({it->first, it->second});
+  for (; it != published_.end() && p.members.size() < limit; ++it) p.members.push_back({it->first, it->second.get()});
   p.more = it != published_.end();
   return p;
 }

@@ -92,6 +92,13 @@ asio::awaitable<void> refuse_version(websocket ws) {
   co_await ws.close(schema::close_version_mismatch, reason);
 }
 
+// The same without waiting for the peer's Close (websocket::post_close()),
+// for callback endpoints (websocket_callbacks::open).
+template <schema::protocol P>
+std::error_code post_refuse_version(websocket& ws) {
+  return ws.post_close(schema::close_version_mismatch, schema::version_mismatch_reason(P::name, P::version));
+}
+
 template <schema::protocol P, side Side = side::server>
 class channel {
  public:

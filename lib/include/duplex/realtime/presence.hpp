@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -108,9 +109,27 @@ class presence {
   std::optional<clock::time_point> next_expiry() const;
 
  private:
+  // A member's info is usually empty (the chat sends names only): then one
+  // null pointer, not a string's 32 bytes, in each of the two maps below.
+  class info_box {
+   public:
+    info_box() = default;
+    explicit info_box(std::string s) : p_(s.empty() ? nullptr : std::make_unique<std::string>(std::move(s))) {}
+    info_box(const info_box& o) : p_(o.p_ ? std::make_unique<std::string>(*o.p_) : nullptr) {}
+    info_box(info_box&&) noexcept = default;
+    info_box& operator=(info_box&&) noexcept = default;
+    const std::string& get() const noexcept {
+      static const std::string none;
+      return p_ ? *p_ : none;
+    }
+    friend bool operator==(const info_box& a, const info_box& b) noexcept { return a.get() == b.get(); }
+
+   private:
+    std::unique_ptr<std::string> p_;
+  };
   struct member {
     std::string token;
-    std::string info;
+    info_box info;
     bool connected = true;
     clock::time_point grace_until{};
   };
@@ -119,7 +138,7 @@ class presence {
 
   config config_;
   std::map<std::string, member, std::less<>> members_;
-  std::map<std::string, std::string, std::less<>> published_;  // name -> info as of the last tick
+  std::map<std::string, info_box, std::less<>> published_;  // name -> info as of the last tick
   std::set<std::string, std::less<>> dirty_;                   // names changed since the last tick
   expiry_set expiries_;  // (grace_until, name) of every disconnected member, earliest first
   counters stats_;
