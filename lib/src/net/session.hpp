@@ -391,11 +391,15 @@ struct session : std::enable_shared_from_this<session> {
   // Empty (null) otherwise.
   websocket handle{nullptr};
 
+  // The negotiated subprotocol, in a block of its own (null: none). Not in
+  // cold_fields: an application that speaks one (the chat) sets it on every
+  // connection, and this block is the string's 32 bytes, not cold_fields'.
+  std::unique_ptr<const std::string> subprotocol;
+
   // What most connections never set, in one block made on first use
   // (cold()): an idle connection without them holds a null pointer instead
-  // of three strings, a shared_ptr and the identity.
+  // of two strings, a shared_ptr and the identity.
   struct cold_fields {
-    std::string subprotocol;
     std::string extensions;
     std::string close_reason;
     std::shared_ptr<const upgrade_request> request;  // endpoint_options::keep_request

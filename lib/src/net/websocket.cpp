@@ -844,7 +844,10 @@ bool websocket::is_open() const noexcept {
 std::uint16_t websocket::close_code() const noexcept { return s_->close_code; }
 const std::string& websocket::close_reason() const noexcept { return s_->cold_or_empty().close_reason; }
 std::error_code websocket::error() const noexcept { return s_->error; }
-const std::string& websocket::subprotocol() const noexcept { return s_->cold_or_empty().subprotocol; }
+const std::string& websocket::subprotocol() const noexcept {
+  static const std::string none;
+  return s_->subprotocol ? *s_->subprotocol : none;
+}
 const std::string& websocket::extensions() const noexcept { return s_->cold_or_empty().extensions; }
 const std::string& websocket::path() const noexcept { return s_->path; }
 const std::string& websocket::remote_address() const noexcept { return s_->remote; }
