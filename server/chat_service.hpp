@@ -25,7 +25,9 @@
 //   spoke in the room; list_members reads the full list a page at a time.
 //   Versions 2-4 get the full diffs as before (on their own topic).
 // Threads: connections may live on any of the server's threads. All chat
-// state lives on one executor; each connection hops onto it to act. What
+// state lives on one executor; each connection hops onto it to act (its
+// messages copied into posts, which run in order; the connection is read on
+// meanwhile, and the line rate below bounds what a flooder queues). What
 // goes out travels through the duplex::hub, which keeps one thread's sends
 // in order: a room's lines and diffs on the room's topic (a watcher is
 // subscribed once its history is sent), replies straight to the
