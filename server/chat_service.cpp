@@ -11,11 +11,10 @@
 #include <asio/system_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <any>
-
 #include "chat_state.hpp"
 
 #include <algorithm>
+#include <any>
 #include <cmath>
 #include <optional>
 #include <utility>
@@ -187,8 +186,7 @@ void service::opened(websocket& ws) {
   s->v5 = version >= 5;
   // What the upgrade hook attached moves into the session, whose place it takes.
   if (identity* who = ws.data<identity>()) {
-    s->signed_in = std::make_unique<identity>(std::move(*who));
-    s->who = s->signed_in.get();
+    s->who = std::make_unique<identity>(std::move(*who));
   }
   // A signed-in connection ends when its token does: closed with 4001 at
   // exp (the page then asks for a new token instead of reconnecting), unless
@@ -306,7 +304,7 @@ void service::on_refresh(session& s, std::string_view token) {
     return reply_error(s, "token_not_yours", "the token is for another user than this connection's");
   }
   refreshed_.fetch_add(1, std::memory_order_relaxed);
-  identity* mine = s.signed_in.get();
+  identity* mine = s.who.get();
   *mine = std::move(*c.who);
   arm_expiry(s);
   if (log_) log_("token-refreshed " + s.ws.remote_address() + " " + mine->name);
@@ -524,7 +522,7 @@ bool service::name_allowed(session& s, const std::string& name) {
 }
 
 bool service::room_allowed(session& s, const std::string& room) {
-  if (!config_.auth || may_enter(s.who, room)) return true;
+  if (!config_.auth || may_enter(s.who.get(), room)) return true;
   // The same answer whether or not the room exists or has anyone in it.
   reply_error(s, "forbidden_room", "the room " + room + " is private and your token does not list it");
   return false;

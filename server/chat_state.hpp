@@ -45,8 +45,7 @@ struct service::session : std::enable_shared_from_this<service::session> {
   // The token's exp closes the connection (4001) from here, after the
   // token_expiring notice (version 4); a refresh moves both.
   std::shared_ptr<expiry_timer> expiry;
-  std::unique_ptr<identity> signed_in;  // what the upgrade hook attached (--auth-jwt); a refresh replaces it
-  const identity* who = nullptr;        // signed_in.get()
+  std::unique_ptr<identity> who;  // what the upgrade hook attached (--auth-jwt); a refresh replaces it
   room* in = nullptr;        // the room watched (v2) or joined (v1)
   std::string name, token;   // set while joined
   // Between subscribing and the history answer, live lines wait (subscribe
