@@ -150,8 +150,7 @@ asio::awaitable<std::shared_ptr<detail::session>> handshake(url u, connect_optio
   auto s = std::make_shared<detail::session>(std::move(io), protocol::role::client,
                                              detail::session_options(opts.websocket, protocol::role::client));
   if (deflate) s->conn.enable_deflate(*deflate, opts.websocket.deflate);
-  if (!extensions.empty()) s->cold().extensions = std::move(extensions);
-  if (!chosen.empty()) s->subprotocol = std::make_unique<const std::string>(std::move(chosen));
+  s->set_negotiated(std::move(chosen), std::move(extensions));
   s->path = u.target;
   s->start(std::string_view(buf).substr(pr.consumed));
   co_return s;

@@ -393,8 +393,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     auto session = std::make_shared<detail::session>(std::move(io), proto::role::server, ep.session_opts);
     if (deflate) session->conn.enable_deflate(deflate->first, wopts.deflate);
     session->path = req.target;
-    if (!subprotocol.empty()) session->subprotocol = std::make_unique<const std::string>(subprotocol);
-    if (!extensions.empty()) session->cold().extensions = extensions;
+    session->set_negotiated(subprotocol, extensions);
     session->stats = &w.stats;
     session->user = std::move(user);
     if (!identity.empty()) {

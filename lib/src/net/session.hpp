@@ -413,6 +413,12 @@ struct session : std::enable_shared_from_this<session> {
     if (!rare) rare = std::make_unique<cold_fields>();
     return *rare;
   }
+  // What the handshake negotiated, on either side (a block is made only for
+  // a value that is not empty).
+  void set_negotiated(std::string chosen_subprotocol, std::string chosen_extensions) {
+    if (!chosen_subprotocol.empty()) subprotocol = std::make_unique<const std::string>(std::move(chosen_subprotocol));
+    if (!chosen_extensions.empty()) cold().extensions = std::move(chosen_extensions);
+  }
   // The close reason the peer gave (a block is made only for a non-empty one).
   void set_close_reason(std::string_view reason) {
     if (!reason.empty() || rare) cold().close_reason = reason;
